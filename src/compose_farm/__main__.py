@@ -1,0 +1,5 @@
+"""Allow ``python -m compose_farm``."""
+
+from compose_farm.cli.app import main
+
+main()

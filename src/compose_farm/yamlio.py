@@ -1,0 +1,89 @@
+"""YAML reading and writing that keeps line numbers for error messages.
+
+ruamel.yaml's round-trip loader records where every key and item came from,
+so a validation error deep in a file can name its line.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from compose_farm.errors import ConfigError
+
+
+def _loader() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def parse_yaml(text: str, path: Path) -> Any:
+    """Parse ``text`` (read from ``path``); syntax errors become ``ConfigError`` with a line."""
+    try:
+        return _loader().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"YAML syntax error: {what}", path=path, line=line) from None
+    except YAMLError as exc:
+        raise ConfigError(f"YAML syntax error: {exc}", path=path) from None
+
+
+def read_yaml_file(path: Path, *, what: str = "file") -> Any:
+    """Read and parse a YAML file, turning every I/O problem into a ``ConfigError``."""
+    if path.is_dir():
+        raise ConfigError(f"is a directory, expected a {what}", path=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what}: {exc}", path=path) from None
+    return parse_yaml(text, path)
+
+
+def line_of(data: Any, loc: Sequence[str | int]) -> int | None:
+    """The 1-based line of the node at ``loc`` inside ``data``, as deep as it can be found."""
+    line: int | None = None
+    node = data
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            pos = node.lc.key(part)
+            line = pos[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            pos = node.lc.item(part)
+            line = pos[0] + 1
+            node = node[part]
+        else:
+            break
+    if line is None and isinstance(data, CommentedMap | CommentedSeq):
+        line = data.lc.line + 1
+    return line
+
+
+def to_plain(data: Any) -> Any:
+    """Round-trip containers to plain dicts and lists (for models and JSON)."""
+    if isinstance(data, dict):
+        return {str(k) if not isinstance(k, str) else k: to_plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [to_plain(v) for v in data]
+    return data
+
+
+def dump_yaml(data: Any) -> str:
+    """Serialise plain data as block-style YAML."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
