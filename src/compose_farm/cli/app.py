@@ -1,0 +1,51 @@
+"""The root Typer app: command groups, ``--version``, and error translation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from compose_farm import __version__
+from compose_farm.cli import config as config_cmds
+from compose_farm.cli import monitoring
+
+app = typer.Typer(
+    name="cf",
+    help="Compose Farm: run docker compose stacks across hosts over SSH.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_cmds.app, name="config")
+monitoring.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"compose-farm {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Compose Farm: run docker compose stacks across hosts over SSH."""
+
+
+def main() -> None:
+    """Entry point for ``cf`` and ``compose-farm``: user errors never show a traceback."""
+    from compose_farm.errors import FarmError
+
+    try:
+        app()
+    except FarmError as error:
+        from compose_farm.cli.common import report
+
+        report(error)

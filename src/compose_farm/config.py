@@ -1,0 +1,352 @@
+"""The config file: Pydantic models, the search order, and loading with file:line errors.
+
+``compose-farm.yaml`` says where the compose folders are, which hosts exist and
+which stack runs on which host(s)::
+
+    compose_dir: /opt/compose
+    hosts:
+      nuc: 192.168.1.10
+      hp: {address: 192.168.1.11, user: admin, port: 2222}
+    stacks:
+      plex: nuc
+      dozzle: all
+      web: [nuc, hp]
+
+Pydantic checks the shape; cross references (unknown hosts, duplicates, names)
+are checked afterwards so every problem can name its key and line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from compose_farm.errors import ConfigError, Problem
+from compose_farm.names import RESERVED_HOST_NAMES, name_problem
+from compose_farm.yamlio import line_of, read_yaml_file, to_plain
+
+CONFIG_FILENAME = "compose-farm.yaml"
+STATE_FILENAME = "compose-farm-state.yaml"
+DIGEST_LOG_FILENAME = "dockerfarm-log.toml"
+ALL_HOSTS = "all"
+
+LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1", "local"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_address(value: str) -> str:
+    if not value or any(c.isspace() for c in value) or value.startswith("-"):
+        raise ValueError("must be a hostname or IP address (no spaces, not starting with '-')")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_check_address)]
+
+
+class HostConfig(_Strict):
+    """How to reach one host. ``user`` and ``port`` fall back to ``~/.ssh/config``."""
+
+    address: Address
+    user: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    identity_file: str | None = None
+    local: bool = False
+
+    @property
+    def is_local(self) -> bool:
+        """True when commands for this host run on this machine without SSH."""
+        return self.local or self.address in LOCAL_ADDRESSES
+
+
+class SshOptions(_Strict):
+    """Farm-wide SSH settings."""
+
+    connect_timeout: float = Field(default=10.0, gt=0, le=600)
+    max_channels_per_host: int = Field(default=8, ge=1, le=64)
+    max_concurrent_handshakes: int = Field(default=10, ge=1, le=100)
+    known_hosts: str | None = None
+
+
+class StackConfig(_Strict):
+    """Where one stack runs. ``all_hosts`` remembers that the config said ``all``."""
+
+    name: str
+    hosts: tuple[str, ...]
+    all_hosts: bool = False
+
+    @property
+    def multi_host(self) -> bool:
+        """True when the stack is meant to run on more than one host at once."""
+        return self.all_hosts or len(self.hosts) > 1
+
+
+# The spec calls stacks "services"; keep its name available.
+ServiceConfig = StackConfig
+
+
+class _RawConfig(_Strict):
+    """The file's shape, before host expansion."""
+
+    compose_dir: str = Field(min_length=1)
+    hosts: dict[str, Address | HostConfig]
+    stacks: dict[str, str | list[str]] = Field(default_factory=dict)
+    traefik_file: str | None = None
+    traefik_stack: str | None = None
+    ssh: SshOptions = Field(default_factory=SshOptions)
+
+
+class Config(_Strict):
+    """The whole farm, normalised: every stack maps to a tuple of host names."""
+
+    path: Path
+    compose_dir: PurePosixPath
+    hosts: dict[str, HostConfig]
+    stacks: dict[str, StackConfig]
+    traefik_file: Path | None = None
+    traefik_stack: str | None = None
+    ssh: SshOptions = Field(default_factory=SshOptions)
+
+    @property
+    def state_path(self) -> Path:
+        """The state file lives beside the config file (symlinks resolved)."""
+        return self.path.resolve().parent / STATE_FILENAME
+
+    @property
+    def digest_log_path(self) -> Path:
+        """Where image digests are recorded."""
+        return self.path.resolve().parent / DIGEST_LOG_FILENAME
+
+    def stack_dir(self, stack: str) -> PurePosixPath:
+        """The stack's folder, the same path on every host."""
+        return self.compose_dir / stack
+
+    def stacks_on(self, host: str) -> list[str]:
+        """Stacks configured to run on ``host`` (including ``all`` and lists)."""
+        return [name for name, s in self.stacks.items() if host in s.hosts]
+
+
+# ---------------------------------------------------------------- search order
+
+
+def config_candidates(explicit: str | None, environ: Mapping[str, str]) -> list[Path]:
+    """Where to look for the config, in order: ``-c``, ``$CF_CONFIG``, ``./``, XDG."""
+    if explicit:
+        return [Path(explicit).expanduser()]
+    if environ.get("CF_CONFIG"):
+        return [Path(environ["CF_CONFIG"]).expanduser()]
+    xdg = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
+    return [Path.cwd() / CONFIG_FILENAME, Path(xdg).expanduser() / "compose-farm" / CONFIG_FILENAME]
+
+
+def find_config(explicit: str | None, environ: Mapping[str, str]) -> Path:
+    """The first existing config path, or a ``ConfigError`` saying where we looked."""
+    candidates = config_candidates(explicit, environ)
+    for path in candidates:
+        if path.exists() or path.is_symlink() or explicit or environ.get("CF_CONFIG"):
+            return path
+    tried = ", ".join(str(p) for p in candidates)
+    raise ConfigError(
+        f"no config file found (looked in {tried})",
+        hint="create one with `cf config init`, or pass `-c FILE` / set CF_CONFIG",
+    )
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and normalise the config at ``path``."""
+    raw = read_yaml_file(path, what="config file")
+    if raw is None:
+        raise ConfigError(
+            "the config file is empty", path=path, hint="run `cf config init` for a starting point"
+        )
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the config must be a mapping of keys (compose_dir, hosts, stacks)", path=path)
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
+    """Validate already-parsed YAML (ruamel nodes keep line numbers for messages)."""
+    data = dict(to_plain(raw))
+    key_alias = "stacks"
+    if "services" in data:
+        if "stacks" in data:
+            raise ConfigError(
+                "use either 'stacks' or 'services', not both",
+                path=path,
+                line=line_of(raw, ["services"]),
+                key="services",
+            )
+        data["stacks"] = data.pop("services")
+        key_alias = "services"
+    if data.get("stacks") is None and "stacks" in data:
+        data["stacks"] = {}
+
+    try:
+        parsed = _RawConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems=_pydantic_problems(exc, raw, path, key_alias)) from None
+
+    problems = _check_references(parsed, raw, path, key_alias)
+    if problems:
+        raise ConfigError(problems=problems)
+    return _normalise(parsed, path)
+
+
+def _pydantic_problems(
+    exc: ValidationError, raw: Any, path: Path, key_alias: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors():
+        loc = [key_alias if part == "stacks" else part for part in err["loc"]]
+        # Pydantic reports every member of a union; keep the most specific one per key.
+        loc = [p for p in loc if not (isinstance(p, str) and p in _UNION_TAGS)]
+        key = ".".join(str(p) for p in loc)
+        message = _friendly(err)
+        if (key, message) in seen:
+            continue
+        seen.add((key, message))
+        problems.append(Problem(message, path, line_of(raw, loc), key or None))
+    return _dedupe_union(problems)
+
+
+_UNION_TAGS = frozenset({"str", "HostConfig", "list[str]", "function-after[_check_address(), str]"})
+
+
+def _friendly(err: Any) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in {"string_type", "list_type", "model_type", "dict_type"}:
+        expected = {
+            "string_type": "a string",
+            "list_type": "a list",
+            "model_type": "a mapping",
+            "dict_type": "a mapping",
+        }[kind]
+        return f"expected {expected}, got {type(err['input']).__name__}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _dedupe_union(problems: list[Problem]) -> list[Problem]:
+    """A union (str | mapping) fails once per member; keep the most specific message.
+
+    A type mismatch on a key is dropped when a deeper or more specific problem
+    names the same key, and what is left says every form the key accepts.
+    """
+    kept: list[Problem] = []
+    for problem in problems:
+        if problem.message.startswith("expected ") and any(
+            other is not problem
+            and other.key is not None
+            and problem.key is not None
+            and (other.key.startswith(problem.key + ".") or other.key == problem.key)
+            and not other.message.startswith("expected ")
+            for other in problems
+        ):
+            continue
+        if any(k.key == problem.key and k.message.startswith("expected ") for k in kept):
+            continue
+        if problem.message.startswith("expected ") and problem.key:
+            head = problem.key.split(".")[0]
+            if head in ("stacks", "services") and problem.key.count(".") == 1:
+                problem = Problem(
+                    "expected a host name, 'all', or a list of host names",
+                    problem.path, problem.line, problem.key,
+                )
+            elif head == "hosts" and problem.key.count(".") == 1:
+                problem = Problem(
+                    "expected an address, or a mapping with 'address' (and 'user', 'port')",
+                    problem.path, problem.line, problem.key,
+                )
+        kept.append(problem)
+    return kept
+
+
+def _check_references(
+    cfg: _RawConfig, raw: Any, path: Path, key_alias: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(message: str, *loc: str | int, hint_key: str | None = None) -> None:
+        key = hint_key or ".".join(str(p) for p in loc)
+        problems.append(Problem(message, path, line_of(raw, list(loc)), key))
+
+    if not PurePosixPath(cfg.compose_dir).is_absolute():
+        add("must be an absolute path (the same path on every host)", "compose_dir")
+    if not cfg.hosts:
+        add("at least one host is required", "hosts")
+    for host in cfg.hosts:
+        if host in RESERVED_HOST_NAMES:
+            add(f"'{host}' is reserved (it means every host); pick another host name", "hosts", host)
+        elif (why := name_problem(host)) is not None:
+            add(f"host name {why}", "hosts", host)
+
+    for stack, target in cfg.stacks.items():
+        loc: tuple[str | int, ...] = (key_alias, stack)
+        if (why := name_problem(stack)) is not None:
+            add(f"stack name {why}", *loc)
+            continue
+        names = [target] if isinstance(target, str) else target
+        if isinstance(target, list) and not target:
+            add("the host list is empty; name at least one host or use 'all'", *loc)
+        seen: set[str] = set()
+        for i, host in enumerate(names):
+            item_loc = (*loc, i) if isinstance(target, list) else loc
+            if host == ALL_HOSTS:
+                if isinstance(target, list):
+                    add("'all' cannot be mixed with host names in a list", *item_loc)
+                continue
+            if host in seen:
+                add(f"host '{host}' is listed twice", *item_loc)
+            seen.add(host)
+            if host not in cfg.hosts:
+                known = ", ".join(sorted(cfg.hosts)) or "none"
+                add(f"unknown host '{host}' (known hosts: {known})", *item_loc)
+
+    if cfg.traefik_stack is not None and cfg.traefik_stack not in cfg.stacks:
+        add(f"'{cfg.traefik_stack}' is not a stack in this config", "traefik_stack")
+    return problems
+
+
+def _normalise(cfg: _RawConfig, path: Path) -> Config:
+    hosts = {
+        name: HostConfig(address=h) if isinstance(h, str) else h for name, h in cfg.hosts.items()
+    }
+    stacks: dict[str, StackConfig] = {}
+    for name, target in cfg.stacks.items():
+        if target == ALL_HOSTS:
+            stacks[name] = StackConfig(name=name, hosts=tuple(hosts), all_hosts=True)
+        else:
+            listed = (target,) if isinstance(target, str) else tuple(target)
+            stacks[name] = StackConfig(name=name, hosts=listed)
+    traefik_file = None
+    if cfg.traefik_file:
+        traefik_file = Path(cfg.traefik_file).expanduser()
+        if not traefik_file.is_absolute():
+            traefik_file = path.resolve().parent / traefik_file
+    return Config(
+        path=path,
+        compose_dir=PurePosixPath(cfg.compose_dir),
+        hosts=hosts,
+        stacks=stacks,
+        traefik_file=traefik_file,
+        traefik_stack=cfg.traefik_stack,
+        ssh=cfg.ssh,
+    )
+
+
+def default_environ() -> Mapping[str, str]:
+    """The process environment; the only place this module reads it."""
+    return os.environ

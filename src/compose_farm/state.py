@@ -1,0 +1,190 @@
+"""The state file: what Compose Farm deployed where.
+
+``compose-farm-state.yaml`` lives beside the config::
+
+    version: 1
+    deployed:
+      plex: nuc
+      web: [nuc, hp]
+
+In memory a stack always maps to a tuple of host names. Every change is a
+read-modify-write under an exclusive ``flock`` on a sidecar lock file, and the
+new content is written to a temporary file, fsynced and renamed over the old
+one, so two ``cf`` processes never lose each other's updates and a crash never
+leaves a half-written file. A file that cannot be parsed is reported and never
+overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from compose_farm.errors import ConfigError, StateError
+from compose_farm.names import name_problem
+from compose_farm.yamlio import dump_yaml, parse_yaml, to_plain
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class State:
+    """An immutable snapshot: stack name -> hosts it is deployed on."""
+
+    deployed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        frozen = {k: tuple(v) for k, v in sorted(self.deployed.items()) if v}
+        object.__setattr__(self, "deployed", MappingProxyType(frozen))
+
+    def hosts_of(self, stack: str) -> tuple[str, ...]:
+        """Hosts ``stack`` is recorded on (empty when not deployed)."""
+        return self.deployed.get(stack, ())
+
+    def with_hosts(self, stack: str, hosts: tuple[str, ...] | list[str]) -> State:
+        """A copy where ``stack`` is on ``hosts`` (removed when empty)."""
+        new = dict(self.deployed)
+        if hosts:
+            new[stack] = tuple(dict.fromkeys(hosts))
+        else:
+            new.pop(stack, None)
+        return State(new)
+
+    def without(self, stack: str) -> State:
+        """A copy with ``stack`` removed."""
+        return self.with_hosts(stack, ())
+
+    def to_document(self) -> dict[str, Any]:
+        """The on-disk form: one host as a plain string, several as a list."""
+        deployed: dict[str, str | list[str]] = {
+            stack: hosts[0] if len(hosts) == 1 else list(hosts)
+            for stack, hosts in self.deployed.items()
+        }
+        return {"version": STATE_VERSION, "deployed": deployed}
+
+
+def parse_state(text: str, path: Path) -> State:
+    """Parse the state file's text; anything unexpected is a ``StateError``."""
+    try:
+        raw = to_plain(parse_yaml(text, path))
+    except ConfigError as exc:
+        raise StateError(_corrupt(path, str(exc))) from None
+    if raw is None:
+        return State()
+    if not isinstance(raw, dict):
+        raise StateError(_corrupt(path, "expected a mapping with 'version' and 'deployed'"))
+    version = raw.get("version", STATE_VERSION)  # files from before versioning had none
+    if version != STATE_VERSION:
+        raise StateError(
+            f"{path}: state file version {version!r} is not supported by this cf "
+            f"(it understands version {STATE_VERSION})",
+            hint="upgrade compose-farm, or restore a state file written by this version",
+        )
+    unknown = set(raw) - {"version", "deployed"}
+    if unknown:
+        raise StateError(_corrupt(path, f"unknown keys: {', '.join(sorted(map(str, unknown)))}"))
+    deployed = raw.get("deployed") or {}
+    if not isinstance(deployed, dict):
+        raise StateError(_corrupt(path, "'deployed' must be a mapping of stack to host(s)"))
+    result: dict[str, tuple[str, ...]] = {}
+    for stack, hosts in deployed.items():
+        names = [hosts] if isinstance(hosts, str) else hosts
+        if not isinstance(stack, str) or name_problem(stack) is not None:
+            raise StateError(_corrupt(path, f"deployed: bad stack name {stack!r}"))
+        if not isinstance(names, list) or not all(isinstance(h, str) for h in names):
+            raise StateError(_corrupt(path, f"deployed.{stack}: expected a host or list of hosts"))
+        result[stack] = tuple(names)
+    return State(result)
+
+
+def _corrupt(path: Path, why: str) -> str:
+    return (
+        f"{path}: the state file is unreadable ({why}). "
+        "It was left untouched: fix or move it aside, then run `cf refresh` to rebuild it"
+    )
+
+
+class StateStore:
+    """Reads and atomically rewrites one state file under an exclusive lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def read(self) -> State:
+        """The current state (empty when the file does not exist yet)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return State()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateError(f"{self.path}: cannot read the state file: {exc}") from None
+        return parse_state(text, self.path)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the exclusive lock (blocks until other cf processes release it)."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(
+                f"{self.lock_path}: cannot create the state lock file: {exc.strerror}",
+                hint="check that the config folder is writable",
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def update(self, stack: str, hosts: tuple[str, ...] | list[str]) -> State:
+        """Record ``stack`` on ``hosts`` (forget it when empty); returns the new state."""
+        with self.locked():
+            new = self.read().with_hosts(stack, hosts)
+            self._write(new)
+            return new
+
+    def replace(self, state: State) -> None:
+        """Write a whole new state (``cf refresh``), under the lock."""
+        with self.locked():
+            self.read()  # refuse to overwrite a file we cannot parse
+            self._write(state)
+
+    def _write(self, state: State) -> None:
+        text = dump_yaml(state.to_document())
+        folder = self.path.parent
+        try:
+            mode = self.path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        tmp_name = ""
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp_name, mode)
+            os.replace(tmp_name, self.path)
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            if tmp_name:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+            raise StateError(
+                f"{self.path}: cannot write the state file: {exc.strerror or exc}. "
+                "The previous state file is intact",
+                hint="free disk space or make the folder writable, then run the command again",
+            ) from None

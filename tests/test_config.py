@@ -1,0 +1,119 @@
+"""Config loading: the normalised model, the search order, and every bad-input message."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from compose_farm.config import config_candidates, find_config, load_config
+from compose_farm.errors import ConfigError
+from tests.clihelp import run_cf
+
+CASES: list[dict[str, Any]] = YAML(typ="safe").load(
+    (Path(__file__).parent / "data" / "config_errors.yaml").read_text()
+)
+
+GOOD = """\
+compose_dir: /opt/compose
+hosts:
+  nuc: 192.168.1.10
+  hp: {address: 192.168.1.11, user: admin, port: 2222}
+  here: localhost
+stacks:
+  plex: nuc
+  dozzle: all
+  web: [nuc, hp]
+traefik_file: traefik/dynamic.yml
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "compose-farm.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_bad_config_message(tmp_path: Path, case: dict[str, Any]) -> None:
+    path = write(tmp_path, case["text"])
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)), message
+    for word in case["expect"]:
+        assert word in message, f"{word!r} missing from: {message}"
+    assert caught.value.line == case["line"], message
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c["name"] in {"unknown host in a stack", "yaml syntax error", "empty file"}],
+    ids=lambda c: c["name"],
+)
+def test_bad_config_through_the_cli(tmp_path: Path, case: dict[str, Any]) -> None:
+    path = write(tmp_path, case["text"])
+    result = run_cf("config", "validate", "-c", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(path) in result.stderr
+    for word in case["expect"]:
+        assert word in result.stderr
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    result = run_cf("list", "-c", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert "nope.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_good_config_is_normalised(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.compose_dir == PurePosixPath("/opt/compose")
+    assert cfg.hosts["nuc"].address == "192.168.1.10"
+    assert cfg.hosts["nuc"].user is None and cfg.hosts["nuc"].port is None
+    assert (cfg.hosts["hp"].user, cfg.hosts["hp"].port) == ("admin", 2222)
+    assert cfg.hosts["here"].is_local and not cfg.hosts["nuc"].is_local
+    assert cfg.stacks["plex"].hosts == ("nuc",)
+    assert cfg.stacks["dozzle"].hosts == ("nuc", "hp", "here")
+    assert cfg.stacks["dozzle"].all_hosts and cfg.stacks["dozzle"].multi_host
+    assert cfg.stacks["web"].hosts == ("nuc", "hp") and not cfg.stacks["web"].all_hosts
+    assert cfg.stacks_on("hp") == ["dozzle", "web"]
+    assert cfg.traefik_file == tmp_path.resolve() / "traefik" / "dynamic.yml"
+    assert cfg.state_path == tmp_path.resolve() / "compose-farm-state.yaml"
+
+
+def test_services_is_an_alias_for_stacks(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD.replace("stacks:", "services:")))
+    assert set(cfg.stacks) == {"plex", "dozzle", "web"}
+
+
+def test_state_lives_beside_the_resolved_config(tmp_path: Path) -> None:
+    real = write(tmp_path, GOOD)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "compose-farm.yaml"
+    link.symlink_to(real)
+    assert load_config(link).state_path == tmp_path.resolve() / "compose-farm-state.yaml"
+
+
+def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    xdg = tmp_path / "xdg"
+    env = {"XDG_CONFIG_HOME": str(xdg), "HOME": str(tmp_path)}
+    in_xdg = xdg / "compose-farm" / "compose-farm.yaml"
+    assert config_candidates(None, env) == [tmp_path / "compose-farm.yaml", in_xdg]
+    with pytest.raises(ConfigError, match="no config file found"):
+        find_config(None, env)
+    in_xdg.parent.mkdir(parents=True)
+    in_xdg.write_text(GOOD)
+    assert find_config(None, env) == in_xdg
+    write(tmp_path, GOOD)
+    assert find_config(None, env) == tmp_path / "compose-farm.yaml"
+    assert find_config(None, {**env, "CF_CONFIG": "/x/cf.yaml"}) == Path("/x/cf.yaml")
+    assert find_config("/y/explicit.yaml", {**env, "CF_CONFIG": "/x"}) == Path("/y/explicit.yaml")
