@@ -50,7 +50,11 @@ def test_bad_config_message(tmp_path: Path, case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    [c for c in CASES if c["name"] in {"unknown host in a stack", "yaml syntax error", "empty file"}],
+    [
+        c
+        for c in CASES
+        if c["name"] in {"unknown host in a stack", "yaml syntax error", "empty file"}
+    ],
     ids=lambda c: c["name"],
 )
 def test_bad_config_through_the_cli(tmp_path: Path, case: dict[str, Any]) -> None:

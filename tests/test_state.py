@@ -49,7 +49,11 @@ def test_corrupt_state_is_reported_and_never_overwritten(
     path = tmp_path / "compose-farm-state.yaml"
     path.write_text(text)
     store = StateStore(path)
-    for action in (store.read, lambda: store.update("plex", ["nuc"]), lambda: store.replace(State())):
+    for action in (
+        store.read,
+        lambda: store.update("plex", ["nuc"]),
+        lambda: store.replace(State()),
+    ):
         with pytest.raises(StateError) as caught:
             action()
         for word in words:

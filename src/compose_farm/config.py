@@ -169,7 +169,9 @@ def load_config(path: Path) -> Config:
             "the config file is empty", path=path, hint="run `cf config init` for a starting point"
         )
     if not isinstance(raw, Mapping):
-        raise ConfigError("the config must be a mapping of keys (compose_dir, hosts, stacks)", path=path)
+        raise ConfigError(
+            "the config must be a mapping of keys (compose_dir, hosts, stacks)", path=path
+        )
     return parse_config(raw, path)
 
 
@@ -201,9 +203,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     return _normalise(parsed, path)
 
 
-def _pydantic_problems(
-    exc: ValidationError, raw: Any, path: Path, key_alias: str
-) -> list[Problem]:
+def _pydantic_problems(exc: ValidationError, raw: Any, path: Path, key_alias: str) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors():
@@ -258,25 +258,28 @@ def _dedupe_union(problems: list[Problem]) -> list[Problem]:
             continue
         if any(k.key == problem.key and k.message.startswith("expected ") for k in kept):
             continue
-        if problem.message.startswith("expected ") and problem.key:
-            head = problem.key.split(".")[0]
-            if head in ("stacks", "services") and problem.key.count(".") == 1:
+        key = problem.key or ""
+        if problem.message.startswith("expected ") and key:
+            head = key.split(".")[0]
+            if head in ("stacks", "services") and key.count(".") == 1:
                 problem = Problem(
                     "expected a host name, 'all', or a list of host names",
-                    problem.path, problem.line, problem.key,
+                    problem.path,
+                    problem.line,
+                    problem.key,
                 )
-            elif head == "hosts" and problem.key.count(".") == 1:
+            elif head == "hosts" and key.count(".") == 1:
                 problem = Problem(
                     "expected an address, or a mapping with 'address' (and 'user', 'port')",
-                    problem.path, problem.line, problem.key,
+                    problem.path,
+                    problem.line,
+                    problem.key,
                 )
         kept.append(problem)
     return kept
 
 
-def _check_references(
-    cfg: _RawConfig, raw: Any, path: Path, key_alias: str
-) -> list[Problem]:
+def _check_references(cfg: _RawConfig, raw: Any, path: Path, key_alias: str) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(message: str, *loc: str | int, hint_key: str | None = None) -> None:
@@ -289,7 +292,9 @@ def _check_references(
         add("at least one host is required", "hosts")
     for host in cfg.hosts:
         if host in RESERVED_HOST_NAMES:
-            add(f"'{host}' is reserved (it means every host); pick another host name", "hosts", host)
+            add(
+                f"'{host}' is reserved (it means every host); pick another host name", "hosts", host
+            )
         elif (why := name_problem(host)) is not None:
             add(f"host name {why}", "hosts", host)
 

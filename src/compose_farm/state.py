@@ -172,8 +172,8 @@ class StateStore:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(tmp_name, mode)
-            os.replace(tmp_name, self.path)
+            Path(tmp_name).chmod(mode)
+            Path(tmp_name).replace(self.path)
             dir_fd = os.open(folder, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -182,7 +182,7 @@ class StateStore:
         except OSError as exc:
             if tmp_name:
                 with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
+                    Path(tmp_name).unlink()
             raise StateError(
                 f"{self.path}: cannot write the state file: {exc.strerror or exc}. "
                 "The previous state file is intact",

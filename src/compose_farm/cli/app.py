@@ -8,7 +8,7 @@ import typer
 
 from compose_farm import __version__
 from compose_farm.cli import config as config_cmds
-from compose_farm.cli import monitoring
+from compose_farm.cli import lifecycle, monitoring
 
 app = typer.Typer(
     name="cf",
@@ -20,6 +20,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_cmds.app, name="config")
+lifecycle.register(app)
 monitoring.register(app)
 
 

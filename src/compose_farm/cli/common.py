@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from compose_farm.config import Config
     from compose_farm.errors import FarmError
+
+T = TypeVar("T")
 
 ConfigOption = Annotated[
     str | None,
@@ -58,3 +61,72 @@ def fail(message: str, *, hint: str | None = None, code: int = 2) -> NoReturn:
     error = UsageError(message, hint=hint)
     error.exit_code = code
     report(error)
+
+
+StacksArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Stacks to act on.", show_default=False),
+]
+AllOption = Annotated[bool, typer.Option("--all", "-a", help="Every stack in the config.")]
+HostOption = Annotated[
+    str | None,
+    typer.Option("--host", "-H", help="Only this host (for stacks on several hosts: only here)."),
+]
+ServiceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--service", "-s", help="Only this compose service (repeatable).", show_default=False
+    ),
+]
+
+
+def select_stacks(
+    cfg: Config, names: list[str] | None, all_stacks: bool, host: str | None
+) -> list[str]:
+    """Resolve stack names / ``--all`` / ``--host`` to configured stacks, or fail clearly."""
+    from compose_farm.names import name_problem
+
+    if host is not None and host not in cfg.hosts:
+        fail(
+            f"unknown host {host!r} (config: {cfg.path})",
+            hint=f"known hosts: {', '.join(cfg.hosts)}",
+        )
+    if names:
+        for name in names:
+            if (why := name_problem(name)) is not None:
+                fail(f"stack name {name!r} {why}")
+            if name not in cfg.stacks:
+                known = ", ".join(sorted(cfg.stacks)) or "none"
+                fail(
+                    f"unknown stack {name!r}: it is not in {cfg.path}",
+                    hint=f"configured stacks: {known}",
+                )
+        return list(dict.fromkeys(names))
+    if all_stacks:
+        return [s for s in cfg.stacks if host is None or host in cfg.stacks[s].hosts]
+    if host is not None:
+        return cfg.stacks_on(host)
+    fail("name one or more stacks, or pass --all (or --host HOST)", hint="see `cf list`")
+
+
+def check_services(services: list[str] | None) -> list[str]:
+    """Validate ``--service`` values before anything runs."""
+    from compose_farm.names import name_problem
+
+    for service in services or []:
+        if (why := name_problem(service)) is not None:
+            fail(f"service name {service!r} {why}")
+    return list(services or [])
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run the command's coroutine; Ctrl-C hangs up remote commands and says so."""
+    import asyncio
+
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\nInterrupted: remote commands were hung up; the state file records what finished.\n"
+        )
+        raise SystemExit(130) from None

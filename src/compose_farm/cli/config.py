@@ -59,7 +59,10 @@ def init(
 
     path = _target_path(config)
     if path.exists() and not force:
-        fail(f"{path} already exists", hint="pass --force to overwrite it, or edit it: cf config edit")
+        fail(
+            f"{path} already exists",
+            hint="pass --force to overwrite it, or edit it: cf config edit",
+        )
     found = list_stack_dirs(Path(compose_dir)) if Path(compose_dir).is_dir() else []
     stacks = "".join(f"  {name}: local\n" for name in found) or "  # plex: nuc\n"
     try:

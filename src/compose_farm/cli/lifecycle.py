@@ -1,0 +1,176 @@
+"""``up``, ``down``, ``stop``, ``restart``, ``pull``, ``update`` and ``compose`` passthrough."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from compose_farm.cli.common import (
+    AllOption,
+    ConfigOption,
+    HostOption,
+    ServiceOption,
+    StacksArg,
+    check_services,
+    fail,
+    load,
+    run_async,
+    select_stacks,
+)
+
+if TYPE_CHECKING:
+    from compose_farm.config import Config
+    from compose_farm.operations.lifecycle import Operations, Outcome
+
+
+def _run(
+    cfg: Config,
+    stacks: Sequence[str],
+    verb: str,
+    action: Callable[[Operations], Awaitable[list[Outcome]]],
+) -> None:
+    """Build the executor and operations, run ``action``, print a summary, set the exit code."""
+    from compose_farm.cli.render import summary
+    from compose_farm.cli.session import open_session
+
+    async def main() -> bool:
+        async with open_session(cfg, stacks) as session:
+            outcomes = await action(session.ops)
+            return summary(session.console, outcomes, verb)
+
+    if not run_async(main()):
+        raise SystemExit(1)
+
+
+def up(
+    stacks: StacksArg = None,
+    all_stacks: AllOption = False,
+    host: HostOption = None,
+    service: ServiceOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Start stacks on their hosts (moving any whose host changed in the config)."""
+    cfg = load(config)
+    names = select_stacks(cfg, stacks, all_stacks, host)
+    services = check_services(service)
+    _run(cfg, names, "up", lambda ops: ops.up(names, only_host=host, services=services))
+
+
+def down(
+    stacks: StacksArg = None,
+    all_stacks: AllOption = False,
+    host: HostOption = None,
+    service: ServiceOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Stop and remove stacks' containers where they run."""
+    cfg = load(config)
+    names = select_stacks(cfg, stacks, all_stacks, host)
+    services = check_services(service)
+    _run(cfg, names, "down", lambda ops: ops.down(names, only_host=host, services=services))
+
+
+def _simple(verb: tuple[str, ...], label: str, help_text: str) -> Callable[..., None]:
+    def command(
+        stacks: StacksArg = None,
+        all_stacks: AllOption = False,
+        host: HostOption = None,
+        service: ServiceOption = None,
+        config: ConfigOption = None,
+    ) -> None:
+        cfg = load(config)
+        names = select_stacks(cfg, stacks, all_stacks, host)
+        services = check_services(service)
+        _run(
+            cfg,
+            names,
+            label,
+            lambda ops: ops.simple(names, verb, only_host=host, services=services),
+        )
+
+    command.__doc__ = help_text
+    return command
+
+
+def update(
+    stacks: StacksArg = None,
+    all_stacks: AllOption = False,
+    host: HostOption = None,
+    service: ServiceOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Pull new images, then recreate only the containers whose image changed."""
+    cfg = load(config)
+    names = select_stacks(cfg, stacks, all_stacks, host)
+    services = check_services(service)
+    _run(cfg, names, "update", lambda ops: ops.update(names, only_host=host, services=services))
+
+
+RAW_SUBCOMMANDS = frozenset({"exec", "run", "attach"})
+
+
+def compose_passthrough(
+    ctx: typer.Context,
+    stack: Annotated[str, typer.Argument(help="The stack.", show_default=False)],
+    host: HostOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run any `docker compose` subcommand for a stack: cf compose STACK ARGS..."""
+    cfg = load(config)
+    names = select_stacks(cfg, [stack], False, host)
+    args = list(ctx.args)
+    if not args:
+        fail("say which compose subcommand to run, e.g. cf compose STACK ps")
+    from compose_farm.executor import compose
+    from compose_farm.state import StateStore
+
+    if args[0] in RAW_SUBCOMMANDS and sys.stdin.isatty():
+        recorded = StateStore(cfg.state_path).read().hosts_of(stack)
+        hosts = [h for h in (recorded or cfg.stacks[stack].hosts) if host is None or h == host]
+        if not hosts:
+            fail(f"{stack} is not on host {host}")
+        command = compose(cfg.stack_dir(stack), *args)
+        if len(hosts) > 1:
+            fail(f"{stack} runs on {', '.join(hosts)}: pick one with --host")
+        from pathlib import Path
+
+        from compose_farm.executor.local import is_local_address
+        from compose_farm.executor.raw import run_raw
+        from compose_farm.executor.trust import SshIdentity
+
+        hcfg = cfg.hosts[hosts[0]]
+        local = hcfg.is_local or is_local_address(hcfg.address)
+        status = run_raw(None if local else hcfg, SshIdentity(Path.home()), command)
+        raise SystemExit(status)
+
+    run_on_hosts(cfg, names, host, args, f"compose {args[0]}")
+
+
+def run_on_hosts(
+    cfg: Config, names: Sequence[str], host: str | None, args: Sequence[str], verb: str
+) -> None:
+    """``docker compose ARGS`` for each stack wherever it runs (``--host``: only there)."""
+    _run(cfg, names, verb, lambda ops: ops.simple(names, tuple(args), only_host=host))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the lifecycle commands to the root app."""
+    app.command()(up)
+    app.command()(down)
+    app.command("stop")(_simple(("stop",), "stop", "Stop stacks' containers (they stay deployed)."))
+    app.command("restart")(_simple(("restart",), "restart", "Restart stacks' containers."))
+    app.command("pull")(
+        _simple(("pull", "--ignore-buildable"), "pull", "Pull stacks' images on their hosts.")
+    )
+    app.command()(update)
+    app.command(
+        "compose",
+        context_settings={
+            "allow_extra_args": True,
+            "ignore_unknown_options": True,
+            "allow_interspersed_args": False,
+        },
+    )(compose_passthrough)

@@ -1,0 +1,68 @@
+"""Raw mode: native ``ssh -t`` for commands that need a terminal (exec, progress bars).
+
+It shares an OpenSSH ControlMaster socket per host, kept for a minute, so a
+second raw command to the same host costs no new handshake. Host keys are
+checked against the same known_hosts files as the asyncssh path, strictly.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+
+from compose_farm.config import HostConfig
+from compose_farm.executor.command import Runnable
+from compose_farm.executor.trust import SshIdentity
+
+
+def ssh_argv(
+    host: HostConfig, identity: SshIdentity, remote: str, *, tty: bool = True
+) -> list[str]:
+    """The ``ssh`` command line for ``remote`` (already a quoted shell line)."""
+    control_dir = identity.farm_dir / "cm"
+    argv = [
+        "ssh",
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        f"ControlPath={control_dir}/%C",
+        "-o",
+        "ControlPersist=60",
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ]
+    user_config = identity.ssh_dir / "config"
+    if user_config.is_file():
+        argv += ["-F", str(user_config)]
+    files = identity.known_hosts_files()
+    if files:
+        argv += ["-o", "UserKnownHostsFile=" + " ".join(str(p) for p in files)]
+    if host.user:
+        argv += ["-l", host.user]
+    if host.port:
+        argv += ["-p", str(host.port)]
+    if host.identity_file:
+        argv += ["-i", host.identity_file]
+    else:
+        for key in identity.client_keys(host):
+            argv += ["-o", f"IdentityFile={key}"]
+    argv.append("-t" if tty else "-T")
+    argv += ["--", host.address, remote]
+    return argv
+
+
+def run_raw(
+    host: HostConfig | None, identity: SshIdentity, command: Runnable, *, tty: bool = True
+) -> int:
+    """Run with the user's terminal attached; ``host=None`` runs locally. Returns the status."""
+    if host is None:
+        return subprocess.run(["sh", "-c", command.shell()], check=False).returncode
+    (identity.farm_dir / "cm").mkdir(parents=True, exist_ok=True, mode=0o700)
+    return subprocess.run(
+        ssh_argv(host, identity, command.shell(), tty=tty), check=False
+    ).returncode
+
+
+def local_argv(command: Runnable) -> Sequence[str]:
+    """The argv that runs ``command`` on this machine."""
+    return ["sh", "-c", command.shell()]

@@ -1,0 +1,209 @@
+"""Remote hosts over asyncssh: one verified connection per host per run, many channels.
+
+The first command for a host opens its connection; every later command on that
+host (from any stack, any step) reuses it as a new channel. Channels per host
+are bounded below sshd's ``MaxSessions`` and handshakes in flight are bounded
+across hosts (sshd's ``MaxStartups``). A host that cannot be reached fails once,
+within the connect timeout, and every later command for it fails at once with
+the same reason: a dead host costs one timeout per run, not one per stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import asyncssh
+
+from compose_farm.config import HostConfig, SshOptions
+from compose_farm.errors import HostKeyError, HostUnreachableError
+from compose_farm.executor.command import Runnable
+from compose_farm.executor.events import Result, Sink
+from compose_farm.executor.stream import joined, pump
+from compose_farm.executor.trust import SshIdentity, describe_target, known_hosts_for
+
+
+@dataclass
+class _Link:
+    """One host's connection (opened once) and its channel budget."""
+
+    task: asyncio.Task[asyncssh.SSHClientConnection] | None = None
+    channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    broken: HostUnreachableError | None = None
+
+
+class SshPool:
+    """Connections to every remote host of one run, opened lazily and concurrently."""
+
+    def __init__(
+        self,
+        hosts: dict[str, HostConfig],
+        options: SshOptions,
+        identity: SshIdentity,
+    ) -> None:
+        self.hosts = hosts
+        self.options = options
+        self.identity = identity
+        self.connections_opened = 0
+        self._handshakes = asyncio.Semaphore(options.max_concurrent_handshakes)
+        self._links: dict[str, _Link] = {}
+
+    def _link(self, host: str) -> _Link:
+        link = self._links.get(host)
+        if link is None:
+            link = _Link(channels=asyncio.Semaphore(self.options.max_channels_per_host))
+            self._links[host] = link
+        return link
+
+    async def connection(self, host: str) -> asyncssh.SSHClientConnection:
+        """The host's connection, opening it on first use; raises ``HostUnreachableError``."""
+        link = self._link(host)
+        if link.broken is not None:
+            raise link.broken
+        if link.task is None:
+            link.task = asyncio.ensure_future(self._open(host))
+        try:
+            return await asyncio.shield(link.task)
+        except HostUnreachableError as exc:
+            link.broken = exc
+            raise
+
+    async def _open(self, host: str) -> asyncssh.SSHClientConnection:
+        cfg = self.hosts[host]
+        timeout = self.options.connect_timeout
+        target = describe_target(cfg)
+        async with self._handshakes:
+            try:
+                conn = await asyncio.wait_for(
+                    asyncssh.connect(
+                        cfg.address,
+                        port=cfg.port if cfg.port is not None else (),
+                        username=cfg.user if cfg.user is not None else (),
+                        known_hosts=known_hosts_for(self.identity),
+                        client_keys=self.identity.client_keys(cfg),
+                        agent_path=self.identity.agent_path(),
+                        connect_timeout=timeout,
+                        login_timeout=timeout,
+                        keepalive_interval=max(2.0, timeout / 2),
+                        keepalive_count_max=2,
+                        config=self.identity.ssh_config_paths(),
+                    ),
+                    timeout=timeout + 1,
+                )
+            except TimeoutError:
+                raise HostUnreachableError(
+                    host,
+                    f"no answer within {timeout:g} s (tried ssh {target})",
+                    hint="check that the host is up and its address is right; "
+                    "raise ssh.connect_timeout in the config for slow links",
+                ) from None
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise self.identity.host_key_error(host, cfg, str(exc)) from None
+            except asyncssh.PermissionDenied:
+                raise HostUnreachableError(
+                    host,
+                    f"authentication refused (tried ssh {target} with "
+                    f"{self.identity.describe_methods(cfg)})",
+                    hint="run `cf ssh setup` to install a key, or add the key to ssh-agent",
+                ) from None
+            except ConnectionRefusedError:
+                raise HostUnreachableError(
+                    host,
+                    f"connection refused (tried ssh {target}): is sshd running?",
+                ) from None
+            except (OSError, asyncssh.Error) as exc:
+                raise HostUnreachableError(
+                    host, f"cannot connect (tried ssh {target}): {_reason(exc)}"
+                ) from None
+        self.connections_opened += 1
+        return conn
+
+    async def run(
+        self,
+        host: str,
+        command: Runnable,
+        *,
+        stack: str | None,
+        sink: Sink,
+        capture: bool,
+        stdin: str | None = None,
+    ) -> Result:
+        """Run ``command`` on ``host`` over its shared connection."""
+        try:
+            conn = await self.connection(host)
+        except HostKeyError as exc:
+            return _failed(host, stack, exc.message, sink, unreachable=False)
+        except HostUnreachableError as exc:
+            return _failed(host, stack, exc.message, sink, unreachable=True)
+        out: list[str] | None = [] if capture else None
+        err: list[str] | None = [] if capture else None
+        link = self._link(host)
+        async with link.channels:
+            try:
+                proc = await conn.create_process(
+                    command.shell(),
+                    stdin=asyncssh.DEVNULL if stdin is None else asyncssh.PIPE,
+                    encoding="utf-8",
+                    errors="replace",
+                )
+            except (OSError, asyncssh.Error) as exc:
+                return self._lost(host, stack, exc, sink)
+            try:
+                if stdin is not None:
+                    proc.stdin.write(stdin)
+                    proc.stdin.write_eof()
+                await asyncio.gather(
+                    pump(proc.stdout, host=host, stack=stack, stream="stdout", sink=sink, keep=out),
+                    pump(proc.stderr, host=host, stack=stack, stream="stderr", sink=sink, keep=err),
+                )
+                completed = await proc.wait(check=False)
+            except asyncio.CancelledError:
+                # Ctrl-C: ask the remote command to stop, then hang up the channel.
+                with contextlib.suppress(Exception):
+                    proc.send_signal("TERM")
+                proc.close()
+                raise
+            except (OSError, asyncssh.Error) as exc:
+                return self._lost(host, stack, exc, sink)
+        if completed.exit_status is None:
+            signal = completed.exit_signal[0] if completed.exit_signal else None
+            if signal is None:
+                return self._lost(host, stack, ConnectionError("connection lost"), sink)
+            status = 128 + _SIGNALS.get(signal, 1)
+        else:
+            status = completed.exit_status
+        result = Result(host, stack, status, stdout=joined(out), stderr=joined(err))
+        sink(result)
+        return result
+
+    def _lost(self, host: str, stack: str | None, exc: BaseException, sink: Sink) -> Result:
+        error = HostUnreachableError(host, f"lost the connection: {_reason(exc)}")
+        self._link(host).broken = error
+        return _failed(host, stack, error.message, sink, unreachable=True)
+
+    async def close(self) -> None:
+        """Close every connection this pool opened."""
+        for link in self._links.values():
+            if link.task is None:
+                continue
+            if not link.task.done():
+                link.task.cancel()
+            with contextlib.suppress(BaseException):
+                conn = await link.task
+                conn.close()
+                await conn.wait_closed()
+
+
+_SIGNALS = {"HUP": 1, "INT": 2, "KILL": 9, "TERM": 15, "PIPE": 13}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.rstrip(".")
+
+
+def _failed(host: str, stack: str | None, message: str, sink: Sink, *, unreachable: bool) -> Result:
+    result = Result(host, stack, 255, error=message, unreachable=unreachable)
+    sink(result)
+    return result

@@ -1,0 +1,175 @@
+"""What runs where: one ``docker ps`` per host, all hosts at once.
+
+Each host answers with every Compose-managed container it has (running or
+not), described by Compose's own labels. A container belongs to a stack when
+its project's working folder is ``compose_dir/<stack>`` (so a compose file with
+its own ``name:`` is still recognised), or else when its project is named like
+the stack. A host that cannot be reached is recorded as such: unreachable is
+never the same as "nothing running".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from compose_farm.config import Config
+from compose_farm.executor import Command, Executor
+
+# One JSON array per container; `json` quotes every value so tabs or commas in
+# labels cannot break the parse.
+_FIELDS = (
+    "{{json .ID}}",
+    '{{json (.Label "com.docker.compose.project")}}',
+    '{{json (.Label "com.docker.compose.service")}}',
+    '{{json (.Label "com.docker.compose.project.working_dir")}}',
+    "{{json .Names}}",
+    "{{json .Image}}",
+    "{{json .State}}",
+    "{{json .Status}}",
+    "{{json .Ports}}",
+)
+PS_FORMAT = "[" + ",".join(_FIELDS) + "]"
+
+
+def ps_command() -> Command:
+    """The one command each host runs for its facts."""
+    return Command(
+        argv=(
+            "docker",
+            "ps",
+            "--all",
+            "--no-trunc",
+            "--filter",
+            "label=com.docker.compose.project",
+            "--format",
+            PS_FORMAT,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Container:
+    """One Compose-managed container on one host."""
+
+    host: str
+    id: str
+    project: str
+    service: str
+    working_dir: str
+    name: str
+    image: str
+    state: str
+    status: str
+    ports: str
+
+    @property
+    def running(self) -> bool:
+        """Up (or restarting/paused: it exists and is meant to be up)."""
+        return self.state in {"running", "restarting", "paused"}
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """One host's containers, or why it could not be asked."""
+
+    host: str
+    containers: tuple[Container, ...] = ()
+    error: str | None = None
+
+    @property
+    def reachable(self) -> bool:
+        """True when the host answered."""
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Every asked host's answer, and which stack each container belongs to."""
+
+    hosts: dict[str, HostFacts]
+    stack_of: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def unreachable(self) -> dict[str, str]:
+        """Host -> reason, for hosts that did not answer."""
+        return {h: f.error for h, f in self.hosts.items() if f.error is not None}
+
+    def containers(self, stack: str | None = None) -> list[Container]:
+        """Containers (of ``stack`` when given), host by host."""
+        found = [c for f in self.hosts.values() for c in f.containers]
+        if stack is None:
+            return found
+        return [c for c in found if self.stack_of.get((c.host, c.id)) == stack]
+
+    def running_hosts(self, stack: str) -> tuple[str, ...]:
+        """Hosts where ``stack`` has at least one running container."""
+        return tuple(dict.fromkeys(c.host for c in self.containers(stack) if c.running))
+
+    def stacks_running(self) -> dict[str, tuple[str, ...]]:
+        """Every recognised stack with running containers -> its hosts."""
+        result: dict[str, list[str]] = {}
+        for c in self.containers():
+            stack = self.stack_of.get((c.host, c.id))
+            if stack is not None and c.running and c.host not in result.setdefault(stack, []):
+                result[stack].append(c.host)
+        return {s: tuple(h) for s, h in sorted(result.items())}
+
+
+def parse_ps(host: str, output: str) -> list[Container]:
+    """Parse the JSON-array lines of ``ps_command``; skips lines it cannot read."""
+    containers: list[Container] = []
+    for line in output.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(row, list) or len(row) != len(_FIELDS):
+            continue
+        cid, project, service, workdir, name, image, state, status, ports = (
+            str(v) if v is not None else "" for v in row
+        )
+        containers.append(
+            Container(host, cid, project, service, workdir, name, image, state, status, ports)
+        )
+    return containers
+
+
+def assign_stacks(config: Config, containers: Iterable[Container]) -> dict[tuple[str, str], str]:
+    """Map (host, container id) to the configured stack it belongs to."""
+    by_project = {name.lower(): name for name in config.stacks}
+    owners: dict[tuple[str, str], str] = {}
+    for c in containers:
+        stack: str | None = None
+        workdir = PurePosixPath(c.working_dir) if c.working_dir else None
+        if workdir is not None and workdir.parent == config.compose_dir:
+            stack = workdir.name
+        elif c.project in by_project:
+            stack = by_project[c.project]
+        if stack is not None:
+            owners[(c.host, c.id)] = stack
+    return owners
+
+
+async def gather_facts(
+    config: Config, executor: Executor, hosts: Iterable[str] | None = None
+) -> Facts:
+    """Ask every host (or ``hosts``) at once what it runs."""
+    names = list(hosts) if hosts is not None else list(config.hosts)
+    results = await asyncio.gather(*(executor.run(h, ps_command(), capture=True) for h in names))
+    per_host: dict[str, HostFacts] = {}
+    for host, result in zip(names, results, strict=True):
+        if result.error is not None:
+            per_host[host] = HostFacts(host, error=result.error)
+        elif result.exit_status != 0:
+            reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_status}"]
+            per_host[host] = HostFacts(host, error=f"docker ps failed: {reason[0]}")
+        else:
+            per_host[host] = HostFacts(host, tuple(parse_ps(host, result.stdout)))
+    every = [c for f in per_host.values() for c in f.containers]
+    return Facts(per_host, assign_stacks(config, every))

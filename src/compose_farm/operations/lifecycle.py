@@ -1,0 +1,262 @@
+"""Stack lifecycle: up (with migration and rollback), down, stop, restart, pull, update.
+
+Every operation works stack by stack, all stacks at once; one stack failing
+never stops the others. State records only what actually happened, written
+as each stack finishes, so an interrupted run leaves a truthful state file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from compose_farm.config import Config
+from compose_farm.executor import Executor, OutputLine, Result, Sink, compose
+from compose_farm.operations.preflight import (
+    explain,
+    parse_missing,
+    preflight_script,
+    requirements,
+)
+from compose_farm.state import StateStore
+
+STACK_CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one stack's operation ended."""
+
+    stack: str
+    hosts: tuple[str, ...]
+    ok: bool
+    message: str = ""
+
+
+class Operations:
+    """Runs lifecycle steps for stacks, reporting output events to ``sink``."""
+
+    def __init__(
+        self,
+        config: Config,
+        executor: Executor,
+        store: StateStore,
+        sink: Sink,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.config = config
+        self.executor = executor
+        self.store = store
+        self.sink = sink
+        self.environ = environ
+        self.after_change: list[Callable[[], Awaitable[None]]] = []
+
+    # ------------------------------------------------------------ helpers
+
+    def info(self, stack: str, host: str, text: str) -> None:
+        """A line of our own (not the command's) in the output stream."""
+        self.sink(OutputLine(host=host, stack=stack, stream="info", line=text))
+
+    async def compose(self, stack: str, host: str, *args: str) -> Result:
+        """``docker compose ARGS`` for ``stack`` on ``host``, output streamed."""
+        return await self.executor.run(
+            host, compose(self.config.stack_dir(stack), *args), stack=stack, sink=self.sink
+        )
+
+    def where(self, stack: str, only_host: str | None) -> tuple[str, ...]:
+        """Hosts a stack is on: state when recorded, else its configured hosts."""
+        recorded = self.store.read().hosts_of(stack)
+        hosts = recorded or self.config.stacks[stack].hosts
+        if only_host is not None:
+            hosts = tuple(h for h in hosts if h == only_host)
+        return hosts
+
+    async def for_each(
+        self, stacks: Sequence[str], action: Callable[[str], Awaitable[Outcome]]
+    ) -> list[Outcome]:
+        """Run ``action`` for every stack concurrently (bounded), in order of ``stacks``."""
+        gate = asyncio.Semaphore(STACK_CONCURRENCY)
+
+        async def one(stack: str) -> Outcome:
+            async with gate:
+                return await action(stack)
+
+        outcomes = list(await asyncio.gather(*(one(s) for s in stacks)))
+        for hook in self.after_change:
+            await hook()
+        return outcomes
+
+    def record(self, stack: str, hosts: Sequence[str]) -> None:
+        """Write the stack's hosts to state (under the lock, atomically)."""
+        self.store.update(stack, tuple(hosts))
+
+    async def _on_hosts(
+        self, stack: str, hosts: Sequence[str], run: Callable[[str], Awaitable[Result]]
+    ) -> dict[str, Result]:
+        results = await asyncio.gather(*(run(h) for h in hosts))
+        return dict(zip(hosts, results, strict=True))
+
+    # ------------------------------------------------------------ up
+
+    async def up(
+        self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
+    ) -> list[Outcome]:
+        """Start stacks where the config says; migrate single-host stacks that moved."""
+        return await self.for_each(stacks, lambda s: self._up_one(s, only_host, services))
+
+    async def _up_one(self, stack: str, only_host: str | None, services: Sequence[str]) -> Outcome:
+        cfg = self.config.stacks[stack]
+        targets = cfg.hosts if only_host is None else tuple(h for h in cfg.hosts if h == only_host)
+        if not targets:
+            return Outcome(stack, (), False, f"{stack} is not configured for host {only_host}")
+        recorded = self.store.read().hosts_of(stack)
+        if not cfg.multi_host:
+            target = targets[0]
+            old = [h for h in recorded if h != target]
+            if old:
+                return await self.migrate(stack, old[0], target, services)
+        return await self._start_on(stack, targets, services)
+
+    async def _preflight(self, stack: str, host: str) -> str | None:
+        needs = requirements(self.config, stack, self.environ)
+        script = preflight_script(self.config.stack_dir(stack), needs)
+        result = await self.executor.run(host, script, stack=stack, capture=True)
+        if result.error is not None:
+            return result.error
+        missing = parse_missing(result.stdout)
+        if missing:
+            return explain(stack, host, missing)
+        if result.exit_status != 0:
+            return f"preflight check failed on {host}: {result.stderr.strip()}"
+        return None
+
+    async def _start_on(self, stack: str, hosts: Sequence[str], services: Sequence[str]) -> Outcome:
+        async def start(host: str) -> Result:
+            problem = await self._preflight(stack, host)
+            if problem is not None:
+                self.info(stack, host, problem)
+                return Result(host, stack, 1, error=problem)
+            return await self.compose(stack, host, "up", "-d", *services)
+
+        results = await self._on_hosts(stack, hosts, start)
+        started = [h for h, r in results.items() if r.ok]
+        if started:
+            recorded = self.store.read().hosts_of(stack)
+            self.record(stack, [*recorded, *started])
+        failed = {h: r for h, r in results.items() if not r.ok}
+        if failed:
+            return Outcome(stack, tuple(started), False, _failure_text("up", failed))
+        return Outcome(stack, tuple(started), True)
+
+    # ------------------------------------------------------------ migrate
+
+    async def migrate(
+        self, stack: str, old: str, new: str, services: Sequence[str] = ()
+    ) -> Outcome:
+        """Move a stack: pull on ``new``, down on ``old``, up on ``new``; roll back on failure."""
+        self.info(stack, new, f"migrating {stack}: {old} -> {new}")
+        problem = await self._preflight(stack, new)
+        if problem is not None:
+            return Outcome(stack, (old,), False, f"not moved, still on {old}: {problem}")
+        pulled = await self.compose(stack, new, "pull", "--ignore-buildable")
+        if not pulled.ok:
+            why = pulled.error or f"pull exited {pulled.exit_status}"
+            return Outcome(stack, (old,), False, f"not moved, still on {old}: pull on {new}: {why}")
+        stopped = await self.compose(stack, old, "down")
+        if not stopped.ok:
+            why = stopped.error or f"down exited {stopped.exit_status}"
+            return Outcome(stack, (old,), False, f"not moved: could not stop it on {old} ({why})")
+        self.record(stack, [])
+        started = await self.compose(stack, new, "up", "-d", *services)
+        if started.ok:
+            self.record(stack, [new])
+            return Outcome(stack, (new,), True, f"moved {old} -> {new}")
+        why = started.error or f"up exited {started.exit_status}"
+        return await self._roll_back(stack, old, new, why)
+
+    async def _roll_back(self, stack: str, old: str, new: str, why: str) -> Outcome:
+        self.info(stack, old, f"up on {new} failed ({why}); bringing {stack} back up on {old}")
+        await self.compose(stack, new, "down")
+        restored = await self.compose(stack, old, "up", "-d")
+        if restored.ok:
+            self.record(stack, [old])
+            return Outcome(
+                stack, (old,), False, f"move to {new} failed ({why}); rolled back, running on {old}"
+            )
+        return Outcome(
+            stack,
+            (),
+            False,
+            f"move to {new} failed ({why}) and restarting on {old} failed too: "
+            f"{stack} is DOWN; run `cf up {stack}` once the cause is fixed",
+        )
+
+    # ------------------------------------------------------------ the rest
+
+    async def down(
+        self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
+    ) -> list[Outcome]:
+        """Stop and remove stacks' containers where they run; forget them in state."""
+
+        async def one(stack: str) -> Outcome:
+            hosts = self.where(stack, only_host)
+            results = await self._on_hosts(
+                stack, hosts, lambda h: self.compose(stack, h, "down", *services)
+            )
+            stopped = {h for h, r in results.items() if r.ok}
+            if not services:
+                recorded = self.store.read().hosts_of(stack)
+                self.record(stack, [h for h in recorded if h not in stopped])
+            return _outcome(stack, "down", results)
+
+        return await self.for_each(stacks, one)
+
+    async def simple(
+        self,
+        stacks: Sequence[str],
+        verb: Sequence[str],
+        *,
+        only_host: str | None = None,
+        services: Sequence[str] = (),
+    ) -> list[Outcome]:
+        """A compose command that does not change where stacks run (stop, restart, pull)."""
+
+        async def one(stack: str) -> Outcome:
+            hosts = self.where(stack, only_host)
+            results = await self._on_hosts(
+                stack, hosts, lambda h: self.compose(stack, h, *verb, *services)
+            )
+            return _outcome(stack, " ".join(verb), results)
+
+        return await self.for_each(stacks, one)
+
+    async def update(
+        self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
+    ) -> list[Outcome]:
+        """Pull, then up: Compose recreates only containers whose image changed."""
+        pulled = await self.simple(
+            stacks, ("pull", "--ignore-buildable"), only_host=only_host, services=services
+        )
+        ready = [o.stack for o in pulled if o.ok]
+        failed = [o for o in pulled if not o.ok]
+        started = await self.up(ready, only_host=only_host, services=services) if ready else []
+        return failed + started
+
+
+def _failure_text(verb: str, failed: Mapping[str, Result]) -> str:
+    parts = []
+    for host, result in failed.items():
+        why = result.error or f"exit status {result.exit_status}"
+        parts.append(f"{verb} on {host}: {why}")
+    return "; ".join(parts)
+
+
+def _outcome(stack: str, verb: str, results: Mapping[str, Result]) -> Outcome:
+    ok_hosts = tuple(h for h, r in results.items() if r.ok)
+    failed = {h: r for h, r in results.items() if not r.ok}
+    if not results:
+        return Outcome(stack, (), True, "not deployed anywhere; nothing to do")
+    if failed:
+        return Outcome(stack, ok_hosts, False, _failure_text(verb, failed))
+    return Outcome(stack, ok_hosts, True)

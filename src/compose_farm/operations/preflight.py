@@ -1,0 +1,117 @@
+"""Preflight: everything a stack needs on a host, checked in one round trip.
+
+The check is a fixed shell program (in this file) that receives the stack
+folder and the paths and network names to look for as positional arguments,
+so no user value is ever part of the program text. It prints one line per
+missing thing; no output means the host is ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from compose_farm.compose import COMPOSE_FILE_NAMES, load_compose
+from compose_farm.config import Config
+from compose_farm.errors import ComposeFileError
+from compose_farm.executor import Script
+
+PROGRAM = r"""
+dir=$1; shift
+found=
+for f in compose.yaml compose.yml docker-compose.yml docker-compose.yaml; do
+  if [ -f "$dir/$f" ]; then found=1; break; fi
+done
+[ -n "$found" ] || printf 'missing compose %s\n' "$dir"
+for item in "$@"; do
+  kind=${item%%:*}; value=${item#*:}
+  case $kind in
+    m) [ -e "$value" ] || printf 'missing mount %s\n' "$value" ;;
+    d) [ -e "$value" ] || printf 'missing device %s\n' "$value" ;;
+    n) docker network inspect "$value" >/dev/null 2>&1 || printf 'missing network %s\n' "$value" ;;
+  esac
+done
+"""
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a stack needs on a host besides its compose file."""
+
+    mounts: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Missing:
+    """One thing a host lacks: ``kind`` is compose, mount, device or network."""
+
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        labels = {
+            "compose": "compose file in",
+            "mount": "bind-mount source",
+            "device": "device",
+            "network": "external network",
+        }
+        return f"{labels.get(self.kind, self.kind)} {self.value}"
+
+
+def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requirements:
+    """Read the stack's compose file on this machine, when it can be read here.
+
+    The compose folder is usually shared (same path everywhere); when it is not
+    visible locally, only the compose file's presence is checked on the host.
+    """
+    folder = Path(str(config.stack_dir(stack)))
+    if not any((folder / name).is_file() for name in COMPOSE_FILE_NAMES):
+        return Requirements()
+    try:
+        project = load_compose(Path(str(config.compose_dir)), stack, environ)
+    except ComposeFileError:
+        return Requirements()  # `docker compose` on the host reports the real error
+    mounts: dict[str, None] = {}
+    devices: dict[str, None] = {}
+    for service in project.services.values():
+        for source in service.bind_mounts:
+            mounts[str(source)] = None
+        for device in service.devices:
+            devices[device] = None
+    return Requirements(
+        mounts=tuple(mounts),
+        devices=tuple(devices),
+        networks=tuple(dict.fromkeys(project.external_networks.values())),
+    )
+
+
+def preflight_script(stack_dir: PurePosixPath, needs: Requirements) -> Script:
+    """The one-round-trip check for ``needs`` in ``stack_dir``."""
+    args = [str(stack_dir)]
+    args += [f"m:{m}" for m in needs.mounts]
+    args += [f"d:{d}" for d in needs.devices]
+    args += [f"n:{n}" for n in needs.networks]
+    return Script(PROGRAM, tuple(args))
+
+
+def parse_missing(output: str) -> list[Missing]:
+    """The check's output lines as ``Missing`` values."""
+    found: list[Missing] = []
+    for line in output.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] == "missing":
+            found.append(Missing(parts[1], parts[2]))
+    return found
+
+
+def explain(stack: str, host: str, missing: list[Missing]) -> str:
+    """A message listing what is missing and what to do."""
+    lines = [f"{stack} cannot start on {host}: missing " + "; ".join(str(m) for m in missing)]
+    if any(m.kind == "network" for m in missing):
+        lines.append(f"create networks with: cf init-network {host}")
+    if any(m.kind == "mount" for m in missing):
+        lines.append("create the folders on the host (or fix the paths in the compose file)")
+    return ". ".join(lines)

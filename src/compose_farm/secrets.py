@@ -1,0 +1,47 @@
+"""Keep values from stacks' ``.env`` files out of everything cf shows.
+
+Every line printed by the CLI or sent to the web UI passes through
+``Secrets.mask`` with the stack it came from. A stack's ``.env`` is read once
+per run, when its first line needs masking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from compose_farm.compose import mask, read_dotenv
+from compose_farm.config import Config
+from compose_farm.errors import ComposeFileError
+
+
+class Secrets:
+    """The ``.env`` values of a farm's stacks, loaded lazily."""
+
+    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+        self.config = config
+        self.environ = environ
+        self._values: dict[str, frozenset[str]] = {}
+
+    def of(self, stack: str) -> frozenset[str]:
+        """The secret values of one stack (empty when it has no readable ``.env``)."""
+        if stack not in self._values:
+            path = Path(str(self.config.stack_dir(stack))) / ".env"
+            try:
+                values = frozenset(v for v in read_dotenv(path, {}).values.values() if v)
+            except ComposeFileError:
+                values = frozenset()
+            self._values[stack] = values
+        return self._values[stack]
+
+    def everything(self) -> frozenset[str]:
+        """The secret values of every configured stack."""
+        found: set[str] = set()
+        for stack in self.config.stacks:
+            found |= self.of(stack)
+        return frozenset(found)
+
+    def mask(self, stack: str | None, text: str) -> str:
+        """``text`` with the stack's secrets (every stack's when ``None``) replaced."""
+        values = self.of(stack) if stack is not None and stack in self.config.stacks else None
+        return mask(text, values if values is not None else self.everything())
