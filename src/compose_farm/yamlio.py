@@ -56,8 +56,8 @@ def line_of(data: Any, loc: Sequence[str | int]) -> int | None:
     node = data
     for part in loc:
         if isinstance(node, CommentedMap) and part in node:
-            pos = node.lc.key(part)
-            line = pos[0] + 1
+            if part in node.lc.data:  # keys pulled in by a `<<:` merge have no position
+                line = node.lc.key(part)[0] + 1
             node = node[part]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
             pos = node.lc.item(part)

@@ -1,0 +1,151 @@
+"""Published ports: Compose's short (``"127.0.0.1:8080:80/udp"``) and long syntax.
+
+Short syntax is ``[[IP:]HOST:]CONTAINER[/PROTO]``; the IP may be bracketed
+(``[::1]``) or bare (``::1:8080:80``: everything before the last two parts);
+HOST and CONTAINER may be ranges. Equal-length ranges pair up
+(``9090-9091:8080-8081``); a host range for one container port
+(``8080-8081:80``) lets the engine pick one free host port, kept here as
+``published``..``published_end``. Checked against ``docker compose config``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+_RANGE = re.compile(r"(\d+)(?:-(\d+))?")
+
+
+class PortError(ValueError):
+    """A port entry Compose would reject."""
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """One container port and where (if anywhere) it is published on the host."""
+
+    target: int
+    published: int | None = None
+    host_ip: str | None = None
+    protocol: str = "tcp"
+    mode: str = "ingress"
+    published_end: int | None = None
+
+    @property
+    def host_ports(self) -> range:
+        """Every host port this entry may take (empty when not published)."""
+        if self.published is None:
+            return range(0)
+        return range(self.published, (self.published_end or self.published) + 1)
+
+
+def parse_port(entry: object) -> list[PublishedPort]:
+    """All the ports one ``ports:`` entry stands for (ranges are expanded)."""
+    if isinstance(entry, bool):
+        raise PortError(f"invalid port {entry!r}")
+    if isinstance(entry, int):
+        return [PublishedPort(target=_port_number(str(entry), "container port"))]
+    if isinstance(entry, str):
+        return _parse_short(entry)
+    if isinstance(entry, Mapping):
+        return [_parse_long(entry)]
+    raise PortError(f"invalid port {entry!r}: expected a string, a number or a mapping")
+
+
+def _parse_short(spec: str) -> list[PublishedPort]:
+    body, _, protocol = spec.partition("/")
+    protocol = _protocol(protocol or "tcp")
+    parts = body.split(":")
+    container = parts[-1]
+    host = parts[-2] if len(parts) >= 2 else ""
+    raw_ip = ":".join(parts[:-2])
+    host_ip = _host_ip(raw_ip) if raw_ip else None
+    if len(parts) == 2 and not host:
+        raise PortError(f"invalid port {spec!r}: empty host port")
+    c_start, c_end = _port_range(container, "container port")
+    if not host:
+        return [
+            PublishedPort(target=port, host_ip=host_ip, protocol=protocol)
+            for port in range(c_start, c_end + 1)
+        ]
+    h_start, h_end = _port_range(host, "host port")
+    if c_end - c_start == h_end - h_start:
+        return [
+            PublishedPort(target=c, published=h, host_ip=host_ip, protocol=protocol)
+            for c, h in zip(range(c_start, c_end + 1), range(h_start, h_end + 1), strict=True)
+        ]
+    if c_start == c_end:
+        return [
+            PublishedPort(
+                target=c_start,
+                published=h_start,
+                published_end=h_end,
+                host_ip=host_ip,
+                protocol=protocol,
+            )
+        ]
+    raise PortError(
+        f"invalid port {spec!r}: container range {container} and host range {host} differ in size"
+    )
+
+
+def _parse_long(entry: Mapping[Any, Any]) -> PublishedPort:
+    target = entry.get("target")
+    if target is None or isinstance(target, bool) or not isinstance(target, int | str):
+        raise PortError("a long-syntax port needs a 'target' port number")
+    published = entry.get("published")
+    start: int | None = None
+    end: int | None = None
+    if isinstance(published, bool) or not isinstance(published, int | str | None):
+        raise PortError(f"invalid published port {published!r}")
+    if published is not None and str(published) != "":
+        start, end = _port_range(str(published), "published port")
+    host_ip = entry.get("host_ip")
+    if host_ip is not None and not isinstance(host_ip, str):
+        raise PortError(f"invalid host_ip {host_ip!r}")
+    mode = entry.get("mode") or "ingress"
+    return PublishedPort(
+        target=_port_number(str(target), "target port"),
+        published=start,
+        published_end=end if end != start else None,
+        host_ip=_host_ip(host_ip) if host_ip else None,
+        protocol=_protocol(str(entry.get("protocol") or "tcp")),
+        mode=str(mode),
+    )
+
+
+def _protocol(text: str) -> str:
+    protocol = text.lower()
+    if protocol not in PROTOCOLS:
+        raise PortError(f"invalid protocol {text!r}: expected tcp, udp or sctp")
+    return protocol
+
+
+def _host_ip(text: str) -> str:
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        raise PortError(f"invalid IP address {text!r}") from None
+    return bare
+
+
+def _port_range(text: str, what: str) -> tuple[int, int]:
+    match = _RANGE.fullmatch(text)
+    if match is None:
+        raise PortError(f"invalid {what} {text!r}")
+    start = _port_number(match[1], what)
+    end = _port_number(match[2], what) if match[2] else start
+    if end < start:
+        raise PortError(f"invalid {what} range {text!r}: the end is below the start")
+    return start, end
+
+
+def _port_number(text: str, what: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise PortError(f"invalid {what} {text!r}: expected a number from 0 to 65535")
+    return int(text)
