@@ -20,14 +20,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from compose_farm.errors import ConfigError, StateError
+from compose_farm.fsutil import atomic_write
 from compose_farm.names import name_problem
 from compose_farm.yamlio import dump_yaml, parse_yaml, to_plain
 
@@ -117,6 +117,7 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
+        self._depth = 0
 
     def read(self) -> State:
         """The current state (empty when the file does not exist yet)."""
@@ -130,7 +131,18 @@ class StateStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the exclusive lock (blocks until other cf processes release it)."""
+        """Hold the exclusive lock (blocks until other cf processes release it).
+
+        Re-entrant within one store, so a step may read-modify-write while an
+        outer caller already holds the lock.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -140,49 +152,34 @@ class StateStore:
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth = 1
             yield
         finally:
+            self._depth = 0
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def update(self, stack: str, hosts: tuple[str, ...] | list[str]) -> State:
-        """Record ``stack`` on ``hosts`` (forget it when empty); returns the new state."""
+    def modify(self, change: Callable[[State], State]) -> State:
+        """Apply ``change`` to the current state and write the result, all under the lock."""
         with self.locked():
-            new = self.read().with_hosts(stack, hosts)
-            self._write(new)
+            current = self.read()
+            new = change(current)
+            if new != current or not self.path.exists():
+                self._write(new)
             return new
 
+    def update(self, stack: str, hosts: tuple[str, ...] | list[str]) -> State:
+        """Record ``stack`` on ``hosts`` (forget it when empty); returns the new state."""
+        return self.modify(lambda state: state.with_hosts(stack, hosts))
+
     def replace(self, state: State) -> None:
-        """Write a whole new state (``cf refresh``), under the lock."""
-        with self.locked():
-            self.read()  # refuse to overwrite a file we cannot parse
-            self._write(state)
+        """Write a whole new state (``cf refresh``); refuses to replace an unreadable file."""
+        self.modify(lambda _current: state)
 
     def _write(self, state: State) -> None:
-        text = dump_yaml(state.to_document())
-        folder = self.path.parent
         try:
-            mode = self.path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-        tmp_name = ""
-        try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(tmp_name).chmod(mode)
-            Path(tmp_name).replace(self.path)
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            atomic_write(self.path, dump_yaml(state.to_document()))
         except OSError as exc:
-            if tmp_name:
-                with contextlib.suppress(OSError):
-                    Path(tmp_name).unlink()
             raise StateError(
                 f"{self.path}: cannot write the state file: {exc.strerror or exc}. "
                 "The previous state file is intact",
