@@ -119,6 +119,11 @@ class Config(_Strict):
         return self.path.resolve().parent / STATE_FILENAME
 
     @property
+    def farm_lock_path(self) -> Path:
+        """Held by commands that change the whole farm (apply, refresh)."""
+        return self.path.resolve().parent / "compose-farm.lock"
+
+    @property
     def digest_log_path(self) -> Path:
         """Where image digests are recorded."""
         return self.path.resolve().parent / DIGEST_LOG_FILENAME

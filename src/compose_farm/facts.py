@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from compose_farm.config import Config
-from compose_farm.executor import Command, Executor
+from compose_farm.executor import Command, Executor, Runnable, Script
 
 # One JSON array per container; `json` quotes every value so tabs or commas in
 # labels cannot break the parse.
@@ -33,6 +33,20 @@ _FIELDS = (
     "{{json .Ports}}",
 )
 PS_FORMAT = "[" + ",".join(_FIELDS) + "]"
+
+
+# The same listing, then each running container's image id and that image's
+# repo digests, still in one round trip (for `cf refresh`'s digest log).
+IMAGES_PROGRAM = r"""
+docker ps --all --no-trunc --filter label=com.docker.compose.project --format "$1" || exit $?
+echo '--- containers'
+ids=$(docker ps --quiet --no-trunc --filter label=com.docker.compose.project)
+[ -n "$ids" ] || exit 0
+docker inspect --format '{{json .Id}} {{json .Image}}' $ids
+echo '--- images'
+docker inspect --format '{{.Image}}' $ids | sort -u |
+  xargs docker image inspect --format '{{json .Id}} {{json .RepoDigests}}'
+"""
 
 
 def ps_command() -> Command:
@@ -73,12 +87,21 @@ class Container:
 
 
 @dataclass(frozen=True)
+class ImageInfo:
+    """The image a running container uses: its id and the registry digests it has."""
+
+    image_id: str
+    repo_digests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class HostFacts:
-    """One host's containers, or why it could not be asked."""
+    """One host's containers (and, when asked, their images), or why it could not be asked."""
 
     host: str
     containers: tuple[Container, ...] = ()
     error: str | None = None
+    images: Mapping[str, ImageInfo] = field(default_factory=dict)
 
     @property
     def reachable(self) -> bool:
@@ -156,12 +179,38 @@ def assign_stacks(config: Config, containers: Iterable[Container]) -> dict[tuple
     return owners
 
 
+def parse_images(output: str) -> dict[str, ImageInfo]:
+    """Container id -> image info, from the two sections ``IMAGES_PROGRAM`` adds."""
+    containers, _, images = output.partition("--- images\n")
+    by_image: dict[str, tuple[str, ...]] = {}
+    for line in images.splitlines():
+        image_id, _, digests = line.partition(" ")
+        try:
+            by_image[str(json.loads(image_id))] = tuple(str(d) for d in json.loads(digests) or [])
+        except (json.JSONDecodeError, TypeError):
+            continue
+    result: dict[str, ImageInfo] = {}
+    for line in containers.splitlines():
+        cid, _, image_id = line.partition(" ")
+        try:
+            cid, image_id = str(json.loads(cid)), str(json.loads(image_id))
+        except json.JSONDecodeError:
+            continue
+        result[cid] = ImageInfo(image_id, by_image.get(image_id, ()))
+    return result
+
+
 async def gather_facts(
-    config: Config, executor: Executor, hosts: Iterable[str] | None = None
+    config: Config,
+    executor: Executor,
+    hosts: Iterable[str] | None = None,
+    *,
+    images: bool = False,
 ) -> Facts:
-    """Ask every host (or ``hosts``) at once what it runs."""
+    """Ask every host (or ``hosts``) at once what it runs (and with ``images``, on what)."""
     names = list(hosts) if hosts is not None else list(config.hosts)
-    results = await asyncio.gather(*(executor.run(h, ps_command(), capture=True) for h in names))
+    command: Runnable = Script(IMAGES_PROGRAM, (PS_FORMAT,)) if images else ps_command()
+    results = await asyncio.gather(*(executor.run(h, command, capture=True) for h in names))
     per_host: dict[str, HostFacts] = {}
     for host, result in zip(names, results, strict=True):
         if result.error is not None:
@@ -170,6 +219,8 @@ async def gather_facts(
             reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_status}"]
             per_host[host] = HostFacts(host, error=f"docker ps failed: {reason[0]}")
         else:
-            per_host[host] = HostFacts(host, tuple(parse_ps(host, result.stdout)))
+            listing, _, rest = result.stdout.partition("--- containers\n")
+            found = tuple(parse_ps(host, listing))
+            per_host[host] = HostFacts(host, found, images=parse_images(rest) if rest else {})
     every = [c for f in per_host.values() for c in f.containers]
     return Facts(per_host, assign_stacks(config, every))

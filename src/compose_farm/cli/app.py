@@ -8,7 +8,7 @@ import typer
 
 from compose_farm import __version__
 from compose_farm.cli import config as config_cmds
-from compose_farm.cli import lifecycle, monitoring
+from compose_farm.cli import lifecycle, management, monitoring
 
 app = typer.Typer(
     name="cf",
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmds.app, name="config")
 lifecycle.register(app)
+management.register(app)
 monitoring.register(app)
 
 

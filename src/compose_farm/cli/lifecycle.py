@@ -166,6 +166,9 @@ def register(app: typer.Typer) -> None:
         _simple(("pull", "--ignore-buildable"), "pull", "Pull stacks' images on their hosts.")
     )
     app.command()(update)
+    from compose_farm.cli.reconcile import apply
+
+    app.command()(apply)
     app.command(
         "compose",
         context_settings={

@@ -116,7 +116,7 @@ class Operations:
             old = [h for h in recorded if h != target]
             if old:
                 return await self.migrate(stack, old[0], target, services)
-        return await self._start_on(stack, targets, services)
+        return await self.start_on(stack, targets, services)
 
     async def _preflight(self, stack: str, host: str) -> str | None:
         needs = requirements(self.config, stack, self.environ)
@@ -131,7 +131,7 @@ class Operations:
             return f"preflight check failed on {host}: {result.stderr.strip()}"
         return None
 
-    async def _start_on(self, stack: str, hosts: Sequence[str], services: Sequence[str]) -> Outcome:
+    async def start_on(self, stack: str, hosts: Sequence[str], services: Sequence[str]) -> Outcome:
         async def start(host: str) -> Result:
             problem = await self._preflight(stack, host)
             if problem is not None:
@@ -142,8 +142,12 @@ class Operations:
         results = await self._on_hosts(stack, hosts, start)
         started = [h for h, r in results.items() if r.ok]
         if started:
-            recorded = self.store.read().hosts_of(stack)
-            self.record(stack, [*recorded, *started])
+            multi = self.config.stacks[stack].multi_host
+            self.store.modify(
+                lambda state: state.with_hosts(
+                    stack, [*state.hosts_of(stack), *started] if multi else started
+                )
+            )
         failed = {h: r for h, r in results.items() if not r.ok}
         if failed:
             return Outcome(stack, tuple(started), False, _failure_text("up", failed))
@@ -206,8 +210,11 @@ class Operations:
             )
             stopped = {h for h, r in results.items() if r.ok}
             if not services:
-                recorded = self.store.read().hosts_of(stack)
-                self.record(stack, [h for h in recorded if h not in stopped])
+                self.store.modify(
+                    lambda state: state.with_hosts(
+                        stack, [h for h in state.hosts_of(stack) if h not in stopped]
+                    )
+                )
             return _outcome(stack, "down", results)
 
         return await self.for_each(stacks, one)

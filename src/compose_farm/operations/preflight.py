@@ -8,7 +8,7 @@ missing thing; no output means the host is ready.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -18,15 +18,15 @@ from compose_farm.errors import ComposeFileError
 from compose_farm.executor import Script
 
 PROGRAM = r"""
-dir=$1; shift
-found=
-for f in compose.yaml compose.yml docker-compose.yml docker-compose.yaml; do
-  if [ -f "$dir/$f" ]; then found=1; break; fi
-done
-[ -n "$found" ] || printf 'missing compose %s\n' "$dir"
 for item in "$@"; do
   kind=${item%%:*}; value=${item#*:}
   case $kind in
+    s) printf 'stack %s\n' "$value"
+       found=
+       for f in compose.yaml compose.yml docker-compose.yml docker-compose.yaml; do
+         if [ -f "$value/$f" ]; then found=1; break; fi
+       done
+       [ -n "$found" ] || printf 'missing compose %s\n' "$value" ;;
     m) [ -e "$value" ] || printf 'missing mount %s\n' "$value" ;;
     d) [ -e "$value" ] || printf 'missing device %s\n' "$value" ;;
     n) docker network inspect "$value" >/dev/null 2>&1 || printf 'missing network %s\n' "$value" ;;
@@ -90,21 +90,37 @@ def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requ
 
 def preflight_script(stack_dir: PurePosixPath, needs: Requirements) -> Script:
     """The one-round-trip check for ``needs`` in ``stack_dir``."""
-    args = [str(stack_dir)]
-    args += [f"m:{m}" for m in needs.mounts]
-    args += [f"d:{d}" for d in needs.devices]
-    args += [f"n:{n}" for n in needs.networks]
+    return check_script([(stack_dir, needs)])
+
+
+def check_script(stacks: Sequence[tuple[PurePosixPath, Requirements]]) -> Script:
+    """One program that checks several stacks on one host (``cf check``)."""
+    args: list[str] = []
+    for stack_dir, needs in stacks:
+        args.append(f"s:{stack_dir}")
+        args += [f"m:{m}" for m in needs.mounts]
+        args += [f"d:{d}" for d in needs.devices]
+        args += [f"n:{n}" for n in needs.networks]
     return Script(PROGRAM, tuple(args))
 
 
-def parse_missing(output: str) -> list[Missing]:
-    """The check's output lines as ``Missing`` values."""
-    found: list[Missing] = []
+def parse_report(output: str) -> dict[str, list[Missing]]:
+    """Stack folder -> what is missing there, from the check's output."""
+    report: dict[str, list[Missing]] = {}
+    current: list[Missing] | None = None
     for line in output.splitlines():
-        parts = line.split(" ", 2)
-        if len(parts) == 3 and parts[0] == "missing":
-            found.append(Missing(parts[1], parts[2]))
-    return found
+        word, _, rest = line.partition(" ")
+        if word == "stack":
+            current = report.setdefault(rest, [])
+        elif word == "missing" and current is not None:
+            kind, _, value = rest.partition(" ")
+            current.append(Missing(kind, value))
+    return report
+
+
+def parse_missing(output: str) -> list[Missing]:
+    """Everything missing, whichever stack it belongs to."""
+    return [m for found in parse_report(output).values() for m in found]
 
 
 def explain(stack: str, host: str, missing: list[Missing]) -> str:

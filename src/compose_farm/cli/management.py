@@ -1,0 +1,198 @@
+"""``cf check`` and ``cf init-network`` (``refresh`` lives with ``apply`` in reconcile.py)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Annotated, Any
+
+import typer
+
+from compose_farm.cli.common import ConfigOption, JsonOption, fail, load, print_json, run_async
+
+
+def check(
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Also show which hosts could run these stacks.")
+    ] = None,
+    local: Annotated[bool, typer.Option("--local", help="Only check the config and disk.")] = False,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the config against disk, reach every host, and check what each stack needs."""
+    from rich.console import Console
+
+    from compose_farm.cli.common import select_stacks
+    from compose_farm.executor import Executor
+    from compose_farm.operations.check import check_disk, check_hosts
+    from compose_farm.operations.preflight import requirements
+
+    cfg = load(config)
+    named = select_stacks(cfg, stacks, False, None) if stacks else []
+    console = Console(highlight=False, soft_wrap=True)
+    problems: list[str] = []
+    disk = check_disk(cfg)
+    if not disk.readable:
+        console.print(f"note: {cfg.compose_dir} is not readable here; skipping the disk checks")
+    problems += [f"{s}: no compose file in {cfg.stack_dir(s)}" for s in disk.no_compose_file]
+    notes = [f"{s}: a compose folder that is not in the config" for s in disk.not_in_config]
+
+    reports: list[Any] = []
+    if not local:
+        # configured stacks on their hosts; named stacks on every host
+        wanted = {h: [s for s in cfg.stacks if h in cfg.stacks[s].hosts] for h in cfg.hosts}
+        for h in cfg.hosts:
+            wanted[h] += [s for s in named if s not in wanted[h]]
+        involved = {s for stacks_here in wanted.values() for s in stacks_here}
+        needs = {s: requirements(cfg, s, os.environ) for s in involved}
+
+        async def main() -> list[Any]:
+            async with Executor(cfg) as executor:
+                return await check_hosts(cfg, executor, wanted, needs)
+
+        reports = run_async(main())
+        for r in reports:
+            if r.error is not None:
+                problems.append(r.error)
+                continue
+            for stack, missing in r.missing.items():
+                if missing and r.host in cfg.stacks[stack].hosts:
+                    what = "; ".join(str(m) for m in missing)
+                    problems.append(f"{stack} on {r.host}: missing {what}")
+
+    if as_json:
+        print_json(
+            {
+                "problems": problems,
+                "notes": notes,
+                "hosts": {
+                    r.host: {
+                        "reachable": r.error is None,
+                        "error": r.error,
+                        "stacks": {s: [str(m) for m in ms] for s, ms in r.missing.items()},
+                    }
+                    for r in reports
+                },
+            }
+        )
+    else:
+        _print_check(console, reports, named, notes, problems)
+    if problems:
+        raise SystemExit(1)
+
+
+def _print_check(
+    console: Any, reports: list[Any], named: list[str], notes: list[str], problems: list[str]
+) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    for r in reports:
+        state = "[green]reachable[/]" if r.error is None else "[red]unreachable[/]"
+        console.print(f"{r.host}: {state}")
+    if named and reports:
+        table = Table(title="Where these stacks could run", box=None, title_justify="left")
+        table.add_column("STACK", style="bold")
+        for r in reports:
+            table.add_column(r.host)
+        for stack in named:
+            cells = []
+            for r in reports:
+                if r.error is not None:
+                    cells.append("[red]unreachable[/]")
+                elif r.missing.get(stack):
+                    listed = ", ".join(str(m) for m in r.missing[stack])
+                    cells.append(f"[yellow]missing {escape(listed)}[/]")
+                else:
+                    cells.append("[green]ok[/]")
+            table.add_row(stack, *cells)
+        console.print(table)
+    for note in notes:
+        console.print(f"note: {escape(note)}", style="dim")
+    for problem in problems:
+        console.print(f"[red]problem:[/] {escape(problem)}")
+    if not problems:
+        console.print("[green]All checks passed.[/]")
+
+
+INIT_NETWORK_PROGRAM = r"""
+name=$1; subnet=$2; gateway=$3
+format='{{range .IPAM.Config}}{{.Subnet}} {{end}}'
+if current=$(docker network inspect "$name" --format "$format" 2>/dev/null); then
+  printf 'exists %s\n' "$current"
+  exit 0
+fi
+set -- docker network create --driver bridge
+[ -n "$subnet" ] && set -- "$@" --subnet "$subnet"
+[ -n "$gateway" ] && set -- "$@" --gateway "$gateway"
+"$@" "$name" >/dev/null && printf 'created\n'
+"""
+
+
+def init_network(
+    hosts: Annotated[list[str] | None, typer.Argument(help="Hosts (default: all).")] = None,
+    network: Annotated[str, typer.Option("--network", help="Network name.")] = "mynetwork",
+    subnet: Annotated[str | None, typer.Option("--subnet", help="e.g. 172.20.0.0/16")] = None,
+    gateway: Annotated[str | None, typer.Option("--gateway", help="e.g. 172.20.0.1")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create a bridge network on the hosts that lack it (for external networks)."""
+    import asyncio
+
+    from compose_farm.executor import Executor, Script
+    from compose_farm.names import name_problem
+
+    cfg = load(config)
+    targets = hosts or list(cfg.hosts)
+    for host in targets:
+        if host not in cfg.hosts:
+            fail(
+                f"unknown host {host!r} (config: {cfg.path})", hint=f"known: {', '.join(cfg.hosts)}"
+            )
+    if (why := name_problem(network)) is not None:
+        fail(f"network name {network!r} {why}")
+    try:
+        wanted = ipaddress.ip_network(subnet) if subnet else None
+        if gateway:
+            ipaddress.ip_address(gateway)
+    except ValueError as exc:
+        fail(f"--subnet/--gateway: {exc}")
+    script = Script(INIT_NETWORK_PROGRAM, (network, subnet or "", gateway or ""))
+
+    async def main() -> list[Any]:
+        async with Executor(cfg) as executor:
+            return list(
+                await asyncio.gather(*(executor.run(h, script, capture=True) for h in targets))
+            )
+
+    failed = False
+    for host, result in zip(targets, run_async(main()), strict=True):
+        if not result.ok:
+            failed = True
+            why = result.error or result.stderr.strip() or f"exit {result.exit_status}"
+            typer.echo(f"{host}: failed: {why}", err=True)
+            continue
+        out = result.stdout.strip()
+        if out == "created":
+            typer.echo(f"{host}: created {network}" + (f" ({subnet})" if subnet else ""))
+            continue
+        subnets = out.removeprefix("exists").split()
+        if wanted is not None and str(wanted) not in subnets:
+            failed = True
+            has = ", ".join(subnets) or "no subnet"
+            typer.echo(
+                f"{host}: {network} exists with {has}, not {wanted}: left as it is", err=True
+            )
+        else:
+            typer.echo(f"{host}: {network} already exists")
+    if failed:
+        raise SystemExit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the management commands to the root app."""
+    from compose_farm.cli.reconcile import refresh
+
+    app.command()(refresh)
+    app.command()(check)
+    app.command("init-network")(init_network)

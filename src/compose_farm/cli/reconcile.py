@@ -1,0 +1,137 @@
+"""``cf apply`` and ``cf refresh``: read the facts, compare, show, then act."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from compose_farm.cli.common import ConfigOption, load, run_async
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the changes, make none.")]
+
+
+def _print_sections(console: object, sections: list[object]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from compose_farm.plan import Section
+
+    assert isinstance(console, Console)
+    for section in sections:
+        assert isinstance(section, Section)
+        held = section.title == "Held back"
+        console.print(Text(section.title + ":", style="bold yellow" if held else "bold"))
+        for line in section.lines:
+            console.print(Text(("  ! " if held else "  - ") + line), highlight=False)
+
+
+def apply(
+    dry_run: DryRunOption = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    no_orphans: Annotated[
+        bool, typer.Option("--no-orphans", help="Leave stacks that left the config running.")
+    ] = False,
+    no_strays: Annotated[
+        bool, typer.Option("--no-strays", help="Leave stacks running on hosts not meant for them.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Also recreate every stack where it already runs.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Make the hosts match the config: stop orphans and strays, migrate, start what is missing."""
+    from rich.prompt import Confirm
+
+    from compose_farm.cli.render import summary
+    from compose_farm.cli.session import open_session
+    from compose_farm.facts import gather_facts
+    from compose_farm.farmlock import farm_lock
+    from compose_farm.operations.reconcile import execute
+    from compose_farm.plan import PlanOptions, describe, make_plan
+
+    cfg = load(config)
+    options = PlanOptions(orphans=not no_orphans, strays=not no_strays, full=full)
+
+    async def main() -> int:
+        async with open_session(cfg) as session:
+            console = session.console
+            with farm_lock(cfg.farm_lock_path, lambda m: console.print(m, style="dim")):
+                facts = await gather_facts(cfg, session.executor)
+                plan = make_plan(
+                    cfg, session.store.read(), facts.stacks_running(), facts.unreachable(), options
+                )
+                for why in facts.unreachable().values():
+                    console.print(f"warning: {why}", style="yellow", highlight=False)
+                _print_sections(console, list(describe(plan)))
+                held = 4 if plan.blocked or facts.unreachable() else 0
+                if plan.empty:
+                    console.print("Nothing to do: the hosts match the config.", style="green")
+                    return held
+                if dry_run:
+                    console.print("Dry run: nothing was changed.", style="dim")
+                    return held
+                if sys.stdin.isatty() and not yes and not Confirm.ask("Apply these changes?"):
+                    console.print("Nothing was changed.")
+                    return 1
+                outcomes = await execute(session.ops, plan, facts)
+                ok = summary(console, outcomes, "apply")
+                return held if ok else 1
+
+    code = run_async(main())
+    if code:
+        raise SystemExit(code)
+
+
+def refresh(dry_run: DryRunOption = False, config: ConfigOption = None) -> None:
+    """Update the state file from what actually runs; record image digests."""
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from compose_farm.digests import merge, read_log, sightings, write_log
+    from compose_farm.executor import Executor
+    from compose_farm.facts import gather_facts
+    from compose_farm.farmlock import farm_lock
+    from compose_farm.operations.refresh import refresh_state
+    from compose_farm.state import StateStore
+
+    cfg = load(config)
+    console = Console(highlight=False, soft_wrap=True)
+    store = StateStore(cfg.state_path)
+
+    async def main() -> int:
+        async with Executor(cfg) as executor:
+            with farm_lock(cfg.farm_lock_path, lambda m: console.print(m, style="dim")):
+                facts = await gather_facts(cfg, executor, images=True)
+                result = refresh_state(cfg, store.read(), facts)
+                for change in result.changes:
+                    before = ", ".join(change.before) or "-"
+                    after = ", ".join(change.after) or "-"
+                    console.print(f"  {change.stack}: {before} -> {after}")
+                for host, why in facts.unreachable().items():
+                    kept = [s for s, h in store.read().deployed.items() if host in h]
+                    console.print(
+                        f"warning: {why}; kept its {len(kept)} stacks in state", style="yellow"
+                    )
+                for stack, hosts in result.unmanaged.items():
+                    console.print(
+                        f"  not managed by cf: {stack} on {', '.join(hosts)}", style="dim"
+                    )
+                if not result.changes:
+                    console.print("State already matches the hosts.", style="green")
+                if dry_run:
+                    console.print("Dry run: nothing was written.", style="dim")
+                    return 4 if facts.unreachable() else 0
+                store.replace(result.state)
+                now = datetime.now(UTC).replace(microsecond=0).isoformat()
+                log_path = cfg.digest_log_path
+                managed = set(cfg.stacks) | set(result.state.deployed)
+                write_log(log_path, merge(read_log(log_path), sightings(facts, now, managed)))
+                console.print(f"State written to {store.path}; digests to {log_path}.", style="dim")
+                return 4 if facts.unreachable() else 0
+
+    code = run_async(main())
+    if code:
+        raise SystemExit(code)

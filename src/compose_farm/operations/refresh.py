@@ -1,0 +1,53 @@
+"""``cf refresh``: make the state file say what actually runs, from the facts.
+
+A host that did not answer keeps every entry it had: unreachable is never
+read as "stopped". Hosts that answered are taken at their word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compose_farm.config import Config
+from compose_farm.facts import Facts
+from compose_farm.state import State
+
+
+@dataclass(frozen=True)
+class Change:
+    """A stack whose recorded hosts change."""
+
+    stack: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """The new state, what changed, and what runs that cf does not manage."""
+
+    state: State
+    changes: tuple[Change, ...]
+    unmanaged: dict[str, tuple[str, ...]]
+
+
+def refresh_state(config: Config, state: State, facts: Facts) -> Refresh:
+    """Pure: the state that matches ``facts``, keeping unreachable hosts' entries."""
+    asked_ok = {h for h, f in facts.hosts.items() if f.reachable}
+    running = facts.stacks_running()
+    new: dict[str, tuple[str, ...]] = {}
+    for stack in sorted(set(config.stacks) | set(state.deployed)):
+        kept = tuple(h for h in state.hosts_of(stack) if h not in asked_ok)
+        hosts = tuple(dict.fromkeys((*kept, *running.get(stack, ()))))
+        if hosts:
+            new[stack] = hosts
+    fresh = State(new)
+    changes = tuple(
+        Change(stack, state.hosts_of(stack), fresh.hosts_of(stack))
+        for stack in sorted(set(state.deployed) | set(fresh.deployed))
+        if set(state.hosts_of(stack)) != set(fresh.hosts_of(stack))
+    )
+    unmanaged = {
+        s: h for s, h in running.items() if s not in config.stacks and s not in state.deployed
+    }
+    return Refresh(fresh, changes, unmanaged)
