@@ -189,6 +189,36 @@ def init_network(
         raise SystemExit(1)
 
 
+def traefik_file(
+    stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to include.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", "-a", help="Every deployed stack.")] = False,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to FILE (only when it changed).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Generate Traefik file-provider YAML from the stacks' Traefik labels."""
+    import sys
+    from pathlib import Path
+
+    from compose_farm.cli.common import select_stacks
+    from compose_farm.state import StateStore
+    from compose_farm.traefik import build, render, write_if_changed
+
+    cfg = load(config)
+    names = None if all_stacks or not stacks else select_stacks(cfg, stacks, False, None)
+    result = build(cfg, StateStore(cfg.state_path).read(), names, os.environ)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    text = render(result)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    path = Path(output).expanduser()
+    changed = write_if_changed(path, text)
+    typer.echo(f"{path}: {'written' if changed else 'unchanged'}", err=True)
+
+
 def register(app: typer.Typer) -> None:
     """Add the management commands to the root app."""
     from compose_farm.cli.reconcile import refresh
@@ -196,3 +226,4 @@ def register(app: typer.Typer) -> None:
     app.command()(refresh)
     app.command()(check)
     app.command("init-network")(init_network)
+    app.command("traefik-file")(traefik_file)

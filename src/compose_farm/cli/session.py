@@ -39,4 +39,20 @@ async def open_session(config: Config, stacks: Sequence[str] = ()) -> AsyncItera
     store = StateStore(config.state_path)
     async with Executor(config) as executor:
         ops = Operations(config, executor, store, printer, os.environ)
+        if config.traefik_file is not None:
+            ops.after_change.append(lambda: _regenerate_traefik(config, store, console))
         yield Session(config, console, executor, store, printer, ops)
+
+
+async def _regenerate_traefik(config: Config, store: StateStore, console: Console) -> None:
+    """Rewrite ``traefik_file`` from the state after a change (only if its text changed)."""
+    from rich.text import Text
+
+    from compose_farm.traefik import build, render, write_if_changed
+
+    assert config.traefik_file is not None
+    result = build(config, store.read(), None, os.environ)
+    for warning in result.warnings:
+        console.print(Text(f"traefik: {warning}", style="yellow"))
+    if write_if_changed(config.traefik_file, render(result)):
+        console.print(Text(f"traefik: updated {config.traefik_file}", style="dim"))

@@ -73,9 +73,17 @@ class Operations:
         return hosts
 
     async def for_each(
-        self, stacks: Sequence[str], action: Callable[[str], Awaitable[Outcome]]
+        self,
+        stacks: Sequence[str],
+        action: Callable[[str], Awaitable[Outcome]],
+        *,
+        changes_placement: bool = False,
     ) -> list[Outcome]:
-        """Run ``action`` for every stack concurrently (bounded), in order of ``stacks``."""
+        """Run ``action`` for every stack concurrently (bounded), in order of ``stacks``.
+
+        With ``changes_placement`` (up, down), the ``after_change`` hooks run at
+        the end (the Traefik file is regenerated once, not once per stack).
+        """
         gate = asyncio.Semaphore(STACK_CONCURRENCY)
 
         async def one(stack: str) -> Outcome:
@@ -83,8 +91,9 @@ class Operations:
                 return await action(stack)
 
         outcomes = list(await asyncio.gather(*(one(s) for s in stacks)))
-        for hook in self.after_change:
-            await hook()
+        if changes_placement:
+            for hook in self.after_change:
+                await hook()
         return outcomes
 
     def record(self, stack: str, hosts: Sequence[str]) -> None:
@@ -103,7 +112,9 @@ class Operations:
         self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
     ) -> list[Outcome]:
         """Start stacks where the config says; migrate single-host stacks that moved."""
-        return await self.for_each(stacks, lambda s: self._up_one(s, only_host, services))
+        return await self.for_each(
+            stacks, lambda s: self._up_one(s, only_host, services), changes_placement=True
+        )
 
     async def _up_one(self, stack: str, only_host: str | None, services: Sequence[str]) -> Outcome:
         cfg = self.config.stacks[stack]
@@ -217,7 +228,7 @@ class Operations:
                 )
             return _outcome(stack, "down", results)
 
-        return await self.for_each(stacks, one)
+        return await self.for_each(stacks, one, changes_placement=True)
 
     async def simple(
         self,
