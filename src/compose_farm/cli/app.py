@@ -9,6 +9,7 @@ import typer
 from compose_farm import __version__
 from compose_farm.cli import config as config_cmds
 from compose_farm.cli import lifecycle, management, monitoring
+from compose_farm.cli import ssh as ssh_cmds
 
 app = typer.Typer(
     name="cf",
@@ -20,6 +21,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_cmds.app, name="config")
+app.add_typer(ssh_cmds.app, name="ssh")
 lifecycle.register(app)
 management.register(app)
 monitoring.register(app)
@@ -37,8 +39,16 @@ def _root(
         bool,
         typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Say how each host was reached.")
+    ] = False,
 ) -> None:
     """Compose Farm: run docker compose stacks across hosts over SSH."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(format="cf: %(message)s")
+        logging.getLogger("compose_farm").setLevel(logging.INFO)
 
 
 def main() -> None:

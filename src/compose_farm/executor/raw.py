@@ -43,9 +43,11 @@ def ssh_argv(
         argv += ["-p", str(host.port)]
     if host.identity_file:
         argv += ["-i", host.identity_file]
-    else:
-        for key in identity.client_keys(host):
-            argv += ["-o", f"IdentityFile={key}"]
+    elif (key := identity.dedicated_key_if_present()) is not None:
+        # Any -i switches off ssh's default key names, so list them first.
+        defaults = [identity.ssh_dir / n for n in ("id_ed25519", "id_ecdsa", "id_rsa")]
+        for path in [*(d for d in defaults if d.is_file()), key]:
+            argv += ["-i", str(path)]
     argv.append("-t" if tty else "-T")
     argv += ["--", host.address, remote]
     return argv

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncssh
 
@@ -22,6 +24,40 @@ from compose_farm.executor.command import Runnable
 from compose_farm.executor.events import Result, Sink
 from compose_farm.executor.stream import joined, pump
 from compose_farm.executor.trust import SshIdentity, describe_target, known_hosts_for
+
+log = logging.getLogger("compose_farm.ssh")
+
+
+class _Client(asyncssh.SSHClient):
+    """Offers cf's own key after the agent's and ~/.ssh's, and logs which one worked.
+
+    asyncssh asks here only once its own keys (agent, then IdentityFile or the
+    default key names) are used up, which gives the order: agent, ssh config,
+    dedicated key.
+    """
+
+    def __init__(self, host: str, dedicated: Path | None) -> None:
+        self.host = host
+        self.dedicated = dedicated
+        self.offered_dedicated = False
+
+    def public_key_auth_requested(self) -> asyncssh.SSHKeyPair | None:
+        if self.dedicated is None or self.offered_dedicated:
+            return None
+        self.offered_dedicated = True
+        try:
+            return asyncssh.load_keypairs([str(self.dedicated)])[0]
+        except (OSError, ValueError, asyncssh.KeyImportError) as exc:
+            log.info("%s: cannot load %s: %s", self.host, self.dedicated, exc)
+            return None
+
+    def auth_completed(self) -> None:
+        how = (
+            f"cf's key {self.dedicated}"
+            if self.offered_dedicated
+            else "ssh-agent or a key from ~/.ssh (ssh config IdentityFile or default names)"
+        )
+        log.info("%s: logged in with %s", self.host, how)
 
 
 @dataclass
@@ -83,6 +119,9 @@ class SshPool:
                         known_hosts=known_hosts_for(self.identity),
                         client_keys=self.identity.client_keys(cfg),
                         agent_path=self.identity.agent_path(),
+                        client_factory=lambda: _Client(
+                            host, self.identity.dedicated_key_if_present()
+                        ),
                         connect_timeout=timeout,
                         login_timeout=timeout,
                         keepalive_interval=max(2.0, timeout / 2),

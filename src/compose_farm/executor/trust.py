@@ -7,15 +7,16 @@ verification off, and a host with no recorded key is refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 
 from compose_farm.config import HostConfig
 from compose_farm.errors import HostKeyError
-
-DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class SshIdentity:
 
     home: Path
     extra_known_hosts: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _agent_checked: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def ssh_dir(self) -> Path:
@@ -57,21 +60,30 @@ class SshIdentity:
         return [p for p in candidates if p.is_file()]
 
     def client_keys(self, host: HostConfig) -> list[str] | tuple[()]:
-        """Keys to offer after the agent's: the host's own, or defaults plus cf's key.
+        """Keys to offer after the agent's: the host's own ``identity_file``, else ``()``.
 
-        ``()`` lets asyncssh pick (``IdentityFile`` from ssh config, then the
-        default key names), which is right when there is no dedicated key.
+        ``()`` lets asyncssh pick what ``ssh`` would: ``IdentityFile`` from
+        ``~/.ssh/config``, else the default key names. cf's own key is offered
+        after those (see ``executor/ssh.py``).
         """
         if host.identity_file:
             return [str(Path(host.identity_file).expanduser())]
-        if not self.dedicated_key.is_file():
-            return ()
-        defaults = [self.ssh_dir / name for name in DEFAULT_KEY_NAMES]
-        return [str(p) for p in [*defaults, self.dedicated_key] if p.is_file()]
-
-    def agent_path(self) -> tuple[()]:
-        """Use ``$SSH_AUTH_SOCK`` when set (asyncssh's default)."""
         return ()
+
+    def dedicated_key_if_present(self) -> Path | None:
+        """cf's key, when ``cf ssh keygen`` made one."""
+        return self.dedicated_key if self.dedicated_key.is_file() else None
+
+    def agent_path(self) -> str | None:
+        """``$SSH_AUTH_SOCK`` when an agent answers there; ``None`` for a stale socket.
+
+        A socket left behind by a dead agent would make every login fail
+        before the key files are tried, so it is checked once and skipped.
+        """
+        if self._agent_checked is None:
+            path = self.environ.get("SSH_AUTH_SOCK", "")
+            object.__setattr__(self, "_agent_checked", path if path and _answers(path) else "")
+        return self._agent_checked or None
 
     def ssh_config_paths(self) -> list[str] | tuple[()]:
         """``~/.ssh/config`` when present (HostName, User, Port, IdentityFile, ProxyJump)."""
@@ -80,8 +92,14 @@ class SshIdentity:
 
     def describe_methods(self, host: HostConfig) -> str:
         """What we offered, for an authentication error."""
+        offered = ["ssh-agent"] if self.agent_path() else []
         keys = self.client_keys(host)
-        return ", ".join(keys) if keys else "ssh-agent and the default keys in ~/.ssh"
+        offered += (
+            list(keys) if keys else ["the keys in ~/.ssh (or IdentityFile from ~/.ssh/config)"]
+        )
+        if not keys and self.dedicated_key.is_file():
+            offered.append(str(self.dedicated_key))
+        return ", ".join(offered)
 
     def host_key_error(self, name: str, host: HostConfig, detail: str) -> HostKeyError:
         """Say whether the key is unknown or changed, and how to trust it."""
@@ -98,6 +116,17 @@ class SshIdentity:
             f"the host key of {host.address} is not known ({detail})",
             hint=f"check its fingerprint and trust it: cf ssh trust {name}",
         )
+
+
+def _answers(path: str) -> bool:
+    """True when something accepts connections on the unix socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        try:
+            sock.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def known_hosts_for(identity: SshIdentity) -> list[str] | bytes:
