@@ -48,11 +48,10 @@ async def _regenerate_traefik(config: Config, store: StateStore, console: Consol
     """Rewrite ``traefik_file`` from the state after a change (only if its text changed)."""
     from rich.text import Text
 
-    from compose_farm.traefik import build, render, write_if_changed
+    from compose_farm.traefik import regenerate
 
-    assert config.traefik_file is not None
-    result = build(config, store.read(), None, os.environ)
-    for warning in result.warnings:
+    changed, warnings = regenerate(config, store.read(), os.environ)
+    for warning in warnings:
         console.print(Text(f"traefik: {warning}", style="yellow"))
-    if write_if_changed(config.traefik_file, render(result)):
+    if changed:
         console.print(Text(f"traefik: updated {config.traefik_file}", style="dim"))

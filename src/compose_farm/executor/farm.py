@@ -17,6 +17,7 @@ from compose_farm.executor.command import Runnable
 from compose_farm.executor.events import Result, Sink, discard
 from compose_farm.executor.local import LocalRunner, is_local_address
 from compose_farm.executor.ssh import SshPool
+from compose_farm.executor.terminal import Terminal
 from compose_farm.executor.trust import SshIdentity
 
 T = TypeVar("T")
@@ -64,6 +65,17 @@ class Executor:
         return await self._pool().run(
             host, command, stack=stack, sink=sink, capture=capture, stdin=stdin
         )
+
+    async def open_terminal(
+        self, host: str, command: Runnable | None = None, cols: int = 80, rows: int = 24
+    ) -> Terminal:
+        """An interactive PTY on ``host`` (a shell, or ``command``); raises if unreachable."""
+        from compose_farm.executor.terminal import open_local_terminal, open_ssh_terminal
+
+        if self.is_local(host):
+            return await open_local_terminal(command, cols, rows)
+        conn = await self._pool().connection(host)
+        return await open_ssh_terminal(conn, command, cols, rows)
 
     async def reachable(self, host: str) -> str | None:
         """``None`` when ``host`` can be reached, else why not (opens its connection)."""

@@ -1,6 +1,6 @@
 """Traefik file-provider generation from compose labels."""
 
-from compose_farm.traefik.build import build, placements, render, write_if_changed
+from compose_farm.traefik.build import build, placements, regenerate, render, write_if_changed
 from compose_farm.traefik.generate import Placement, TraefikConfig, generate
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "build",
     "generate",
     "placements",
+    "regenerate",
     "render",
     "write_if_changed",
 ]

@@ -80,3 +80,11 @@ def write_if_changed(path: Path, text: str) -> bool:
     except OSError as exc:
         raise StateError(f"{path}: cannot write the Traefik file: {exc.strerror or exc}") from None
     return True
+
+
+def regenerate(config: Config, state: State, environ: Mapping[str, str]) -> tuple[bool, list[str]]:
+    """Rewrite ``config.traefik_file`` from ``state``; returns (changed, warnings)."""
+    if config.traefik_file is None:
+        return False, []
+    result = build(config, state, None, environ)
+    return write_if_changed(config.traefik_file, render(result)), result.warnings

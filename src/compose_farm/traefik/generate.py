@@ -9,6 +9,8 @@ host. Pure: the caller loads compose files and says where stacks run.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +66,8 @@ def _add_service(
             continue
         if routers and not services:
             # Traefik's Docker provider names the implicit service after the compose service.
-            services = {f"{service.name}-{placement.project.project_name}": {}}
+            implicit = f"{service.name}-{placement.project.project_name}"
+            services = {re.sub(r"[^A-Za-z0-9-]+", "-", implicit): {}}
         for name, router in routers.items():
             if "service" not in router:
                 if len(services) == 1:
@@ -119,7 +122,13 @@ def _service(
 
 def _published_port(ports: Sequence[PublishedPort], wanted: Any, protocol: str) -> int | str:
     """The host port Traefik must call, or why there is none."""
-    candidates = [p for p in ports if p.published is not None and p.protocol == protocol]
+    published = [p for p in ports if p.published is not None and p.protocol == protocol]
+    candidates = [p for p in published if not _loopback(p.host_ip)]
+    if published and not candidates:
+        return (
+            f"port {published[0].published} is published only on {published[0].host_ip}, "
+            "which Traefik on another host cannot reach; publish it on all addresses"
+        )
     if wanted is not None:
         try:
             target = int(wanted)
@@ -172,6 +181,15 @@ def _put(
         # Same stack, another compose service with the same Traefik service: merge servers.
         servers = table[name]["loadBalancer"]["servers"]
         servers += [s for s in value["loadBalancer"]["servers"] if s not in servers]
+
+
+def _loopback(host_ip: str | None) -> bool:
+    if not host_ip:
+        return False
+    try:
+        return ipaddress.ip_address(host_ip.strip("[]")).is_loopback
+    except ValueError:
+        return host_ip == "localhost"
 
 
 def _bracket(address: str) -> str:

@@ -9,6 +9,7 @@ lists; ``true``/``false`` and integers become YAML booleans and numbers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,8 +89,20 @@ CANONICAL = {
         "regex",
         "replacement",
         "prefix",
+        "server",
+        "servers",
+        "port",
+        "weight",
     )
 }
+
+# Options whose value Traefik reads as a number; every other value stays text
+# (a header value "007" must reach the client as "007").
+INT_KEYS = frozenset(
+    {"port", "priority", "weight", "stsseconds", "average", "burst", "period", "amount", "depth"}
+)
+# Maps of free-form strings: their values are never converted.
+STRING_MAPS = frozenset({"customrequestheaders", "customresponseheaders"})
 
 # Options whose comma-separated label value is a list in the file provider.
 LIST_KEYS = frozenset(
@@ -108,13 +121,15 @@ LIST_KEYS = frozenset(
 )
 
 
-def scalar(key: str, value: str) -> Any:
-    """A label value as YAML wants it for ``key``."""
+def scalar(key: str, value: str, parent: str = "") -> Any:
+    """A label value as YAML wants it for ``key`` (inside ``parent``)."""
+    if parent.lower() in STRING_MAPS:
+        return value
     if key.lower() in LIST_KEYS:
         return [part.strip() for part in value.split(",") if part.strip()]
     if value.lower() in {"true", "false"}:
         return value.lower() == "true"
-    if value.isdigit() and key.lower() not in {"rule", "service", "address", "url"}:
+    if key.lower() in INT_KEYS and value.isascii() and value.isdigit():
         return int(value)
     return value
 
@@ -142,17 +157,51 @@ def nest(labels: Mapping[str, str], prefix: str) -> dict[str, Any]:
         kind, name, *path = parts
         node = tree.setdefault(kind.lower(), {}).setdefault(name, {})
         for part in path[:-1]:
-            key = canonical(part)
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-        leaf = canonical(path[-1])
-        if isinstance(node.get(leaf), dict):
+            node = _child(node, part)
+        leaf = path[-1]
+        parent = path[-2] if len(path) > 1 else ""
+        indexed = _INDEXED.match(leaf)
+        if indexed is not None:  # `sans[0]=a.example`
+            items = _list_at(node, canonical(indexed.group(1)), int(indexed.group(2)))
+            items[int(indexed.group(2))] = scalar(indexed.group(1), labels[label], parent)
+            continue
+        key = canonical(leaf)
+        if isinstance(node.get(key), dict):
             continue  # tls=true after tls.certresolver=...: keep the detail
-        node[leaf] = scalar(path[-1], labels[label])
+        node[key] = scalar(leaf, labels[label], parent)
     return tree
+
+
+_INDEXED = re.compile(r"^(.+)\[(\d{1,3})\]$")
+
+
+def _list_at(node: dict[str, Any], key: str, index: int) -> list[Any]:
+    """``node[key]`` as a list long enough for ``index``."""
+    items = node.get(key)
+    if not isinstance(items, list):
+        items = []
+        node[key] = items
+    while len(items) <= index:
+        items.append({})
+    return items
+
+
+def _child(node: dict[str, Any], part: str) -> dict[str, Any]:
+    """The mapping under ``part`` (``domains[0]`` is item 0 of list ``domains``)."""
+    indexed = _INDEXED.match(part)
+    if indexed is not None:
+        items = _list_at(node, canonical(indexed.group(1)), int(indexed.group(2)))
+        index = int(indexed.group(2))
+        if not isinstance(items[index], dict):
+            items[index] = {}
+        child: dict[str, Any] = items[index]
+        return child
+    key = canonical(part)
+    found = node.get(key)
+    if not isinstance(found, dict):
+        found = {}
+        node[key] = found
+    return found
 
 
 def enabled(labels: Mapping[str, str]) -> bool:

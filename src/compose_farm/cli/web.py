@@ -1,0 +1,90 @@
+"""``cf web``: serve the web UI (127.0.0.1 by default, always behind a login)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from compose_farm.cli.common import ConfigOption, fail
+
+
+def _config_home() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+
+
+def web(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8000,
+    set_password: Annotated[
+        bool, typer.Option("--set-password", help="Set the UI password (stored hashed), then exit.")
+    ] = False,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the web UI. Log in with the password (--set-password or $CF_WEB_PASSWORD),
+    or the one-time link printed at start."""
+    from compose_farm.fsutil import atomic_write
+    from compose_farm.web.auth import Auth, hash_password, password_file
+
+    stored = password_file(_config_home())
+    if set_password:
+        first = _ask("New UI password: ")
+        if len(first) < 8:
+            fail("use at least 8 characters")
+        if sys.stdin.isatty() and _ask("Again: ") != first:
+            fail("the two passwords differ; nothing was changed")
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(stored, hash_password(first) + "\n", default_mode=0o600)
+        stored.chmod(0o600)
+        typer.echo(f"Password hash stored in {stored}")
+        return
+
+    from compose_farm.cli.common import load
+
+    cfg = load(config)
+    password_hash = None
+    if os.environ.get("CF_WEB_PASSWORD"):
+        password_hash = hash_password(os.environ["CF_WEB_PASSWORD"])
+    elif stored.is_file():
+        password_hash = stored.read_text(encoding="utf-8").strip() or None
+    token = secrets.token_urlsafe(24)
+    auth = Auth(password_hash=password_hash, token=token, secure_cookies=secure_cookies)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(
+            f"warning: listening on {host}: anyone who can reach it gets the login page. "
+            "Put it behind HTTPS (and use --secure-cookies).",
+            err=True,
+        )
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"Compose Farm UI for {cfg.path}")
+    typer.echo(f"  open: http://{shown}:{port}/login?token={token}   (works once)")
+    if password_hash is None:
+        typer.echo("  no password set: use the link above, or `cf web --set-password`")
+
+    import uvicorn
+
+    from compose_farm.web.app import create_app
+
+    app = create_app(cfg.path, auth)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+
+
+def _ask(prompt: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``cf web``."""
+    app.command()(web)

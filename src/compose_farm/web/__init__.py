@@ -1,0 +1,1 @@
+"""The web UI: FastAPI + Jinja templates + HTMX, built by ``create_app``."""

@@ -1,0 +1,90 @@
+"""The web app's parts, built once by ``create_app`` and reached through ``request.app``.
+
+Nothing here is a module-level global: a test builds an app over a temporary
+config in one line, with its own sessions, tasks and executor factory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compose_farm.config import Config, load_config
+from compose_farm.executor import Executor
+from compose_farm.facts import Facts, gather_facts
+from compose_farm.secrets import Secrets
+from compose_farm.state import State, StateStore
+from compose_farm.web.auth import Auth
+from compose_farm.web.tasks import TaskManager
+
+ExecutorFactory = Callable[[Config], Executor]
+SNAPSHOT_TTL = 2.0
+
+
+@dataclass
+class Snapshot:
+    """Config, state and facts read together (facts: one round trip per host)."""
+
+    config: Config
+    state: State
+    facts: Facts
+    taken: float
+
+
+@dataclass
+class Farm:
+    """Everything the routes need."""
+
+    config_path: Path
+    auth: Auth
+    executor_factory: ExecutorFactory = Executor
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    tasks: TaskManager = field(init=False)
+    _snapshot: Snapshot | None = field(default=None, init=False)
+    _secrets: tuple[float, Secrets] | None = field(default=None, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.tasks = TaskManager(self.mask)
+
+    def config(self) -> Config:
+        """The config as it is on disk now (edits take effect at once)."""
+        return load_config(self.config_path)
+
+    def store(self, config: Config) -> StateStore:
+        """The state file of ``config``."""
+        return StateStore(config.state_path)
+
+    def mask(self, stack: str | None, text: str) -> str:
+        """Hide every ``.env`` value before text reaches a browser."""
+        now = time.monotonic()
+        if self._secrets is None or now - self._secrets[0] > SNAPSHOT_TTL:
+            try:
+                self._secrets = (now, Secrets(self.config(), self.environ))
+            except Exception:
+                return text if stack is None else "***"
+        return self._secrets[1].mask(stack, text)
+
+    async def snapshot(self, *, fresh: bool = False) -> Snapshot:
+        """Config + state + facts, shared by requests within ``SNAPSHOT_TTL`` seconds."""
+        async with self._lock:
+            now = time.monotonic()
+            if (
+                not fresh
+                and self._snapshot is not None
+                and now - self._snapshot.taken < SNAPSHOT_TTL
+            ):
+                return self._snapshot
+            config = self.config()
+            async with self.executor_factory(config) as executor:
+                facts = await gather_facts(config, executor)
+            self._snapshot = Snapshot(config, self.store(config).read(), facts, time.monotonic())
+            return self._snapshot
+
+    def invalidate(self) -> None:
+        """Forget the cached snapshot (after an action changed something)."""
+        self._snapshot = None

@@ -1,0 +1,102 @@
+"""The editors' files: which ones may be touched, validation, backups, atomic saves.
+
+The UI edits exactly two kinds of file: the config, and a stack's compose file
+or ``.env`` in its own folder. Any other name, a ``..``, or a symlink that leads
+out of the folder is refused before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from compose_farm.compose import COMPOSE_FILE_NAMES, build_project, parse_dotenv, read_dotenv
+from compose_farm.config import Config, parse_config
+from compose_farm.errors import ComposeFileError, ConfigError, FarmError
+from compose_farm.fsutil import atomic_write
+from compose_farm.names import name_problem
+from compose_farm.yamlio import parse_yaml
+
+STACK_FILES = (*COMPOSE_FILE_NAMES, ".env")
+BACKUP_DIR = ".cf-backup"
+KEEP_BACKUPS = 10
+
+
+class FileRefused(FarmError):
+    """A path the editors may not reach."""
+
+    exit_code = 2
+
+
+def stack_file(config: Config, stack: str, name: str) -> Path:
+    """The path of ``name`` in ``stack``'s folder, after every check."""
+    if stack not in config.stacks or name_problem(stack) is not None:
+        raise FileRefused(f"unknown stack {stack!r}")
+    if name not in STACK_FILES:
+        raise FileRefused(f"{name!r} is not an editable file (allowed: {', '.join(STACK_FILES)})")
+    root = Path(str(config.compose_dir)).resolve()
+    folder = Path(str(config.stack_dir(stack)))
+    if folder.resolve().parent != root:
+        raise FileRefused(f"{folder} leads outside {root}")
+    path = folder / name
+    if path.is_symlink() and path.resolve().parent != folder.resolve():
+        raise FileRefused(f"{path} is a link to a file outside the stack folder")
+    return path
+
+
+def read_text(path: Path) -> str:
+    """A file's text, or empty when it does not exist yet."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileRefused(f"{path}: cannot read: {exc}") from None
+
+
+def validate_stack_file(config: Config, stack: str, name: str, text: str) -> None:
+    """Parse ``text`` as Compose would; raise ``ComposeFileError`` naming the line."""
+    path = stack_file(config, stack, name)
+    if name == ".env":
+        parse_dotenv(text, path, {})
+        return
+    dotenv = read_dotenv(path.parent / ".env", {})
+    build_project(stack=stack, path=path, text=text, dotenv=dotenv, environ={})
+
+
+def validate_config(path: Path, text: str) -> None:
+    """Parse ``text`` as the config; raise ``ConfigError`` naming the line."""
+    raw = parse_yaml(text, path)
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping of keys", path=path)
+    parse_config(raw, path)
+
+
+def save(path: Path, text: str, *, now: float | None = None) -> Path | None:
+    """Back up the current file (if any) into ``.cf-backup/``, then write atomically.
+
+    Returns the backup's path. Old backups beyond ``KEEP_BACKUPS`` are removed.
+    """
+    backup = None
+    if path.is_file():
+        folder = path.parent / BACKUP_DIR
+        folder.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+        backup = folder / f"{path.name}.{stamp}.{time.time_ns() % 1_000_000:06d}"
+        atomic_write(backup, path.read_text(encoding="utf-8"))
+        old = sorted(folder.glob(f"{path.name}.*"))
+        for stale in old[:-KEEP_BACKUPS]:
+            stale.unlink(missing_ok=True)
+    atomic_write(path, text)
+    return backup
+
+
+__all__ = [
+    "ComposeFileError",
+    "FileRefused",
+    "read_text",
+    "save",
+    "stack_file",
+    "validate_config",
+    "validate_stack_file",
+]

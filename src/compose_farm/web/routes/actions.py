@@ -1,0 +1,174 @@
+"""Actions: each starts a background task whose output streams to the page.
+
+Every route here changes something, so each requires the session's CSRF
+token; names from the URL are validated and looked up in the config (and,
+for containers, in the facts) before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+
+from compose_farm.config import Config
+from compose_farm.executor import Command
+from compose_farm.facts import gather_facts
+from compose_farm.operations.lifecycle import Operations, Outcome
+from compose_farm.operations.reconcile import execute
+from compose_farm.operations.refresh import refresh_state
+from compose_farm.plan import make_plan
+from compose_farm.web.deps import CsrfDep, FarmDep, SessionDep, checked_name
+from compose_farm.web.farm import Farm
+from compose_farm.web.tasks import Sink, Task
+
+router = APIRouter(prefix="/api")
+
+STACK_ACTIONS = {"up", "down", "restart", "pull", "update", "stop"}
+
+
+def _started(task: Task) -> JSONResponse:
+    trigger = {"cf:task": {"id": task.id, "title": task.title}}
+    return JSONResponse({"task": task.id}, headers={"HX-Trigger": json.dumps(trigger)})
+
+
+def _summary(outcomes: list[Outcome], verb: str) -> tuple[bool, str]:
+    failed = [o for o in outcomes if not o.ok]
+    if not failed:
+        return True, f"{verb}: {len(outcomes)} stacks ok"
+    text = "; ".join(f"{o.stack}: {o.message}" for o in failed)
+    return False, f"{verb}: {len(failed)} of {len(outcomes)} failed: {text}"
+
+
+def start_ops(
+    farm: Farm,
+    title: str,
+    verb: str,
+    action: Callable[[Operations, Config], Awaitable[list[Outcome]]],
+) -> Task:
+    """Run ``action`` with fresh Operations in the background."""
+
+    async def run(sink: Sink) -> tuple[bool, str]:
+        config = farm.config()
+        store = farm.store(config)
+        try:
+            async with farm.executor_factory(config) as executor:
+                ops = Operations(config, executor, store, sink, farm.environ)
+                if config.traefik_file is not None:
+                    ops.after_change.append(lambda: _traefik(config, farm))
+                outcomes = await action(ops, config)
+        finally:
+            farm.invalidate()
+        return _summary(outcomes, verb)
+
+    return farm.tasks.start(title, run)
+
+
+async def _traefik(config: Config, farm: Farm) -> None:
+    from compose_farm.traefik import regenerate
+
+    regenerate(config, farm.store(config).read(), farm.environ)
+
+
+async def _apply(ops: Operations, config: Config) -> list[Outcome]:
+    facts = await gather_facts(config, ops.executor)
+    plan = make_plan(config, ops.store.read(), facts.stacks_running(), facts.unreachable())
+    return await execute(ops, plan, facts)
+
+
+async def _refresh(ops: Operations, config: Config) -> list[Outcome]:
+    from compose_farm.digests import merge, read_log, sightings, write_log
+
+    facts = await gather_facts(config, ops.executor, images=True)
+    result = refresh_state(config, ops.store.read(), facts)
+    ops.store.replace(result.state)
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    managed = set(config.stacks) | set(result.state.deployed)
+    path = config.digest_log_path
+    write_log(path, merge(read_log(path), sightings(facts, now, managed)))
+    for change in result.changes:
+        ops.info(change.stack, "-", f"{change.before or '-'} -> {change.after or '-'}")
+    for host, why in facts.unreachable().items():
+        ops.info("", host, f"{why}: its stacks were kept in state")
+    return [Outcome(c.stack, c.after, True) for c in result.changes]
+
+
+@router.post("/apply")
+async def apply(farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
+    """``cf apply --yes``."""
+    return _started(start_ops(farm, "Apply", "apply", _apply))
+
+
+@router.post("/refresh")
+async def refresh(farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
+    """``cf refresh``."""
+    return _started(start_ops(farm, "Refresh", "refresh", _refresh))
+
+
+@router.post("/pull-all")
+async def pull_all(farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
+    """``cf pull --all``."""
+    return _started(
+        start_ops(
+            farm, "Pull all", "pull", lambda ops, cfg: ops.simple(list(cfg.stacks), ("pull",))
+        )
+    )
+
+
+@router.post("/update-all")
+async def update_all(farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
+    """``cf update --all``."""
+    return _started(
+        start_ops(farm, "Update all", "update", lambda ops, cfg: ops.update(list(cfg.stacks)))
+    )
+
+
+@router.post("/stack/{name}/{action}")
+async def stack_action(name: str, action: str, farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
+    """Up, Down, Stop, Restart, Pull or Update one stack."""
+    checked_name(name, "stack")
+    if action not in STACK_ACTIONS:
+        raise HTTPException(status_code=404, detail=f"unknown action {action!r}")
+    if name not in farm.config().stacks:
+        raise HTTPException(status_code=404, detail=f"no stack {name!r} in the config")
+    run: Callable[[Operations, Config], Awaitable[list[Outcome]]]
+    if action == "up":
+        run = lambda ops, _cfg: ops.up([name])  # noqa: E731
+    elif action == "down":
+        run = lambda ops, _cfg: ops.down([name])  # noqa: E731
+    elif action == "update":
+        run = lambda ops, _cfg: ops.update([name])  # noqa: E731
+    else:
+        verb = ("pull", "--ignore-buildable") if action == "pull" else (action,)
+        run = lambda ops, _cfg: ops.simple([name], verb)  # noqa: E731
+    return _started(start_ops(farm, f"{action.capitalize()} {name}", action, run))
+
+
+@router.post("/stack/{name}/container/{host}/{container}/restart")
+async def restart_container(
+    name: str, host: str, container: str, farm: FarmDep, _csrf: CsrfDep
+) -> JSONResponse:
+    """Restart one container of a stack (it must belong to the stack, per the facts)."""
+    for value, what in ((name, "stack"), (host, "host"), (container, "container")):
+        checked_name(value, what)
+    snap = await farm.snapshot(fresh=True)
+    owned = {(c.host, c.name) for c in snap.facts.containers(name)}
+    if (host, container) not in owned:
+        raise HTTPException(status_code=404, detail=f"{container} on {host} is not part of {name}")
+
+    async def run(ops: Operations, _cfg: Config) -> list[Outcome]:
+        result = await ops.executor.run(
+            host, Command(argv=("docker", "restart", container)), stack=name, sink=ops.sink
+        )
+        return [Outcome(name, (host,), result.ok, result.error or "")]
+
+    return _started(start_ops(farm, f"Restart {container}", "restart", run))
+
+
+@router.get("/tasks")
+async def tasks(farm: FarmDep, _session: SessionDep) -> JSONResponse:
+    """Running and recent tasks, newest last."""
+    return JSONResponse([t.public() for t in farm.tasks.tasks.values()])

