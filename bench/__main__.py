@@ -5,16 +5,19 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = {"startup": "bench.startup"}
+BENCHES = {"startup": "bench.startup", "plan": "bench.plan", "farm": "bench.farm"}
 
 
 def main(argv: list[str]) -> None:
-    """Run each named benchmark's ``main``."""
-    names = argv or list(BENCHES)
-    for name in names:
-        if name not in BENCHES:
-            sys.exit(f"unknown benchmark {name!r}; choose from: {', '.join(BENCHES)}")
-        importlib.import_module(BENCHES[name]).main()
+    """Run one benchmark with its options (``farm --stacks 30``), or all of them."""
+    if argv and argv[0] in BENCHES:
+        module = importlib.import_module(BENCHES[argv[0]])
+        module.main(argv[1:]) if argv[0] == "farm" else module.main()
+        return
+    if argv:
+        sys.exit(f"unknown benchmark {argv[0]!r}; choose from: {', '.join(BENCHES)}")
+    for module_name in BENCHES.values():
+        importlib.import_module(module_name).main()
 
 
 if __name__ == "__main__":

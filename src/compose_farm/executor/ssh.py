@@ -66,6 +66,8 @@ class _Link:
 
     task: asyncio.Task[asyncssh.SSHClientConnection] | None = None
     channels: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    limit: int = 8
+    held: list[asyncio.Future[bool]] = field(default_factory=list)
     broken: HostUnreachableError | None = None
 
 
@@ -88,7 +90,8 @@ class SshPool:
     def _link(self, host: str) -> _Link:
         link = self._links.get(host)
         if link is None:
-            link = _Link(channels=asyncio.Semaphore(self.options.max_channels_per_host))
+            limit = self.options.max_channels_per_host
+            link = _Link(channels=asyncio.Semaphore(limit), limit=limit)
             self._links[host] = link
         return link
 
@@ -178,7 +181,8 @@ class SshPool:
         out: list[str] | None = [] if capture else None
         err: list[str] | None = [] if capture else None
         link = self._link(host)
-        async with link.channels:
+        for attempt in range(OPEN_ATTEMPTS):
+            await link.channels.acquire()
             try:
                 proc = await conn.create_process(
                     command.shell(),
@@ -186,8 +190,21 @@ class SshPool:
                     encoding="utf-8",
                     errors="replace",
                 )
+                break
+            except asyncssh.ChannelOpenError as exc:
+                # sshd said no to one more session (its MaxSessions is lower than
+                # ours, or it has not freed a closed one yet): use one channel
+                # fewer on this host from now on, wait a little, try again.
+                link.channels.release()
+                self._shrink(link)
+                if attempt == OPEN_ATTEMPTS - 1:
+                    why = f"the host refused to open a session ({_reason(exc)})"
+                    return _failed(host, stack, f"host {host!r}: {why}", sink, unreachable=False)
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
             except (OSError, asyncssh.Error) as exc:
+                link.channels.release()
                 return self._lost(host, stack, exc, sink)
+        try:
             try:
                 if stdin is not None:
                     proc.stdin.write(stdin)
@@ -205,6 +222,8 @@ class SshPool:
                 raise
             except (OSError, asyncssh.Error) as exc:
                 return self._lost(host, stack, exc, sink)
+        finally:
+            link.channels.release()
         if completed.exit_status is None:
             signal = completed.exit_signal[0] if completed.exit_signal else None
             if signal is None:
@@ -216,6 +235,12 @@ class SshPool:
         sink(result)
         return result
 
+    def _shrink(self, link: _Link) -> None:
+        """Hold one channel permit for good (never below one usable channel)."""
+        if link.limit > 1:
+            link.limit -= 1
+            link.held.append(asyncio.ensure_future(link.channels.acquire()))
+
     def _lost(self, host: str, stack: str | None, exc: BaseException, sink: Sink) -> Result:
         error = HostUnreachableError(host, f"lost the connection: {_reason(exc)}")
         self._link(host).broken = error
@@ -224,6 +249,8 @@ class SshPool:
     async def close(self) -> None:
         """Close every connection this pool opened."""
         for link in self._links.values():
+            for held in link.held:
+                held.cancel()
             if link.task is None:
                 continue
             if not link.task.done():
@@ -234,6 +261,7 @@ class SshPool:
                 await conn.wait_closed()
 
 
+OPEN_ATTEMPTS = 12
 _SIGNALS = {"HUP": 1, "INT": 2, "KILL": 9, "TERM": 15, "PIPE": 13}
 
 
