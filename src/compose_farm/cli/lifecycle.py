@@ -31,6 +31,8 @@ def _run(
     stacks: Sequence[str],
     verb: str,
     action: Callable[[Operations], Awaitable[list[Outcome]]],
+    *,
+    quiet: bool = False,
 ) -> None:
     """Build the executor and operations, run ``action``, print a summary, set the exit code."""
     from compose_farm.cli.render import summary
@@ -39,7 +41,7 @@ def _run(
     async def main() -> bool:
         async with open_session(cfg, stacks) as session:
             outcomes = await action(session.ops)
-            return summary(session.console, outcomes, verb)
+            return summary(session.console, outcomes, verb, quiet=quiet)
 
     if not run_async(main()):
         raise SystemExit(1)
@@ -153,7 +155,7 @@ def run_on_hosts(
     cfg: Config, names: Sequence[str], host: str | None, args: Sequence[str], verb: str
 ) -> None:
     """``docker compose ARGS`` for each stack wherever it runs (``--host``: only there)."""
-    _run(cfg, names, verb, lambda ops: ops.simple(names, tuple(args), only_host=host))
+    _run(cfg, names, verb, lambda ops: ops.simple(names, tuple(args), only_host=host), quiet=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -48,6 +48,8 @@ def list_stacks(
 def _table(
     headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], title: str | None = None
 ) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
@@ -56,7 +58,20 @@ def _table(
         table.add_column(header, style="bold" if i == 0 else None, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console(soft_wrap=True, highlight=False).print(table)
+    # Piped output is never wrapped to 80 columns: one row per line, like `docker ps`.
+    width = None if sys.stdout.isatty() else 400
+    Console(soft_wrap=True, highlight=False, width=width).print(table)
+
+
+def short_ports(ports: str) -> str:
+    """``0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`` -> ``8080->80/tcp``."""
+    seen: dict[str, None] = {}
+    for part in ports.split(", "):
+        for prefix in ("0.0.0.0:", "[::]:", ":::"):
+            part = part.removeprefix(prefix)
+        if part:
+            seen[part] = None
+    return ", ".join(seen)
 
 
 def _scope(cfg: Config, stacks: list[str] | None, all_stacks: bool, host: str | None) -> list[str]:
@@ -135,7 +150,7 @@ def ps(
                     r["host"],
                     r["status"] or r["state"],
                     r["image"],
-                    r["ports"],
+                    short_ports(r["ports"]),
                 )
                 for r in rows
             ],

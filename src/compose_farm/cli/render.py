@@ -71,8 +71,13 @@ class Printer:
             self.console.print(line, soft_wrap=True, highlight=False)
 
 
-def summary(console: Console, outcomes: Sequence[Outcome], verb: str) -> bool:
-    """Print failures (and notes), then a count; True when everything succeeded."""
+def summary(
+    console: Console, outcomes: Sequence[Outcome], verb: str, *, quiet: bool = False
+) -> bool:
+    """Print failures (and notes), then a count; True when everything succeeded.
+
+    ``quiet`` (logs, compose passthrough) prints nothing when all went well.
+    """
     failed = [o for o in outcomes if not o.ok]
     for outcome in outcomes:
         if outcome.ok and outcome.message:
@@ -85,6 +90,6 @@ def summary(console: Console, outcomes: Sequence[Outcome], verb: str) -> bool:
             console.print(
                 Text.assemble(("✗ ", "red"), (outcome.stack, "bold"), f": {outcome.message}")
             )
-    else:
+    elif not quiet:
         console.print(Text(f"{verb}: {len(outcomes)} stacks ok", "green"))
     return not failed
