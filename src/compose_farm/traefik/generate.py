@@ -59,9 +59,9 @@ def _add_service(
     where = f"stack {stack}, service {service.name}"
     for protocol in PROTOCOLS:
         tree = nest(service.labels, f"traefik.{protocol}")
-        routers: dict[str, Any] = tree.get("routers", {})
-        services: dict[str, Any] = tree.get("services", {})
-        middlewares: dict[str, Any] = tree.get("middlewares", {})
+        routers = _mappings(out, where, tree.get("routers", {}), f"{protocol} router")
+        services = _mappings(out, where, tree.get("services", {}), f"{protocol} service")
+        middlewares = _mappings(out, where, tree.get("middlewares", {}), f"{protocol} middleware")
         if not routers and not services and not middlewares:
             continue
         if routers and not services:
@@ -93,6 +93,19 @@ def _add_service(
                 _put(out, owners, protocol, "services", name, built, stack)
 
 
+def _mappings(
+    out: TraefikConfig, where: str, found: dict[str, Any], what: str
+) -> dict[str, Any]:
+    """Entries whose labels form a mapping; the rest are reported and dropped."""
+    kept = {}
+    for name, value in found.items():
+        if isinstance(value, dict):
+            kept[name] = value
+        else:
+            out.warnings.append(f"{where}: {what} {name} skipped: its labels are malformed")
+    return kept
+
+
 def _service(
     out: TraefikConfig,
     protocol: str,
@@ -102,7 +115,15 @@ def _service(
     placement: Placement,
     where: str,
 ) -> dict[str, Any] | None:
-    balancer = dict(svc.get("loadBalancer", {}))
+    balancer = svc.get("loadBalancer", {})
+    server = balancer.get("server", {}) if isinstance(balancer, dict) else None
+    if not isinstance(balancer, dict) or not isinstance(server, dict):
+        out.warnings.append(
+            f"{where}: Traefik service {name} skipped: its loadbalancer labels are malformed "
+            f"(expected traefik.{protocol}.services.{name}.loadbalancer.server.port=PORT)"
+        )
+        return None
+    balancer = dict(balancer)
     server = dict(balancer.pop("server", {}))
     wanted = server.pop("port", None)
     scheme = server.pop("scheme", "http")
