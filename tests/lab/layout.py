@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ROOT = Path("/tmp/cf-lab")
-DEFAULT_HOSTS = 3
+DEFAULT_HOSTS = 8  # h1-h3 shared by tests, h4-h8 broken on purpose by fault tests
 MAX_HOSTS = 8
 
 BRIDGE = "cflab0"

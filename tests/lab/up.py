@@ -70,7 +70,12 @@ def missing_prerequisites() -> list[str]:
 
 
 def up(hosts: int | None = None, root: Path | None = None, say: Say = print) -> Lab:
-    """The running lab: reused if healthy (and of ``hosts`` hosts, if given), else built anew."""
+    """The running lab: reused if healthy (and of at least ``hosts`` hosts), else built anew.
+
+    A lab whose dockerd or sshd a test has stopped on purpose is still healthy:
+    only a lost namespace or registry makes ``up`` rebuild, so one worker's
+    fault test never makes another worker tear the lab down.
+    """
     layout = Layout(root or lab_root())
     if missing := missing_prerequisites():
         raise LabError("cannot run the lab: " + "; ".join(missing))
@@ -86,7 +91,7 @@ def up(hosts: int | None = None, root: Path | None = None, say: Say = print) -> 
             pass
         else:
             problems = lab.problems()
-            if not problems and (hosts is None or len(lab.hosts) == hosts):
+            if not problems and (hosts is None or len(lab.hosts) >= hosts):
                 return lab
             say("lab: rebuilding (" + ("; ".join(problems) or f"{hosts} hosts wanted") + ")")
         started = time.monotonic()
