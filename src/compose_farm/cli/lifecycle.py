@@ -41,7 +41,7 @@ def _run(
     async def main() -> bool:
         async with open_session(cfg, stacks) as session:
             outcomes = await action(session.ops)
-            return summary(session.console, outcomes, verb, quiet=quiet)
+            return summary(session.console, outcomes, verb, quiet=quiet, mask=session.printer.mask)
 
     if not run_async(main()):
         raise SystemExit(1)

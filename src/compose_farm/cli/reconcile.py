@@ -76,7 +76,7 @@ def apply(
                     console.print("Nothing was changed.")
                     return 1
                 outcomes = await execute(session.ops, plan, facts)
-                ok = summary(console, outcomes, "apply")
+                ok = summary(console, outcomes, "apply", mask=session.printer.mask)
                 return held if ok else 1
 
     code = run_async(main())

@@ -72,23 +72,34 @@ class Printer:
 
 
 def summary(
-    console: Console, outcomes: Sequence[Outcome], verb: str, *, quiet: bool = False
+    console: Console,
+    outcomes: Sequence[Outcome],
+    verb: str,
+    *,
+    quiet: bool = False,
+    mask: Callable[[str | None, str], str] | None = None,
 ) -> bool:
     """Print failures (and notes), then a count; True when everything succeeded.
 
     ``quiet`` (logs, compose passthrough) prints nothing when all went well.
     """
+    hide = mask or (lambda _stack, text: text)
     failed = [o for o in outcomes if not o.ok]
     for outcome in outcomes:
         if outcome.ok and outcome.message:
-            console.print(Text.assemble(("✓ ", "green"), f"{outcome.stack}: {outcome.message}"))
+            message = hide(outcome.stack, outcome.message)
+            console.print(Text.assemble(("✓ ", "green"), f"{outcome.stack}: {message}"))
     if failed:
         console.print(
             Text(f"\n{len(failed)} of {len(outcomes)} stacks failed to {verb}:", "bold red")
         )
         for outcome in failed:
             console.print(
-                Text.assemble(("✗ ", "red"), (outcome.stack, "bold"), f": {outcome.message}")
+                Text.assemble(
+                    ("✗ ", "red"),
+                    (outcome.stack, "bold"),
+                    f": {hide(outcome.stack, outcome.message)}",
+                )
             )
     elif not quiet:
         console.print(Text(f"{verb}: {len(outcomes)} stacks ok", "green"))

@@ -126,7 +126,7 @@ class Operations:
             target = targets[0]
             old = [h for h in recorded if h != target]
             if old:
-                return await self.migrate(stack, old[0], target, services)
+                return await self.migrate(stack, old, target, services)
         return await self.start_on(stack, targets, services)
 
     async def _preflight(self, stack: str, host: str) -> str | None:
@@ -167,44 +167,58 @@ class Operations:
     # ------------------------------------------------------------ migrate
 
     async def migrate(
-        self, stack: str, old: str, new: str, services: Sequence[str] = ()
+        self, stack: str, old: str | Sequence[str], new: str, services: Sequence[str] = ()
     ) -> Outcome:
-        """Move a stack: pull on ``new``, down on ``old``, up on ``new``; roll back on failure."""
-        self.info(stack, new, f"migrating {stack}: {old} -> {new}")
+        """Move a stack from ``old`` (one host or several) to ``new``.
+
+        Pull on ``new`` first, then ``down`` on every old host, then ``up`` on
+        ``new``. If anything fails before the stack runs on ``new``, it is
+        brought back up where it was and the state keeps saying so.
+        """
+        olds = (old,) if isinstance(old, str) else tuple(old)
+        was = ", ".join(olds)
+        self.info(stack, new, f"migrating {stack}: {was} -> {new}")
         problem = await self._preflight(stack, new)
         if problem is not None:
-            return Outcome(stack, (old,), False, f"not moved, still on {old}: {problem}")
+            return Outcome(stack, olds, False, f"not moved, still on {was}: {problem}")
         pulled = await self.compose(stack, new, "pull", "--ignore-buildable")
         if not pulled.ok:
             why = pulled.error or f"pull exited {pulled.exit_status}"
-            return Outcome(stack, (old,), False, f"not moved, still on {old}: pull on {new}: {why}")
-        stopped = await self.compose(stack, old, "down")
-        if not stopped.ok:
-            why = stopped.error or f"down exited {stopped.exit_status}"
-            return Outcome(stack, (old,), False, f"not moved: could not stop it on {old} ({why})")
+            return Outcome(stack, olds, False, f"not moved, still on {was}: pull on {new}: {why}")
+        stopped = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "down"))
+        failed = {h: r for h, r in stopped.items() if not r.ok}
+        if failed:
+            why = _failure_text("down", failed)
+            return await self._roll_back(stack, olds, None, f"could not stop it ({why})")
         self.record(stack, [])
         started = await self.compose(stack, new, "up", "-d", *services)
         if started.ok:
             self.record(stack, [new])
-            return Outcome(stack, (new,), True, f"moved {old} -> {new}")
+            return Outcome(stack, (new,), True, f"moved {was} -> {new}")
         why = started.error or f"up exited {started.exit_status}"
-        return await self._roll_back(stack, old, new, why)
+        return await self._roll_back(stack, olds, new, f"up on {new} failed ({why})")
 
-    async def _roll_back(self, stack: str, old: str, new: str, why: str) -> Outcome:
-        self.info(stack, old, f"up on {new} failed ({why}); bringing {stack} back up on {old}")
-        await self.compose(stack, new, "down")
-        restored = await self.compose(stack, old, "up", "-d")
-        if restored.ok:
-            self.record(stack, [old])
+    async def _roll_back(
+        self, stack: str, olds: tuple[str, ...], new: str | None, why: str
+    ) -> Outcome:
+        was = ", ".join(olds)
+        self.info(stack, olds[0], f"{why}; bringing {stack} back up on {was}")
+        if new is not None:
+            await self.compose(stack, new, "down")
+        restored = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "up", "-d"))
+        back = [h for h, r in restored.items() if r.ok]
+        self.record(stack, back)
+        target = f"move to {new}" if new else "move"
+        if len(back) == len(olds):
             return Outcome(
-                stack, (old,), False, f"move to {new} failed ({why}); rolled back, running on {old}"
+                stack, tuple(back), False, f"{target} failed: {why}; rolled back, running on {was}"
             )
         return Outcome(
             stack,
-            (),
+            tuple(back),
             False,
-            f"move to {new} failed ({why}) and restarting on {old} failed too: "
-            f"{stack} is DOWN; run `cf up {stack}` once the cause is fixed",
+            f"{target} failed: {why}, and restarting on {was} failed too: {stack} runs on "
+            f"{', '.join(back) or 'no host'}; run `cf up {stack}` once the cause is fixed",
         )
 
     # ------------------------------------------------------------ the rest

@@ -93,9 +93,7 @@ def _add_service(
                 _put(out, owners, protocol, "services", name, built, stack)
 
 
-def _mappings(
-    out: TraefikConfig, where: str, found: dict[str, Any], what: str
-) -> dict[str, Any]:
+def _mappings(out: TraefikConfig, where: str, found: dict[str, Any], what: str) -> dict[str, Any]:
     """Entries whose labels form a mapping; the rest are reported and dropped."""
     kept = {}
     for name, value in found.items():
