@@ -48,7 +48,7 @@ def apply(
     from compose_farm.cli.session import open_session
     from compose_farm.facts import gather_facts
     from compose_farm.farmlock import farm_lock
-    from compose_farm.operations.reconcile import execute
+    from compose_farm.operations.reconcile import corrected_state, execute
     from compose_farm.plan import PlanOptions, describe, make_plan
 
     cfg = load(config)
@@ -68,9 +68,11 @@ def apply(
                 held = 4 if plan.blocked or facts.unreachable() else 0
                 if plan.empty:
                     console.print("Nothing to do: the hosts match the config.", style="green")
-                    return held
                 if dry_run:
                     console.print("Dry run: nothing was changed.", style="dim")
+                    return held
+                if plan.empty:
+                    session.store.modify(lambda state: corrected_state(state, facts, cfg))
                     return held
                 if sys.stdin.isatty() and not yes and not Confirm.ask("Apply these changes?"):
                     console.print("Nothing was changed.")

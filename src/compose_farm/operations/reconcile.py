@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from compose_farm.compose import normalize_project_name
+from compose_farm.config import Config
 from compose_farm.executor import Command, Result
 from compose_farm.facts import Facts
 from compose_farm.operations.lifecycle import Operations, Outcome
@@ -21,8 +22,14 @@ from compose_farm.state import State
 MIGRATION_CONCURRENCY = 8
 
 
-def corrected_state(state: State, facts: Facts) -> State:
-    """State with every reachable host that runs nothing of a stack removed."""
+def corrected_state(state: State, facts: Facts, config: Config) -> State:
+    """State as the facts show it, before any step runs.
+
+    A reachable host that runs nothing of a stack is dropped from its entry;
+    a configured stack found running on a host meant for it is recorded there
+    (cf never forgets a running stack, even one whose start it lost track of);
+    unreachable hosts keep their entries.
+    """
     unreachable = facts.unreachable()
     fixed = state
     for stack, hosts in state.deployed.items():
@@ -30,6 +37,11 @@ def corrected_state(state: State, facts: Facts) -> State:
         keep = tuple(h for h in hosts if h in unreachable or h in live or h not in facts.hosts)
         if keep != hosts:
             fixed = fixed.with_hosts(stack, keep)
+    for stack, cfg in config.stacks.items():
+        found = [h for h in facts.running_hosts(stack) if h in cfg.hosts]
+        missing = [h for h in found if h not in fixed.hosts_of(stack)]
+        if missing:
+            fixed = fixed.with_hosts(stack, [*fixed.hosts_of(stack), *missing])
     return fixed
 
 
@@ -43,7 +55,7 @@ def project_of(stack: str, host: str, facts: Facts) -> str:
 
 async def execute(ops: Operations, plan: Plan, facts: Facts) -> list[Outcome]:
     """Carry out ``plan``; returns one outcome per step."""
-    ops.store.modify(lambda state: corrected_state(state, facts))
+    ops.store.modify(lambda state: corrected_state(state, facts, ops.config))
 
     outcomes: list[Outcome] = []
     stops = plan.of_kind(StepKind.STOP_ORPHAN) + plan.of_kind(StepKind.STOP_STRAY)
