@@ -18,6 +18,7 @@ import asyncssh
 
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.executor import Script
+from compose_farm.executor.ssh import FarmClient
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.fsutil import atomic_write
 
@@ -48,7 +49,11 @@ class HostKeyCheck:
 def ensure_key(identity: SshIdentity, *, force: bool = False) -> tuple[Path, bool]:
     """Make the ed25519 key at ``~/.ssh/compose-farm/id_ed25519``; returns (path, made)."""
     path = identity.dedicated_key
+    public = path.with_suffix(".pub")
     if path.exists() and not force:
+        if not public.exists():  # rebuild a lost public half from the private key
+            key = asyncssh.read_private_key(str(path))
+            atomic_write(public, key.export_public_key().decode())
         return path, False
     identity.farm_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = asyncssh.generate_private_key("ssh-ed25519", comment="compose-farm")
@@ -159,7 +164,8 @@ async def install_key(
             known_hosts=[str(p) for p in identity.known_hosts_files()] or b"",
             agent_path=identity.agent_path(),
             client_keys=identity.client_keys(host),
-            password=password if password is not None else (),
+            password=password,
+            client_factory=lambda: FarmClient(host.address, identity.dedicated_key_if_present()),
             config=identity.ssh_config_paths(),
             connect_timeout=options.connect_timeout,
             login_timeout=options.connect_timeout,

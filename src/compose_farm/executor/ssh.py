@@ -28,7 +28,7 @@ from compose_farm.executor.trust import SshIdentity, describe_target, known_host
 log = logging.getLogger("compose_farm.ssh")
 
 
-class _Client(asyncssh.SSHClient):
+class FarmClient(asyncssh.SSHClient):
     """Offers cf's own key after the agent's and ~/.ssh's, and logs which one worked.
 
     asyncssh asks here only once its own keys (agent, then IdentityFile or the
@@ -122,7 +122,7 @@ class SshPool:
                         known_hosts=known_hosts_for(self.identity),
                         client_keys=self.identity.client_keys(cfg),
                         agent_path=self.identity.agent_path(),
-                        client_factory=lambda: _Client(
+                        client_factory=lambda: FarmClient(
                             host, self.identity.dedicated_key_if_present()
                         ),
                         connect_timeout=timeout,

@@ -1,0 +1,359 @@
+"""Host trust and cf's own key, without the lab: known_hosts names and files, the key
+file, the agent socket check, and host key checks against an asyncssh server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import asyncssh
+import pytest
+
+from compose_farm.config import HostConfig
+from compose_farm.executor.trust import SshIdentity
+from compose_farm.sshtrust import (
+    HostKeyCheck,
+    KeyStatus,
+    check_host_key,
+    ensure_key,
+    forget_in_user_known_hosts,
+    known_hosts_name,
+    public_key_line,
+    record_key,
+)
+
+T = TypeVar("T")
+
+
+def host(address: str = "10.0.0.1", port: int | None = None) -> HostConfig:
+    return HostConfig(address=address, port=port)
+
+
+def identity(home: Path, **environ: str) -> SshIdentity:
+    return SshIdentity(home=home, environ=environ)
+
+
+def new_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+def key_text(key: asyncssh.SSHKey) -> str:
+    """``ssh-ed25519 AAAA...`` as known_hosts and authorized_keys hold it."""
+    return key.export_public_key().decode().strip()
+
+
+def recorded(path: Path, address: str, port: int | None = None) -> list[bytes]:
+    """Public data of the keys ``path`` trusts for ``address`` (as asyncssh matches it)."""
+    return [k.public_data for k in asyncssh.read_known_hosts(str(path)).match(address, "", port)[0]]
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+# --- known_hosts names and files ------------------------------------------------------------
+
+KNOWN_HOSTS_NAMES = [
+    ("10.0.0.1", None, "10.0.0.1"),
+    ("10.0.0.1", 22, "10.0.0.1"),
+    ("10.0.0.1", 2222, "[10.0.0.1]:2222"),
+    ("nuc.lan", 2200, "[nuc.lan]:2200"),
+    ("2001:db8::1", None, "2001:db8::1"),
+    ("2001:db8::1", 2222, "[2001:db8::1]:2222"),
+]
+
+
+@pytest.mark.parametrize(("address", "port", "name"), KNOWN_HOSTS_NAMES)
+def test_known_hosts_name(address: str, port: int | None, name: str) -> None:
+    assert known_hosts_name(host(address, port)) == name
+
+
+def test_known_hosts_files_in_order_and_only_those_that_exist(tmp_path: Path) -> None:
+    extra = tmp_path / "farm-known-hosts"
+    me = SshIdentity(home=tmp_path, extra_known_hosts=extra, environ={})
+    assert me.known_hosts_files() == []
+    me.farm_dir.mkdir(parents=True)
+    for path in (me.farm_known_hosts, me.ssh_dir / "known_hosts", extra):
+        path.write_text("")
+    assert me.known_hosts_files() == [me.ssh_dir / "known_hosts", me.farm_known_hosts, extra]
+
+
+def test_record_key_writes_cfs_own_file(tmp_path: Path) -> None:
+    me, key = identity(tmp_path), new_key()
+
+    record_key(me, host(), key)
+
+    assert me.farm_known_hosts.read_text() == f"10.0.0.1 {key_text(key)}\n"
+    assert recorded(me.farm_known_hosts, "10.0.0.1") == [key.public_data]
+    assert not (me.ssh_dir / "known_hosts").exists()  # the user's file is not touched
+
+
+def test_record_key_replaces_that_hosts_line_and_keeps_the_rest(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    other, old, other_port, new = new_key(), new_key(), new_key(), new_key()
+    me.farm_dir.mkdir(parents=True)
+    me.farm_known_hosts.write_text(
+        "# kept as written\n"
+        f"10.0.0.2 {key_text(other)}\n"
+        f"10.0.0.1 {key_text(old)}\n"
+        f"[10.0.0.1]:2222 {key_text(other_port)}\n"
+    )
+    me.farm_known_hosts.chmod(0o600)
+
+    record_key(me, host(), new)
+
+    assert me.farm_known_hosts.read_text().splitlines() == [
+        "# kept as written",
+        f"10.0.0.2 {key_text(other)}",
+        f"[10.0.0.1]:2222 {key_text(other_port)}",
+        f"10.0.0.1 {key_text(new)}",
+    ]
+    assert recorded(me.farm_known_hosts, "10.0.0.1") == [new.public_data]
+    assert recorded(me.farm_known_hosts, "10.0.0.1", 2222) == [other_port.public_data]
+    assert mode(me.farm_known_hosts) == 0o600
+
+
+def test_record_key_for_a_port_leaves_port_22_alone(tmp_path: Path) -> None:
+    me, plain, ported = identity(tmp_path), new_key(), new_key()
+    record_key(me, host(), plain)
+    record_key(me, host(port=2222), ported)
+
+    assert recorded(me.farm_known_hosts, "10.0.0.1") == [plain.public_data]
+    assert recorded(me.farm_known_hosts, "10.0.0.1", 2222) == [ported.public_data]
+
+
+@pytest.mark.parametrize("hashed", [False, True], ids=["plain", "hashed"])
+def test_forget_removes_the_host_from_the_users_known_hosts(tmp_path: Path, hashed: bool) -> None:
+    me, gone, kept = identity(tmp_path), new_key(), new_key()
+    user_file = me.ssh_dir / "known_hosts"
+    me.ssh_dir.mkdir()
+    user_file.write_text(f"10.0.0.1 {key_text(gone)}\n10.0.0.2 {key_text(kept)}\n")
+    if hashed:
+        subprocess.run(["ssh-keygen", "-H", "-f", str(user_file)], capture_output=True, check=True)
+        assert "10.0.0.1" not in user_file.read_text()
+
+    forget_in_user_known_hosts(me, host())
+
+    assert recorded(user_file, "10.0.0.1") == []
+    assert recorded(user_file, "10.0.0.2") == [kept.public_data]
+
+
+# --- cf's own key --------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=[0o022, 0o000], ids=["umask-022", "umask-000"])
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The key's modes must not depend on the user's umask."""
+    previous = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(previous)
+
+
+def test_ensure_key_makes_a_key_only_the_owner_can_read(tmp_path: Path, umask: int) -> None:
+    me = identity(tmp_path)
+
+    path, made = ensure_key(me)
+
+    assert (path, made) == (me.dedicated_key, True)
+    assert mode(path) == 0o600
+    assert mode(me.farm_dir) == 0o700
+    private = asyncssh.read_private_key(str(path))
+    assert private.get_algorithm() == "ssh-ed25519"
+    assert public_key_line(me).split()[:2] == key_text(private).split()[:2]
+
+
+def test_ensure_key_keeps_an_existing_key(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    path, _ = ensure_key(me)
+    before = (path.read_bytes(), path.with_suffix(".pub").read_bytes())
+
+    assert ensure_key(me) == (path, False)
+    assert (path.read_bytes(), path.with_suffix(".pub").read_bytes()) == before
+
+
+def test_ensure_key_force_replaces_it_and_tightens_the_mode(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    path, _ = ensure_key(me)
+    before = path.read_bytes()
+    path.chmod(0o644)
+
+    assert ensure_key(me, force=True) == (path, True)
+    assert path.read_bytes() != before
+    assert mode(path) == 0o600
+    derived = asyncssh.read_private_key(str(path))
+    assert public_key_line(me).split()[:2] == key_text(derived).split()[:2]
+
+
+# --- the agent socket ----------------------------------------------------------------------------
+
+
+def stale_socket(path: Path) -> Path:
+    """A socket file left behind by a dead agent: bound, then closed, nobody listening."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))
+    assert path.is_socket()
+    return path
+
+
+def test_a_stale_agent_socket_is_skipped(tmp_path: Path) -> None:
+    stale = stale_socket(tmp_path / "agent.sock")
+    me = identity(tmp_path, SSH_AUTH_SOCK=str(stale))
+
+    assert me.agent_path() is None
+    assert "ssh-agent" not in me.describe_methods(host())
+
+
+def test_a_listening_agent_socket_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "agent.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        me = identity(tmp_path, SSH_AUTH_SOCK=str(path))
+
+        assert me.agent_path() == str(path)
+        assert me.describe_methods(host()).startswith("ssh-agent, ")
+
+
+@pytest.mark.parametrize("value", ["", "missing.sock", "plain-file"])
+def test_no_agent_when_the_variable_names_no_socket(tmp_path: Path, value: str) -> None:
+    (tmp_path / "plain-file").write_text("")
+    environ = {"SSH_AUTH_SOCK": str(tmp_path / value)} if value else {}
+    assert SshIdentity(home=tmp_path, environ=environ).agent_path() is None
+
+
+def test_describe_methods_names_cfs_key_last(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    assert str(me.dedicated_key) not in me.describe_methods(host())
+    ensure_key(me)
+    assert me.describe_methods(host()).endswith(str(me.dedicated_key))
+
+
+def test_host_key_error_says_unknown_or_changed(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    unknown = me.host_key_error("nuc", host(), "no key")
+    assert "not known" in unknown.message and unknown.hint == (
+        "check its fingerprint and trust it: cf ssh trust nuc"
+    )
+    record_key(me, host(), new_key())
+    changed = me.host_key_error("nuc", host(), "mismatch")
+    assert "CHANGED" in changed.message and "attack" in changed.message
+    assert changed.hint is not None and "cf ssh trust nuc --replace" in changed.hint
+
+
+# --- check_host_key against a real SSH server on 127.0.0.1 ---------------------------------------
+
+
+def serving(key: asyncssh.SSHKey, check: Callable[[int], Awaitable[T]]) -> T:
+    """Run ``check(port)`` while an asyncssh server presents ``key`` on 127.0.0.1:port."""
+
+    async def main() -> T:
+        server = await asyncssh.create_server(
+            asyncssh.SSHServer, "127.0.0.1", 0, server_host_keys=[key]
+        )
+        try:
+            return await check(server.sockets[0].getsockname()[1])
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    return asyncio.run(main())
+
+
+def check_on(me: SshIdentity, prepare: Callable[[HostConfig], None] | None = None) -> HostKeyCheck:
+    """The server's key checked against ``me``'s files (after ``prepare(host)``)."""
+
+    async def check(port: int) -> HostKeyCheck:
+        target = host("127.0.0.1", port)
+        if prepare is not None:
+            prepare(target)
+        return await check_host_key(me, target, timeout=5)
+
+    return serving(SERVER_KEY, check)
+
+
+SERVER_KEY = new_key()
+
+
+def test_an_unrecorded_host_key_is_unknown(tmp_path: Path) -> None:
+    result = check_on(identity(tmp_path))
+    assert result.status is KeyStatus.UNKNOWN
+    assert result.key is not None and result.key.public_data == SERVER_KEY.public_data
+    assert result.fingerprint == SERVER_KEY.get_fingerprint("sha256")
+
+
+def test_a_recorded_host_key_is_known(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    result = check_on(me, lambda target: record_key(me, target, SERVER_KEY))
+    assert result.status is KeyStatus.KNOWN
+
+
+def test_a_different_recorded_key_is_changed(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    result = check_on(me, lambda target: record_key(me, target, new_key()))
+    assert result.status is KeyStatus.CHANGED
+    assert result.fingerprint == SERVER_KEY.get_fingerprint("sha256")
+
+
+def test_a_key_recorded_in_the_users_file_counts_too(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+
+    def in_user_file(target: HostConfig) -> None:
+        me.ssh_dir.mkdir()
+        line = f"{known_hosts_name(target)} {key_text(SERVER_KEY)}\n"
+        (me.ssh_dir / "known_hosts").write_text(line)
+
+    assert check_on(me, in_user_file).status is KeyStatus.KNOWN
+
+
+def test_a_port_22_record_stands_in_for_a_port_without_its_own(tmp_path: Path) -> None:
+    """asyncssh's rule, which the connection itself applies too: with no ``[addr]:port``
+    line, the plain ``addr`` line is used (OpenSSH would say "unknown" instead)."""
+    me = identity(tmp_path)
+    result = check_on(me, lambda _: record_key(me, host("127.0.0.1"), new_key()))
+    assert result.status is KeyStatus.CHANGED
+
+
+def test_a_record_for_the_port_wins_over_port_22(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+
+    def both(target: HostConfig) -> None:
+        record_key(me, host("127.0.0.1"), new_key())
+        record_key(me, target, SERVER_KEY)
+
+    assert check_on(me, both).status is KeyStatus.KNOWN
+
+
+def test_a_closed_port_is_unreachable(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free, and nothing listens once closed
+    result = asyncio.run(check_host_key(identity(tmp_path), host("127.0.0.1", port), timeout=5))
+    assert result.status is KeyStatus.UNREACHABLE
+    assert result.error and "within 5 s" in result.error
+
+
+def test_a_silent_server_is_unreachable_within_the_timeout(tmp_path: Path) -> None:
+    """TCP connects (kernel backlog) but no SSH banner ever comes."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        target = host("127.0.0.1", silent.getsockname()[1])
+
+        async def timed() -> tuple[HostKeyCheck, float]:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            result = await check_host_key(identity(tmp_path), target, timeout=0.5)
+            return result, loop.time() - started
+
+        result, elapsed = asyncio.run(timed())
+    assert result.status is KeyStatus.UNREACHABLE
+    assert result.error == "no answer (within 0.5 s)"
+    assert elapsed < 2
