@@ -40,7 +40,11 @@ def hosts_map(raw: dict[str, str | list[str]] | None) -> dict[str, tuple[str, ..
 
 
 def render(plan: Plan) -> list[str]:
-    return [f"{s.kind.value} {s.describe()}" for s in plan.steps]
+    return [
+        f"{s.kind.value} {s.describe()}"
+        + (f"  ({s.reason})" if "containers crashed" in s.reason else "")
+        for s in plan.steps
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -56,6 +60,7 @@ def test_plan_case(case: dict[str, Any]) -> None:
         running,
         unreachable,
         PlanOptions(**case.get("options", {})),
+        hosts_map(case.get("degraded")),
     )
     assert render(plan) == case["expect"]
     assert [f"{b.stack}: {b.reason}" for b in plan.blocked] == case.get("blocked", [])

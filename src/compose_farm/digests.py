@@ -70,9 +70,10 @@ def sightings(facts: Facts, now: str, stacks: Iterable[str]) -> list[DigestRecor
             info = host_facts.images.get(container.id)
             if stack not in managed or info is None or not container.running:
                 continue
-            digest = pick_digest(container.image, info.repo_digests, info.image_id)
+            image = info.name or container.image
+            digest = pick_digest(image, info.repo_digests, info.image_id)
             assert stack is not None
-            record = DigestRecord(stack, host, container.image, digest, now, now)
+            record = DigestRecord(stack, host, image, digest, now, now)
             seen[record.key] = record
     return list(seen.values())
 

@@ -42,7 +42,7 @@ docker ps --all --no-trunc --filter label=com.docker.compose.project --format "$
 echo '--- containers'
 ids=$(docker ps --quiet --no-trunc --filter label=com.docker.compose.project)
 [ -n "$ids" ] || exit 0
-docker inspect --format '{{json .Id}} {{json .Image}}' $ids
+docker inspect --format '{{json .Id}} {{json .Image}} {{json .Config.Image}}' $ids
 echo '--- images'
 docker inspect --format '{{.Image}}' $ids | sort -u |
   xargs docker image inspect --format '{{json .Id}} {{json .RepoDigests}}'
@@ -85,13 +85,23 @@ class Container:
         """Up (or restarting/paused: it exists and is meant to be up)."""
         return self.state in {"running", "restarting", "paused"}
 
+    @property
+    def crashed(self) -> bool:
+        """Stopped with a non-zero exit code (killed or failed); ``Exited (0)`` is a done job."""
+        if self.state not in {"exited", "dead"}:
+            return False
+        code = self.status.partition("(")[2].partition(")")[0]
+        return not (code.isdigit() and int(code) == 0)
+
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """The image a running container uses: its id and the registry digests it has."""
+    """The image a running container uses: its id, the registry digests it has, and the
+    name it was created from (``docker ps`` shows an id once its tag moved on)."""
 
     image_id: str
     repo_digests: tuple[str, ...] = ()
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,18 @@ class Facts:
     def running_hosts(self, stack: str) -> tuple[str, ...]:
         """Hosts where ``stack`` has at least one running container."""
         return tuple(dict.fromkeys(c.host for c in self.containers(stack) if c.running))
+
+    def degraded(self) -> dict[str, tuple[str, ...]]:
+        """Stack -> hosts where it runs but some of its containers crashed."""
+        result: dict[str, list[str]] = {}
+        running = self.stacks_running()
+        for c in self.containers():
+            stack = self.stack_of.get((c.host, c.id))
+            if stack is not None and c.crashed and c.host in running.get(stack, ()):
+                hosts = result.setdefault(stack, [])
+                if c.host not in hosts:
+                    hosts.append(c.host)
+        return {s: tuple(h) for s, h in sorted(result.items())}
 
     def stacks_running(self) -> dict[str, tuple[str, ...]]:
         """Every recognised stack with running containers -> its hosts."""
@@ -191,12 +213,14 @@ def parse_images(output: str) -> dict[str, ImageInfo]:
             continue
     result: dict[str, ImageInfo] = {}
     for line in containers.splitlines():
-        cid, _, image_id = line.partition(" ")
+        cid, _, rest = line.partition(" ")
+        image_id, _, name = rest.partition(" ")
         try:
             cid, image_id = str(json.loads(cid)), str(json.loads(image_id))
+            name = str(json.loads(name)) if name else ""
         except json.JSONDecodeError:
             continue
-        result[cid] = ImageInfo(image_id, by_image.get(image_id, ()))
+        result[cid] = ImageInfo(image_id, by_image.get(image_id, ()), name)
     return result
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from compose_farm.config import Config
+from compose_farm.facts import Facts
 from compose_farm.state import State
 
 
@@ -92,14 +93,17 @@ def make_plan(
     running: Mapping[str, tuple[str, ...]],
     unreachable: Mapping[str, str],
     options: PlanOptions = PlanOptions(),
+    degraded: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Plan:
     """Compute the plan.
 
     ``running`` maps each stack to the reachable hosts where it has a running
-    container (from facts); ``unreachable`` maps hosts that did not answer to why.
+    container (from facts); ``unreachable`` maps hosts that did not answer to
+    why; ``degraded`` maps stacks to hosts where some of their containers
+    crashed while others run (they are started again there).
     """
     down = set(unreachable)
-    out = _Draft()
+    out = _Draft(degraded=dict(degraded or {}))
     if options.orphans:
         for stack in sorted(set(state.deployed) - set(config.stacks)):
             _plan_orphan(out, config, stack, state, running, down)
@@ -119,6 +123,7 @@ class _Draft:
     starts: list[Step] = field(default_factory=list)
     recreates: list[Step] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
+    degraded: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _plan_orphan(
@@ -180,13 +185,20 @@ def _plan_stack(
         out.strays.append(Step(StepKind.STOP_STRAY, stack, stray_hosts, reason=reason))
 
     # A held-back move must not start a second copy elsewhere.
-    missing = () if held else tuple(h for h in wanted if h not in live and h not in moving_to)
+    broken = out.degraded.get(stack, ())
+    missing = (
+        ()
+        if held
+        else tuple(h for h in wanted if (h not in live or h in broken) and h not in moving_to)
+    )
     for h in missing:
         if h in down:
             out.blocked.append(Blocked(stack, f"{h} is unreachable: cannot check or start it"))
     startable = tuple(h for h in missing if h not in down)
     if startable:
         was = "never started" if not recorded else "not running (crashed or host rebooted)"
+        if all(h in broken for h in startable):
+            was = "some of its containers crashed"
         out.starts.append(Step(StepKind.START, stack, startable, reason=was))
     if options.full:
         again = tuple(h for h in wanted if h in live)
@@ -245,3 +257,12 @@ def describe(plan: Plan) -> list[Section]:
     if plan.blocked:
         sections.append(Section("Held back", tuple(f"{b.stack}: {b.reason}" for b in plan.blocked)))
     return sections
+
+
+def plan_from_facts(
+    config: Config, state: State, facts: Facts, options: PlanOptions = PlanOptions()
+) -> Plan:
+    """``make_plan`` over what ``gather_facts`` found (the CLI and the web UI both use this)."""
+    return make_plan(
+        config, state, facts.stacks_running(), facts.unreachable(), options, facts.degraded()
+    )

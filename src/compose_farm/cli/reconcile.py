@@ -49,7 +49,7 @@ def apply(
     from compose_farm.facts import gather_facts
     from compose_farm.farmlock import farm_lock
     from compose_farm.operations.reconcile import corrected_state, execute
-    from compose_farm.plan import PlanOptions, describe, make_plan
+    from compose_farm.plan import PlanOptions, describe, plan_from_facts
 
     cfg = load(config)
     options = PlanOptions(orphans=not no_orphans, strays=not no_strays, full=full)
@@ -59,9 +59,7 @@ def apply(
             console = session.console
             with farm_lock(cfg.farm_lock_path, lambda m: console.print(m, style="dim")):
                 facts = await gather_facts(cfg, session.executor)
-                plan = make_plan(
-                    cfg, session.store.read(), facts.stacks_running(), facts.unreachable(), options
-                )
+                plan = plan_from_facts(cfg, session.store.read(), facts, options)
                 for why in facts.unreachable().values():
                     console.print(f"warning: {why}", style="yellow", highlight=False)
                 _print_sections(console, list(describe(plan)))

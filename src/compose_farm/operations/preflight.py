@@ -20,6 +20,7 @@ from compose_farm.executor import Script
 PROGRAM = r"""
 for item in "$@"; do
   kind=${item%%:*}; value=${item#*:}
+  case $value in "~") value=$HOME ;; "~/"*) value=$HOME/${value#"~/"} ;; esac
   case $kind in
     s) printf 'stack %s\n' "$value"
        found=
@@ -70,8 +71,11 @@ def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requ
     folder = Path(str(config.stack_dir(stack)))
     if not any((folder / name).is_file() for name in COMPOSE_FILE_NAMES):
         return Requirements()
+    # `~` means the home of the SSH user on the host, not ours: keep it for the
+    # host's shell to expand.
+    remote = {**environ, "HOME": "~"}
     try:
-        project = load_compose(Path(str(config.compose_dir)), stack, environ)
+        project = load_compose(Path(str(config.compose_dir)), stack, remote)
     except ComposeFileError:
         return Requirements()  # `docker compose` on the host reports the real error
     mounts: dict[str, None] = {}
@@ -126,8 +130,8 @@ def parse_missing(output: str) -> list[Missing]:
 def explain(stack: str, host: str, missing: list[Missing]) -> str:
     """A message listing what is missing and what to do."""
     lines = [f"{stack} cannot start on {host}: missing " + "; ".join(str(m) for m in missing)]
-    if any(m.kind == "network" for m in missing):
-        lines.append(f"create networks with: cf init-network {host}")
+    for network in (m.value for m in missing if m.kind == "network"):
+        lines.append(f"create networks with: cf init-network {host} --network {network}")
     if any(m.kind == "mount" for m in missing):
         lines.append("create the folders on the host (or fix the paths in the compose file)")
     return ". ".join(lines)

@@ -15,7 +15,7 @@ from compose_farm.compose import COMPOSE_FILE_NAMES, ComposeProject, load_compos
 from compose_farm.config import Config
 from compose_farm.errors import ComposeFileError
 from compose_farm.facts import Container
-from compose_farm.plan import Section, describe, make_plan
+from compose_farm.plan import Section, describe, plan_from_facts
 from compose_farm.web.farm import Snapshot
 
 _HOST_RULE = re.compile(r"Host\(\s*`([^`]+)`\s*\)")
@@ -103,7 +103,7 @@ def dashboard(snap: Snapshot) -> Dashboard:
         )
         for host in stack.hosts:
             by_host[host].append(row)
-    plan = make_plan(cfg, state, running, down)
+    plan = plan_from_facts(cfg, state, facts)
     return Dashboard(hosts, by_host, describe(plan), len(plan.steps))
 
 

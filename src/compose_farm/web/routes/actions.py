@@ -20,7 +20,7 @@ from compose_farm.facts import gather_facts
 from compose_farm.operations.lifecycle import Operations, Outcome
 from compose_farm.operations.reconcile import execute
 from compose_farm.operations.refresh import refresh_state
-from compose_farm.plan import make_plan
+from compose_farm.plan import plan_from_facts
 from compose_farm.web.deps import CsrfDep, FarmDep, SessionDep, checked_name
 from compose_farm.web.farm import Farm
 from compose_farm.web.tasks import Sink, Task
@@ -75,7 +75,7 @@ async def _traefik(config: Config, farm: Farm) -> None:
 
 async def _apply(ops: Operations, config: Config) -> list[Outcome]:
     facts = await gather_facts(config, ops.executor)
-    plan = make_plan(config, ops.store.read(), facts.stacks_running(), facts.unreachable())
+    plan = plan_from_facts(config, ops.store.read(), facts)
     return await execute(ops, plan, facts)
 
 
