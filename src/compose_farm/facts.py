@@ -153,6 +153,15 @@ class Facts:
                     hosts.append(c.host)
         return {s: tuple(h) for s, h in sorted(result.items())}
 
+    def stacks_present(self) -> dict[str, tuple[str, ...]]:
+        """Every recognised stack with containers (running or stopped) -> its hosts."""
+        result: dict[str, list[str]] = {}
+        for c in self.containers():
+            stack = self.stack_of.get((c.host, c.id))
+            if stack is not None and c.host not in result.setdefault(stack, []):
+                result[stack].append(c.host)
+        return {s: tuple(h) for s, h in sorted(result.items())}
+
     def stacks_running(self) -> dict[str, tuple[str, ...]]:
         """Every recognised stack with running containers -> its hosts."""
         result: dict[str, list[str]] = {}

@@ -1,7 +1,9 @@
 """``cf refresh``: make the state file say what actually runs, from the facts.
 
 A host that did not answer keeps every entry it had: unreachable is never
-read as "stopped". Hosts that answered are taken at their word.
+read as "stopped". Hosts that answered are taken at their word: a stack is
+deployed where it has containers, running or stopped (``cf stop`` keeps a
+stack deployed; ``cf down`` removes its containers).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Refresh:
 def refresh_state(config: Config, state: State, facts: Facts) -> Refresh:
     """Pure: the state that matches ``facts``, keeping unreachable hosts' entries."""
     asked_ok = {h for h, f in facts.hosts.items() if f.reachable}
-    running = facts.stacks_running()
+    running = facts.stacks_present()
     new: dict[str, tuple[str, ...]] = {}
     for stack in sorted(set(config.stacks) | set(state.deployed)):
         kept = tuple(h for h in state.hosts_of(stack) if h not in asked_ok)
