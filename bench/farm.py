@@ -25,6 +25,7 @@ from tests.lab import Lab
 
 from bench.table import print_table
 
+PER_HOST = 8
 COMPOSE = """\
 services:
   app:
@@ -56,21 +57,21 @@ class Farm:
             f"compose_dir: {lab.compose_dir}\nhosts:\n{host_lines}stacks:\n{stack_lines}"
         )
         self.env = {**lab.env(), "NO_COLOR": "1"}
+        self.peak_kb = 0
 
     # ------------------------------------------------------------------ cf
     def cf(self, *args: str) -> None:
-        """Run cf; fail the benchmark if it fails."""
-        result = subprocess.run(
-            [shutil.which("cf") or "cf", *args, "-c", str(self.config)],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"cf {' '.join(args)} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-            )
+        """Run cf; fail the benchmark if it fails; remember its peak memory."""
+        argv = [shutil.which("cf") or "cf", *args, "-c", str(self.config)]
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            self.peak_kb = max(self.peak_kb, usage.ru_maxrss)
+            if proc.returncode != 0:
+                out.seek(0)
+                text = out.read().decode(errors="replace")[-4000:]
+                raise RuntimeError(f"cf {' '.join(args)} failed:\n{text}")
 
     # ------------------------------------------------------------------ plain ssh
     def ssh_argv(self, host: str, command: str, *, master: bool) -> list[str]:
@@ -86,9 +87,9 @@ class Farm:
             ]
         return [*argv, f"root@{self.lab.host(host).address}", command]
 
-    def parallel(self, jobs: list[list[str]]) -> None:
-        """Run every argv at once; fail if one fails."""
-        with ThreadPoolExecutor(max_workers=len(jobs) or 1) as pool:
+    def parallel(self, jobs: list[list[str]], limit: int | None = None) -> None:
+        """Run the argvs at once (at most ``limit`` at a time); fail if one fails."""
+        with ThreadPoolExecutor(max_workers=limit or len(jobs) or 1) as pool:
             results = list(
                 pool.map(lambda a: subprocess.run(a, capture_output=True, check=False), jobs)
             )
@@ -97,12 +98,21 @@ class Farm:
             raise RuntimeError(f"plain ssh failed: {bad[0].stderr.decode()[-2000:]}")
 
     def compose_round(self, verb: str) -> None:
-        """Every stack's compose command, all at once, over per-host ControlMasters."""
-        jobs = [
-            self.ssh_argv(h, f"cd {self.lab.compose_dir}/{n} && docker compose {verb}", master=True)
-            for n, h in self.placement.items()
-        ]
-        self.parallel(jobs)
+        """Every stack's compose command over per-host ControlMasters: all hosts at once,
+        at most ``PER_HOST`` commands at a time on each (sshd's MaxSessions is 10)."""
+
+        def host_round(host: str) -> None:
+            jobs = [
+                self.ssh_argv(
+                    h, f"cd {self.lab.compose_dir}/{n} && docker compose {verb}", master=True
+                )
+                for n, h in self.placement.items()
+                if h == host
+            ]
+            self.parallel(jobs, limit=PER_HOST)
+
+        with ThreadPoolExecutor(max_workers=len(self.hosts)) as pool:
+            list(pool.map(host_round, [h.name for h in self.hosts]))
 
     def warm_masters(self) -> None:
         self.parallel([self.ssh_argv(h.name, "true", master=True) for h in self.hosts])
@@ -145,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             farm.compose_round("down")
             for name in farm.names:
                 shutil.rmtree(lab.compose_dir / name, ignore_errors=True)
+    rows.append(("peak memory of one cf process", f"{farm.peak_kb / 1024:.0f} MB", "", ""))
     title = (
         f"cf vs plain ssh, {args.stacks} stacks on {args.hosts} lab hosts, "
         f"median of {args.runs} runs (python -m bench farm --stacks {args.stacks} "
