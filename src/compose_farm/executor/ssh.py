@@ -214,6 +214,8 @@ class SshPool:
                     pump(proc.stderr, host=host, stack=stack, stream="stderr", sink=sink, keep=err),
                 )
                 completed = await proc.wait(check=False)
+                # sshd frees the session slot only once the channel is closed
+                await proc.wait_closed()
             except asyncio.CancelledError:
                 # Ctrl-C: ask the remote command to stop, then hang up the channel.
                 with contextlib.suppress(Exception):

@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from compose_farm.config import Config
-from compose_farm.executor import Executor, OutputLine, Result, Sink, compose
+from compose_farm.executor import Event, Executor, OutputLine, Result, Sink, compose
 from compose_farm.operations.preflight import (
+    MISSING_EXIT,
     explain,
     parse_missing,
     preflight_script,
@@ -143,12 +144,23 @@ class Operations:
         return None
 
     async def start_on(self, stack: str, hosts: Sequence[str], services: Sequence[str]) -> Outcome:
+        """Preflight and ``up -d`` on each host, as one command per host (one round trip)."""
+        needs = requirements(self.config, stack, self.environ)
+
         async def start(host: str) -> Result:
-            problem = await self._preflight(stack, host)
-            if problem is not None:
+            script = preflight_script(
+                self.config.stack_dir(stack), needs, ("docker", "compose", "up", "-d", *services)
+            )
+            report: list[str] = []
+            result = await self.executor.run(
+                host, script, stack=stack, sink=_without_report(self.sink, report)
+            )
+            missing = parse_missing("\n".join(report))
+            if result.exit_status == MISSING_EXIT and missing:
+                problem = explain(stack, host, missing)
                 self.info(stack, host, problem)
                 return Result(host, stack, 1, error=problem)
-            return await self.compose(stack, host, "up", "-d", *services)
+            return result
 
         results = await self._on_hosts(stack, hosts, start)
         started = [h for h, r in results.items() if r.ok]
@@ -188,8 +200,20 @@ class Operations:
         stopped = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "down"))
         failed = {h: r for h, r in stopped.items() if not r.ok}
         if failed:
+            # Still running (or unknown) where down failed: never start a second copy.
+            # Where down worked, bring it back up so nothing is left stopped.
             why = _failure_text("down", failed)
-            return await self._roll_back(stack, olds, None, f"could not stop it ({why})")
+            done = tuple(h for h in olds if h not in failed)
+            back: list[str] = []
+            if done:
+                restored = await self._on_hosts(
+                    stack, done, lambda h: self.compose(stack, h, "up", "-d")
+                )
+                back = [h for h, r in restored.items() if r.ok]
+            self.record(stack, [h for h in olds if h in failed or h in back])
+            return Outcome(
+                stack, tuple(failed), False, f"not moved: could not stop it on {was} ({why})"
+            )
         self.record(stack, [])
         started = await self.compose(stack, new, "up", "-d", *services)
         if started.ok:
@@ -198,17 +222,14 @@ class Operations:
         why = started.error or f"up exited {started.exit_status}"
         return await self._roll_back(stack, olds, new, f"up on {new} failed ({why})")
 
-    async def _roll_back(
-        self, stack: str, olds: tuple[str, ...], new: str | None, why: str
-    ) -> Outcome:
+    async def _roll_back(self, stack: str, olds: tuple[str, ...], new: str, why: str) -> Outcome:
         was = ", ".join(olds)
         self.info(stack, olds[0], f"{why}; bringing {stack} back up on {was}")
-        if new is not None:
-            await self.compose(stack, new, "down")
+        await self.compose(stack, new, "down")
         restored = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "up", "-d"))
         back = [h for h, r in restored.items() if r.ok]
         self.record(stack, back)
-        target = f"move to {new}" if new else "move"
+        target = f"move to {new}"
         if len(back) == len(olds):
             return Outcome(
                 stack, tuple(back), False, f"{target} failed: {why}; rolled back, running on {was}"
@@ -274,6 +295,20 @@ class Operations:
         failed = [o for o in pulled if not o.ok]
         started = await self.up(ready, only_host=only_host, services=services) if ready else []
         return failed + started
+
+
+def _without_report(sink: Sink, report: list[str]) -> Sink:
+    """Keep the preflight's own lines (``stack ...``, ``missing ...``) out of the output."""
+
+    def forward(event: Event) -> None:
+        if isinstance(event, OutputLine) and event.stream == "stdout":
+            word = event.line.split(" ", 1)[0]
+            if word in ("stack", "missing"):
+                report.append(event.line)
+                return
+        sink(event)
+
+    return forward
 
 
 def _failure_text(verb: str, failed: Mapping[str, Result]) -> str:

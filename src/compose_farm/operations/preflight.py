@@ -17,23 +17,35 @@ from compose_farm.config import Config
 from compose_farm.errors import ComposeFileError
 from compose_farm.executor import Script
 
+# Arguments: check items (s:DIR starts a stack, m:/d:/n: follow), then
+# optionally "--" and a command to run in the last stack's folder when nothing
+# is missing. Missing things are printed as "missing KIND VALUE" lines and the
+# command is then not run (exit 97), so a start costs one round trip.
 PROGRAM = r"""
-for item in "$@"; do
+missing=; dir=
+while [ $# -gt 0 ]; do
+  item=$1; shift
+  [ "$item" = "--" ] && break
   kind=${item%%:*}; value=${item#*:}
   case $value in "~") value=$HOME ;; "~/"*) value=$HOME/${value#"~/"} ;; esac
   case $kind in
-    s) printf 'stack %s\n' "$value"
+    s) printf 'stack %s\n' "$value"; dir=$value
        found=
        for f in compose.yaml compose.yml docker-compose.yml docker-compose.yaml; do
          if [ -f "$value/$f" ]; then found=1; break; fi
        done
-       [ -n "$found" ] || printf 'missing compose %s\n' "$value" ;;
-    m) [ -e "$value" ] || printf 'missing mount %s\n' "$value" ;;
-    d) [ -e "$value" ] || printf 'missing device %s\n' "$value" ;;
-    n) docker network inspect "$value" >/dev/null 2>&1 || printf 'missing network %s\n' "$value" ;;
+       [ -n "$found" ] || { printf 'missing compose %s\n' "$value"; missing=1; } ;;
+    m) [ -e "$value" ] || { printf 'missing mount %s\n' "$value"; missing=1; } ;;
+    d) [ -e "$value" ] || { printf 'missing device %s\n' "$value"; missing=1; } ;;
+    n) docker network inspect "$value" >/dev/null 2>&1 ||
+         { printf 'missing network %s\n' "$value"; missing=1; } ;;
   esac
 done
+[ $# -gt 0 ] || exit 0
+[ -z "$missing" ] || exit 97
+cd "$dir" && exec "$@"
 """
+MISSING_EXIT = 97
 
 
 @dataclass(frozen=True)
@@ -92,19 +104,26 @@ def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requ
     )
 
 
-def preflight_script(stack_dir: PurePosixPath, needs: Requirements) -> Script:
-    """The one-round-trip check for ``needs`` in ``stack_dir``."""
-    return check_script([(stack_dir, needs)])
+def preflight_script(
+    stack_dir: PurePosixPath, needs: Requirements, then: Sequence[str] = ()
+) -> Script:
+    """The one-round-trip check for ``needs`` in ``stack_dir`` (then ``then``, if all is there)."""
+    return check_script([(stack_dir, needs)], then)
 
 
-def check_script(stacks: Sequence[tuple[PurePosixPath, Requirements]]) -> Script:
-    """One program that checks several stacks on one host (``cf check``)."""
+def check_script(
+    stacks: Sequence[tuple[PurePosixPath, Requirements]], then: Sequence[str] = ()
+) -> Script:
+    """One program that checks several stacks on one host (``cf check``); with ``then``,
+    it runs that command in the (last) stack's folder when nothing is missing."""
     args: list[str] = []
     for stack_dir, needs in stacks:
         args.append(f"s:{stack_dir}")
         args += [f"m:{m}" for m in needs.mounts]
         args += [f"d:{d}" for d in needs.devices]
         args += [f"n:{n}" for n in needs.networks]
+    if then:
+        args += ["--", *then]
     return Script(PROGRAM, tuple(args))
 
 
