@@ -20,7 +20,7 @@ import asyncssh
 
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostKeyError, HostUnreachableError
-from compose_farm.executor.command import Runnable
+from compose_farm.executor.command import Runnable, Script
 from compose_farm.executor.events import Result, Sink
 from compose_farm.executor.stream import joined, pump
 from compose_farm.executor.trust import SshIdentity, describe_target, known_hosts_for
@@ -185,8 +185,8 @@ class SshPool:
             await link.channels.acquire()
             try:
                 proc = await conn.create_process(
-                    command.shell(),
-                    stdin=asyncssh.DEVNULL if stdin is None else asyncssh.PIPE,
+                    command.shell() if stdin is not None else hang_up_with_channel(command),
+                    stdin=asyncssh.PIPE,
                     encoding="utf-8",
                     errors="replace",
                 )
@@ -264,6 +264,26 @@ class SshPool:
 
 
 OPEN_ATTEMPTS = 12
+# sshd does not deliver signals to sessions of every user, and closing a channel
+# without a terminal does not stop the command on the other end. So each command
+# runs beside a watcher that kills it when its stdin (the channel) closes: when
+# cf is interrupted, what it started on the hosts stops too.
+HANG_UP = r"""
+exec 3<&0
+sh -c "$1" </dev/null 3<&- & child=$!
+{ cat <&3; kill -TERM "$child"; } >/dev/null 2>&1 &
+watcher=$!
+wait "$child"; status=$?
+kill "$watcher" 2>/dev/null
+exit "$status"
+"""
+
+
+def hang_up_with_channel(command: Runnable) -> str:
+    """The shell line that runs ``command`` and stops it when the channel closes."""
+    return Script(HANG_UP, (command.shell(),)).shell()
+
+
 _SIGNALS = {"HUP": 1, "INT": 2, "KILL": 9, "TERM": 15, "PIPE": 13}
 
 

@@ -57,7 +57,7 @@ class Auth:
     token: str | None = None
     secure_cookies: bool = False
     sessions: dict[str, Session] = field(default_factory=dict)
-    failures: list[float] = field(default_factory=list)
+    failures: dict[str, list[float]] = field(default_factory=dict)
 
     def check_password(self, password: str) -> bool:
         """True when ``password`` matches the stored hash."""
@@ -77,14 +77,19 @@ class Auth:
             return True
         return False
 
-    def throttled(self, now: float) -> bool:
-        """Too many failed logins in the last minute."""
-        self.failures = [t for t in self.failures if now - t < 60]
-        return len(self.failures) >= MAX_FAILURES_PER_MINUTE
+    def throttled(self, now: float, client: str = "") -> bool:
+        """Too many failed logins from ``client`` in the last minute.
 
-    def failed(self, now: float) -> None:
-        """Record a failed login."""
-        self.failures.append(now)
+        Counted per client address, so a stranger guessing cannot lock the
+        owner out from another machine.
+        """
+        recent = [t for t in self.failures.get(client, []) if now - t < 60]
+        self.failures[client] = recent
+        return len(recent) >= MAX_FAILURES_PER_MINUTE
+
+    def failed(self, now: float, client: str = "") -> None:
+        """Record a failed login from ``client``."""
+        self.failures.setdefault(client, []).append(now)
 
     def open_session(self, now: float) -> str:
         """A new session id (the cookie value)."""

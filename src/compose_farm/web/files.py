@@ -61,7 +61,17 @@ def validate_stack_file(config: Config, stack: str, name: str, text: str) -> Non
         parse_dotenv(text, path, {})
         return
     dotenv = read_dotenv(path.parent / ".env", {})
-    build_project(stack=stack, path=path, text=text, dotenv=dotenv, environ={})
+    project = build_project(stack=stack, path=path, text=text, dotenv=dotenv, environ={})
+    services = project.document.get("services") or {}
+    for service_name, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        where = f"{path}: services.{service_name}"
+        if "image" not in service and "build" not in service and "extends" not in service:
+            raise ComposeFileError(f"{where}: needs an `image` or a `build`")
+        environment = service.get("environment")
+        if environment is not None and not isinstance(environment, dict | list):
+            raise ComposeFileError(f"{where}.environment: must be a mapping or a list")
 
 
 def validate_config(path: Path, text: str) -> None:
@@ -80,10 +90,13 @@ def save(path: Path, text: str, *, now: float | None = None) -> Path | None:
     backup = None
     if path.is_file():
         folder = path.parent / BACKUP_DIR
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        # A readable time, then zero-padded nanoseconds: names sort in the order made.
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-        backup = folder / f"{path.name}.{stamp}.{time.time_ns() % 1_000_000:06d}"
-        atomic_write(backup, path.read_text(encoding="utf-8"))
+        backup = folder / f"{path.name}.{stamp}.{time.time_ns():020d}"
+        mode = path.stat().st_mode & 0o777  # a 0600 .env keeps a 0600 backup
+        atomic_write(backup, path.read_text(encoding="utf-8"), default_mode=mode)
+        backup.chmod(mode)
         old = sorted(folder.glob(f"{path.name}.*"))
         for stale in old[:-KEEP_BACKUPS]:
             stale.unlink(missing_ok=True)

@@ -15,6 +15,10 @@ from compose_farm.web.deps import FarmDep, render
 router = APIRouter()
 
 
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
 def _logged_in(request: Request, sid: str) -> Response:
     secure = request.app.state.farm.auth.secure_cookies
     response = RedirectResponse("/", status_code=303)
@@ -36,7 +40,7 @@ async def login_page(request: Request, farm: FarmDep, token: str | None = None) 
     if token is not None:
         if farm.auth.use_token(token):
             return _logged_in(request, farm.auth.open_session(time.time()))
-        farm.auth.failed(time.time())
+        farm.auth.failed(time.time(), _client(request))
     context = {
         "error": "That link was already used or is wrong." if token else None,
         "has_password": farm.auth.password_hash is not None,
@@ -48,11 +52,11 @@ async def login_page(request: Request, farm: FarmDep, token: str | None = None) 
 async def login(request: Request, farm: FarmDep, password: Annotated[str, Form()] = "") -> Response:
     """Check the password and start a session."""
     now = time.time()
-    if farm.auth.throttled(now):
+    if farm.auth.throttled(now, _client(request)):
         return Response("Too many failed logins; wait a minute.", status_code=429)
     if farm.auth.check_password(password):
         return _logged_in(request, farm.auth.open_session(now))
-    farm.auth.failed(now)
+    farm.auth.failed(now, _client(request))
     await asyncio.sleep(0.3)  # slow down guessing
     context = {"error": "Wrong password.", "has_password": farm.auth.password_hash is not None}
     return render(request, "login.html", context, status_code=401)

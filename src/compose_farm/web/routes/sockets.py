@@ -85,17 +85,31 @@ async def follow_logs(ws: WebSocket, stack: str, tail: int = 100) -> None:
             )
             for h in hosts
         ]
+        closed = asyncio.ensure_future(_until_closed(ws))
         try:
-            while True:
-                await ws.send_json(await lines.get())
+            while not closed.done():
+                getter = asyncio.ensure_future(lines.get())
+                await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    await ws.send_json(getter.result())
+                else:
+                    getter.cancel()
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            closed.cancel()
             for run in runs:
                 run.cancel()
             for run in runs:
                 with contextlib.suppress(BaseException):
                     await run
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Return when the page goes away (it sends nothing else on this socket)."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await ws.receive_text()
 
 
 @router.websocket("/ws/terminal")

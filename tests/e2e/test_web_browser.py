@@ -1,0 +1,477 @@
+"""The web UI in a real browser: `cf web` as a user starts it, driven by headless Chromium.
+
+A few journeys a person takes (log in, click Up, edit and save a compose
+file, open a shell, use the command palette), each checked on the hosts'
+engines rather than on the page alone. The screenshots in docs/screenshots/
+are taken here, at 1280x800.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.e2e.farm import Farm as LabFarm
+from tests.e2e.farm import farm_for, sleep_stack
+from tests.e2e.webfarm import PASSWORD, WebServer
+from tests.lab import Lab
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.browser,
+    pytest.mark.timeout(300),
+    pytest.mark.xdist_group("web-browser"),  # one `cf web` + Chromium, not one per worker
+]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WAIT_MS = 90_000  # a compose action over SSH, with a health check on the way
+
+# `up -d` waits about 2 s for `gate` to be healthy: output lines arrive while the task runs.
+SLOW_PUBLISHED = """\
+services:
+  gate:
+    image: {image}
+    command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]
+    init: true
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      timeout: 1s
+      retries: 30
+  app:
+    image: {image}
+    command: ["sleep", "3600"]
+    init: true
+    stop_grace_period: 1s
+    ports: ["{port}:8080"]
+    depends_on:
+      gate:
+        condition: service_healthy
+"""
+
+
+TALKING = """\
+services:
+  app:
+    image: {image}
+    command: ["sh", "-c", "echo hello-from-the-log; exec sleep 3600"]
+    init: true
+    stop_grace_period: 1s
+"""
+
+
+def published(image: str, port: int) -> str:
+    return sleep_stack(image, extra=f'    ports: ["{port}:8080"]\n')
+
+
+class Site:
+    """The farm, the `cf web` serving it, and the lab."""
+
+    def __init__(self, lab: Lab, farm: LabFarm, server: WebServer, ports: list[int]) -> None:
+        self.lab = lab
+        self.farm = farm
+        self.server = server
+        self.ports = ports
+        self.stacks = {
+            "pair": farm.name("pair"),
+            "solo": farm.name("solo"),
+            "up": farm.name("up"),
+            "edit": farm.name("edit"),
+            "pal": farm.name("pal"),
+            "talk": farm.name("talk"),
+            "quiet": farm.name("quiet"),
+            "reload": farm.name("reload"),
+        }
+
+
+@pytest.fixture(scope="module")
+def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A farm over h1..h3 (every stack configured up front) served by `cf web`."""
+    folder = tmp_path_factory.mktemp("webfarm")
+    base = random.Random().randrange(20000, 29000, 4)  # ports base..base+3
+    ports = [base, base + 1, base + 2]
+    with farm_for(lab, folder, ("h1", "h2", "h3")) as farm:
+        try:
+            farm.stack("pair", ["h2", "h3"])
+            farm.stack("solo", "h3")
+            farm.stack("up", "h1", SLOW_PUBLISHED.format(image=lab.image, port=ports[0]))
+            farm.stack("edit", "h1", published(lab.image, ports[1]))
+            farm.stack("pal", "h3")
+            farm.stack("talk", "h2", TALKING.format(image=lab.image))
+            farm.stack("quiet", "h1")
+            farm.stack("reload", "h3", SLOW_PUBLISHED.format(image=lab.image, port=ports[0] + 3))
+            started = farm.cf("up", *(farm.name(n) for n in ("pair", "pal", "talk", "quiet")))
+            assert started.returncode == 0, started
+            with WebServer(farm.config_path, farm.env(), folder / "cf-web.log") as server:
+                yield Site(lab, farm, server, ports)
+        finally:
+            for stack in farm.stacks:
+                shutil.rmtree(lab.compose_dir / stack / ".cf-backup", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: run scripts/install-deps.sh")
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def log_in(page: Any, site: Site, screenshot: str | None = None) -> None:
+    """Through the form, as a person does."""
+    page.goto(f"{site.server.url}/")
+    assert page.url == f"{site.server.url}/login"
+    page.fill("#password", PASSWORD)
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / screenshot))
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site.server.url}/")
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    """A logged-in tab of its own (fresh cookies), 1280x800."""
+    context = browser.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    log_in(tab, site)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def errors(page: Any) -> list[str]:
+    """What the page logs as errors from here on (CSP violations, script errors, failed loads)."""
+    found: list[str] = []
+    page.on("console", lambda msg: found.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: found.append(f"uncaught: {exc}"))
+    return found
+
+
+def wait_for_task(page: Any) -> str:
+    """Wait until the output drawer's task ends; its status ("done" or "failed")."""
+    page.wait_for_function(
+        "() => ['done', 'failed'].includes(document.querySelector('#output-status').textContent)",
+        timeout=WAIT_MS,
+    )
+    status: str = page.text_content("#output-status")
+    return status
+
+
+def output_lines(page: Any) -> list[str]:
+    lines: list[str] = page.eval_on_selector_all(
+        "#output-lines span", "els => els.map(e => e.textContent.trim())"
+    )
+    return lines
+
+
+def test_log_in_and_see_the_stacks_under_their_hosts(browser: Any, site: Site) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{site.server.url}/login")
+        page.fill("#password", "not the password")
+        page.click("button[type=submit]")
+        assert page.text_content("[role=alert]") == "Wrong password."
+
+        log_in(page, site, screenshot="login.png")
+
+        cards = page.locator("#stacks section.card")
+        found: dict[str, dict[str, str]] = {}
+        for n in range(cards.count()):
+            card = cards.nth(n)
+            host = card.locator("h2").inner_text().strip()
+            rows = card.locator("tr[data-stack]")
+            found[host] = {
+                rows.nth(i).get_attribute("data-stack"): rows.nth(i).get_attribute("data-status")
+                for i in range(rows.count())
+            }
+        s = site.stacks
+        engines = site.farm.on_engines()
+
+        def status(stack: str, host: str) -> str:
+            return "running" if engines.get(stack, {}).get(host) == "running" else "stopped"
+
+        assert found == {
+            "h1": {
+                s["up"]: status(s["up"], "h1"),
+                s["edit"]: status(s["edit"], "h1"),
+                s["quiet"]: "running",
+            },
+            "h2": {s["pair"]: "running", s["talk"]: "running"},
+            "h3": {
+                s["pair"]: "running",
+                s["solo"]: "stopped",
+                s["pal"]: status(s["pal"], "h3"),
+                s["reload"]: status(s["reload"], "h3"),
+            },
+        }
+        assert engines[s["pair"]] == {"h2": "running", "h3": "running"}
+        hosts = page.locator("#hosts li.host.ok")
+        assert sorted(hosts.nth(i).get_attribute("data-host") for i in range(hosts.count())) == [
+            "h1",
+            "h2",
+            "h3",
+        ]
+        page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
+    finally:
+        context.close()
+
+
+def test_up_from_the_dashboard_streams_output_until_done(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    stack = site.stacks["up"]
+    assert site.farm.where(stack) == set()
+    row = page.locator(f"#stacks section.card:has(h2:text-is('h1')) tr[data-stack='{stack}']")
+    assert row.get_attribute("data-status") == "stopped"
+
+    row.locator(f"button[title='Up {stack}']").click()
+
+    page.wait_for_selector("#output:not([hidden])")
+    assert page.text_content("#output-title") == f"Up {stack}"
+    # Lines arrive while the task is still running (the health check holds `up -d` back).
+    page.wait_for_function(
+        "() => document.querySelectorAll('#output-lines span').length > 0"
+        " && document.querySelector('#output-status').textContent === 'running'",
+        timeout=WAIT_MS,
+    )
+    assert wait_for_task(page) == "done", output_lines(page)
+    lines = output_lines(page)
+    assert any(line.startswith(f"[{stack}@h1] ") for line in lines), lines
+    assert lines[-1] == "up: 1 stacks ok"
+    assert site.farm.where(stack) == {"h1"}
+    port = site.lab.docker("h1", "port", f"{stack}-app-1", "8080/tcp").stdout
+    assert f":{site.ports[0]}" in port, port
+    # The stacks panel refreshes itself after the task.
+    h1_card = "#stacks section.card:has(h2:text-is('h1'))"
+    page.wait_for_selector(f"{h1_card} tr[data-stack='{stack}'][data-status='running']")
+    assert errors == []
+
+
+def test_a_reloaded_page_reconnects_to_the_running_task(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    stack = site.stacks["reload"]
+    page.click(f"#stacks tr[data-stack='{stack}'] button[title='Up {stack}']")
+    page.wait_for_selector("#output:not([hidden])")
+    assert page.text_content("#output-status") == "running"
+
+    page.reload()
+
+    page.wait_for_selector("#output:not([hidden])")
+    assert page.text_content("#output-title") == f"Up {stack}"
+    assert wait_for_task(page) == "done", output_lines(page)
+    lines = output_lines(page)
+    assert any(line.startswith(f"[{stack}@h3] ") for line in lines), lines
+    assert site.farm.where(stack) == {"h3"}
+    assert errors == []
+
+
+def test_edit_the_published_port_save_and_up(page: Any, site: Site, errors: list[str]) -> None:
+    stack = site.stacks["edit"]
+    old, new = site.ports[1], site.ports[2]
+    compose = site.lab.compose_dir / stack / "compose.yaml"
+    page.click(f"#stacks a[href='/stack/{stack}']")
+    page.wait_for_url(f"{site.server.url}/stack/{stack}")
+    page.wait_for_function(
+        f"() => window.cfEditor && window.cfEditor.getValue().includes('{old}:8080')"
+    )
+    assert page.text_content("#editor-status") == str(compose)
+
+    text = page.evaluate("() => window.cfEditor.getValue()")
+    page.evaluate("t => window.cfEditor.setValue(t)", "services:\n  app: [\n")
+    page.click("#editor-save")
+    page.wait_for_function(
+        "() => document.querySelector('#editor-status').textContent.startsWith('not saved')"
+    )
+    refused = page.text_content("#editor-status")
+    assert f"{compose}:3: YAML syntax error" in refused, refused
+    assert page.get_attribute("#editor-status", "class") == "error"
+    assert compose.read_text() == text
+
+    page.evaluate("t => window.cfEditor.setValue(t)", text.replace(f"{old}:8080", f"{new}:8080"))
+    page.click("#editor-save")
+    page.wait_for_function(
+        "() => document.querySelector('#editor-status').textContent.startsWith('saved')"
+    )
+    assert f'"{new}:8080"' in compose.read_text()
+    assert site.farm.where(stack) == set()  # saving alone starts nothing
+    page.screenshot(path=str(SCREENSHOTS / "stack.png"))
+
+    page.click("#action-up")
+
+    assert wait_for_task(page) == "done", output_lines(page)
+    port = site.lab.docker("h1", "port", f"{stack}-app-1", "8080/tcp")
+    assert port.returncode == 0, port.stderr
+    assert f":{new}" in port.stdout and f":{old}" not in port.stdout, port.stdout
+    page.wait_for_selector("#containers tr[data-host='h1'][data-service='app']")
+
+
+def test_console_runs_a_shell_on_the_chosen_host(page: Any, site: Site, errors: list[str]) -> None:
+    page.click("a[href='/console']")
+    page.wait_for_url(f"{site.server.url}/console")
+    page.select_option("#console-host", "h2")
+    page.click("#console-connect")
+    page.wait_for_selector("#console-term .xterm-rows")
+    page.wait_for_function(
+        "() => document.querySelector('#console-term .xterm-rows').textContent.trim().length > 0"
+    )  # the prompt
+
+    page.locator("#console-term").click()
+    page.keyboard.type("hostname")
+    page.keyboard.press("Enter")
+
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#console-term .xterm-rows > div')]"
+        ".some(row => row.textContent.trim() === 'h2')",
+        timeout=30_000,
+    )
+    rows = page.eval_on_selector_all(
+        "#console-term .xterm-rows > div", "els => els.map(e => e.textContent.trim())"
+    )
+    assert "h1" not in rows and "h3" not in rows, rows
+    page.screenshot(path=str(SCREENSHOTS / "console.png"))
+    assert errors == []
+
+
+def test_command_palette_runs_down_on_a_stack(page: Any, site: Site, errors: list[str]) -> None:
+    stack = site.stacks["pal"]
+    assert site.farm.where(stack) == {"h3"}
+
+    page.keyboard.press("Control+k")
+    page.wait_for_selector("#palette:not([hidden])")
+    page.keyboard.type(f"down {stack}")
+    assert page.locator("#palette-list li").all_inner_texts() == [f"Down {stack}"]
+    assert page.get_attribute("#palette-list li", "class") == "active"
+    page.screenshot(path=str(SCREENSHOTS / "palette.png"))
+    page.keyboard.press("Enter")
+
+    page.wait_for_selector("#palette", state="hidden")
+    assert wait_for_task(page) == "done", (output_lines(page), errors)
+    assert page.text_content("#output-title") == f"Down {stack}", (output_lines(page), errors)
+    assert site.farm.where(stack, running=False) == set(), output_lines(page)
+    assert errors == []
+
+
+def test_logs_and_a_shell_in_a_container_from_the_stack_page(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    stack = site.stacks["talk"]
+    page.goto(f"{site.server.url}/stack/{stack}")
+    container = f"{stack}-app-1"
+    page.wait_for_selector("#containers tr[data-host='h2'][data-state='running']")
+
+    page.click("#action-logs")
+
+    page.wait_for_selector("#output:not([hidden])")
+    assert page.text_content("#output-title") == f"Logs: {stack}"
+    page.wait_for_function(
+        "() => document.querySelector('#output-lines').textContent.includes('hello-from-the-log')"
+    )
+    assert page.text_content("#output-status") == "following"
+    page.click("#output-close")
+
+    page.click(f"button[data-shell-container='{container}']")
+
+    page.wait_for_selector("#term-modal:not([hidden])")
+    assert page.text_content("#term-title") == f"Shell: {container} on h2"
+    page.wait_for_function(
+        "() => document.querySelector('#term-box .xterm-rows').textContent.trim().length > 0"
+    )
+    page.keyboard.type("cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname")
+    page.keyboard.press("Enter")
+    inside = site.lab.docker("h2", "inspect", "-f", "{{.Config.Hostname}}", container).stdout
+    page.wait_for_function(
+        "name => [...document.querySelectorAll('#term-box .xterm-rows > div')]"
+        ".some(row => row.textContent.trim() === name)",
+        arg=inside.strip(),
+        timeout=30_000,
+    )
+    page.click("#term-close")
+    page.wait_for_selector("#term-modal", state="hidden")
+    assert errors == []
+
+
+def log_followers(folder: Path) -> list[int]:
+    """Pids of `docker compose logs --follow` running in ``folder`` (lab hosts share our pids)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if b"logs" in argv and b"--follow" in argv and cwd == str(folder):
+            found.append(int(proc.name))
+    return found
+
+
+def eventually(check: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_closing_the_logs_drawer_stops_following_on_the_host(page: Any, site: Site) -> None:
+    stack = site.stacks["quiet"]
+    folder = site.lab.compose_dir / stack
+    page.goto(f"{site.server.url}/stack/{stack}")
+    page.click("#action-logs")
+    assert eventually(lambda: log_followers(folder), 30), "logs never started on h1"
+
+    page.click("#output-close")
+
+    try:
+        assert page.locator("#output").is_hidden()
+        assert eventually(lambda: not log_followers(folder), 5), log_followers(folder)
+    finally:
+        # A log line makes the server notice the closed socket; the next one makes the
+        # orphaned remote `logs --follow` die of SIGPIPE.
+        poke = ["exec", f"{stack}-app-1", "sh", "-c", "echo poke > /proc/1/fd/1"]
+        for _ in range(5):
+            if not log_followers(folder):
+                break
+            site.lab.docker("h1", *poke)
+            eventually(lambda: not log_followers(folder), 1)
+
+
+def test_cf_web_stops_on_sigterm_after_a_logs_page_was_closed(site: Site, tmp_path: Path) -> None:
+    stack = site.stacks["quiet"]
+    server = WebServer(site.farm.config_path, site.farm.env(), tmp_path / "cf-web.log")
+    with server:
+        headers = {"Cookie": server.login_cookie(), "Origin": server.url}
+        target = f"ws://127.0.0.1:{server.port}/ws/logs/{stack}"
+        with ws_connect(target, additional_headers=headers):
+            time.sleep(1)  # the follow runs on h1
+
+        assert server.stop(grace=5), "cf web still running 5 s after SIGTERM"

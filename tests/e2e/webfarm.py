@@ -1,0 +1,263 @@
+"""Helpers for the web UI tests: an in-process app over a farm, and `cf web` as a user runs it.
+
+``web_client`` builds the app with ``create_app`` over a test's config and logs
+in with the one-time token, inside ``with TestClient(app)`` so background
+tasks and WebSockets share one running event loop. ``follow_task`` reads a
+task's WebSocket to its end. ``WebServer`` starts ``cf web`` in a subprocess
+on a free 127.0.0.1 port with a known password (``$CF_WEB_PASSWORD``), waits
+until it answers, and stops it. ``write_config`` makes a config over the lab's
+h1..h3 for tests that never reach a host; ``close_code`` and ``raw_request``
+look at refusals as a browser (or an attacker's raw socket) would see them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from compose_farm.web.app import create_app
+from compose_farm.web.auth import CSRF_HEADER, SESSION_COOKIE, Auth, hash_password
+from compose_farm.web.farm import Farm as WebFarm
+
+PASSWORD = "correct horse battery staple"
+TOKEN = "one-time-token-for-tests"
+ORIGIN = "http://testserver"  # TestClient's base URL: the app's own origin
+PROJECT_LABEL = "com.docker.compose.project"
+
+_password_hash: str | None = None
+
+
+def password_hash() -> str:
+    """The argon2 hash of ``PASSWORD`` (hashed once per process: argon2 is slow on purpose)."""
+    global _password_hash  # noqa: PLW0603 - a per-process cache of a constant
+    if _password_hash is None:
+        _password_hash = hash_password(PASSWORD)
+    return _password_hash
+
+
+def web_app(config_path: Path, environ: Mapping[str, str] | None = None) -> FastAPI:
+    """The app over ``config_path``, with ``PASSWORD`` and the one-time ``TOKEN``."""
+    auth = Auth(password_hash=password_hash(), token=TOKEN)
+    return create_app(config_path, auth, environ=environ)
+
+
+@contextlib.contextmanager
+def web_client(config_path: Path, environ: Mapping[str, str] | None = None) -> Iterator[TestClient]:
+    """A logged-in TestClient (one-time token) with a live event loop for the block."""
+    with TestClient(web_app(config_path, environ)) as client:
+        login = client.get(f"/login?token={TOKEN}", follow_redirects=False)
+        assert login.status_code == 303, login.text
+        yield client
+
+
+def farm_of(client: TestClient) -> WebFarm:
+    """The parts of the app behind ``client`` (sessions, tasks, the snapshot cache)."""
+    app = client.app
+    assert isinstance(app, FastAPI)
+    farm: WebFarm = app.state.farm
+    return farm
+
+
+def template_of(response: httpx.Response) -> str:
+    """The template a TestClient response was rendered from (Starlette records it)."""
+    template = getattr(response, "template", None)
+    assert template is not None, f"{response.request.url} was not a template response"
+    name: str = template.name
+    return name
+
+
+def context_of(response: httpx.Response) -> dict[str, Any]:
+    """The context a TestClient response's template was rendered with."""
+    context: dict[str, Any] | None = getattr(response, "context", None)
+    assert context is not None, f"{response.request.url} was not a template response"
+    return context
+
+
+def csrf_of(client: TestClient) -> str:
+    """The session's CSRF token, as the page gives it to the browser (console: no SSH)."""
+    page = client.get("/console", headers={"accept": "text/html"})
+    assert page.status_code == 200, page.text
+    token: str = context_of(page)["session"].csrf
+    return token
+
+
+def post_action(client: TestClient, path: str, csrf: str) -> str:
+    """POST an action with the CSRF token; the started task's id."""
+    started = client.post(path, headers={CSRF_HEADER: csrf})
+    assert started.status_code == 200, started.text
+    task: str = started.json()["task"]
+    return task
+
+
+def follow_task(client: TestClient, task_id: str) -> list[dict[str, Any]]:
+    """Every item of ``/ws/tasks/ID`` up to and including ``done``, as the page receives them."""
+    items: list[dict[str, Any]] = []
+    with client.websocket_connect(f"/ws/tasks/{task_id}", headers={"origin": ORIGIN}) as ws:
+        while True:
+            item: dict[str, Any] = ws.receive_json()
+            items.append(item)
+            if item["type"] == "done":
+                return items
+
+
+def project_containers(lab_docker: Any, host: str, project: str) -> dict[str, str]:
+    """Container name -> state of ``project`` on ``host``, from the host's engine."""
+    done = lab_docker(
+        host,
+        "ps",
+        "-a",
+        "--filter",
+        f"label={PROJECT_LABEL}={project}",
+        "--format",
+        "{{.Names}} {{.State}}",
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(line.split(" ", 1) for line in done.stdout.splitlines() if line.strip())
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on at ``address`` right now."""
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class WebServer:
+    """``cf web`` in a subprocess, as a user starts it; use as a context manager."""
+
+    config_path: Path
+    env: Mapping[str, str]
+    log: Path
+    password: str = PASSWORD
+    extra_args: tuple[str, ...] = ()
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        """Start ``cf web --port PORT`` and wait until ``/healthz`` answers."""
+        env = {**self.env, "CF_WEB_PASSWORD": self.password, "NO_COLOR": "1"}
+        argv = [sys.executable, "-m", "compose_farm", "web", "--config", str(self.config_path)]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [*argv, "--port", str(self.port), *self.extra_args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cf web exited {self.process.returncode}:\n{self.output()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"cf web did not answer on {self.url} in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        """What ``cf web`` printed so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self, grace: float = 5) -> bool:
+        """Stop the server: SIGTERM, then SIGKILL after ``grace`` seconds.
+
+        True when it exited on SIGTERM alone.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return True
+        self.process.terminate()
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            return False
+        return True
+
+    def login_cookie(self) -> str:
+        """A ``Cookie`` header value for a fresh password session."""
+        with httpx.Client(base_url=self.url, trust_env=False) as client:
+            answer = client.post("/login", data={"password": self.password})
+            assert answer.status_code == 303, answer.text
+            return f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"
+
+    def __enter__(self) -> WebServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def reachable(url: str) -> bool:
+    """True when an HTTP GET of ``url`` gets any answer (no proxy)."""
+    try:
+        httpx.get(url, timeout=2, trust_env=False)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def write_config(folder: Path, stacks: dict[str, str]) -> Path:
+    """A config over ``folder/stacks`` with the lab's h1..h3 addresses; no lab needed to read it."""
+    root = folder / "stacks"
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in stacks.items():
+        (root / name).mkdir(exist_ok=True)
+        (root / name / "compose.yaml").write_text(text)
+    lines = [f"compose_dir: {root}", "hosts:"]
+    lines += [f"  h{n}: {{address: 10.251.0.1{n}, user: root}}" for n in (1, 2, 3)]
+    lines += ["stacks:", *(f"  {name}: h1" for name in stacks)]
+    path = folder / "compose-farm.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def close_code(client: TestClient, target: str, headers: dict[str, str]) -> int:
+    """How the server closed the WebSocket at ``target``: before or right after accepting it.
+
+    Anything else it sends first (a terminal's prompt, a log line) fails the test.
+    """
+    try:
+        with client.websocket_connect(target, headers=headers) as ws:
+            message = ws.receive()
+    except WebSocketDisconnect as exc:
+        return exc.code
+    assert message["type"] == "websocket.close", (target, message)
+    code: int = message["code"]
+    return code
+
+
+def raw_request(
+    port: int, method: str, target: str, headers: dict[str, str], body: str = ""
+) -> str:
+    """One HTTP/1.1 request sent byte for byte (no client-side ``..`` resolution); the answer."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in {**headers, "Content-Length": str(len(body))}.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n" + body).encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer.decode(errors="replace")

@@ -1,0 +1,250 @@
+"""The editors' file rules (compose_farm.web.files), pure: a config and folders in tmp_path.
+
+Which paths the UI may touch, how a text is validated before it is saved,
+and what a save leaves behind (the new text, a backup of the old one, no
+more than ``KEEP_BACKUPS`` backups).
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from compose_farm.config import Config, load_config
+from compose_farm.errors import ComposeFileError, ConfigError
+from compose_farm.web import files
+
+COMPOSE = "services:\n  app:\n    image: busybox\n    command: [sleep, '3600']\n"
+
+
+def make_config(tmp_path: Path, stacks: dict[str, str]) -> Config:
+    """A config over ``tmp_path/stacks`` with one host and ``stacks`` (name -> compose text)."""
+    root = tmp_path / "stacks"
+    root.mkdir(exist_ok=True)
+    for name, text in stacks.items():
+        (root / name).mkdir(exist_ok=True)
+        (root / name / "compose.yaml").write_text(text)
+    lines = [f"compose_dir: {root}", "hosts:", "  h1: {address: 10.0.0.1}", "stacks:"]
+    lines += [f"  {name}: h1" for name in stacks] or ["  {}"]
+    path = tmp_path / "compose-farm.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return load_config(path)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path, {"app": COMPOSE, "other": COMPOSE})
+
+
+# --- which paths -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [*files.STACK_FILES])
+def test_allowed_names_resolve_inside_the_stack_folder(config: Config, name: str) -> None:
+    assert files.stack_file(config, "app", name) == Path(str(config.compose_dir)) / "app" / name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../other/compose.yaml",
+        "../../compose-farm.yaml",
+        "/etc/passwd",
+        "..",
+        ".",
+        "",
+        "Dockerfile",
+        "compose.override.yaml",
+        ".cf-backup",
+        ".env.bak",
+        "compose.yaml/",
+        "sub/compose.yaml",
+    ],
+)
+def test_other_names_are_refused(config: Config, name: str) -> None:
+    with pytest.raises(files.FileRefused, match="not an editable file"):
+        files.stack_file(config, "app", name)
+
+
+@pytest.mark.parametrize("stack", ["missing", "../app", "app/..", "a;b", ""])
+def test_unknown_or_unsafe_stacks_are_refused(config: Config, stack: str) -> None:
+    with pytest.raises(files.FileRefused, match="unknown stack"):
+        files.stack_file(config, stack, "compose.yaml")
+
+
+def test_a_compose_file_linked_outside_its_folder_is_refused(
+    tmp_path: Path, config: Config
+) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(COMPOSE)
+    link = Path(str(config.compose_dir)) / "app" / "compose.yaml"
+    link.unlink()
+    link.symlink_to(outside)
+
+    with pytest.raises(files.FileRefused, match="link to a file outside"):
+        files.stack_file(config, "app", "compose.yaml")
+
+
+def test_a_dotenv_linked_into_another_stack_is_refused(config: Config) -> None:
+    root = Path(str(config.compose_dir))
+    (root / "other" / ".env").write_text("A=1\n")
+    (root / "app" / ".env").symlink_to(root / "other" / ".env")
+
+    with pytest.raises(files.FileRefused, match="link to a file outside"):
+        files.stack_file(config, "app", ".env")
+
+
+def test_a_link_to_a_file_in_the_same_folder_is_allowed(config: Config) -> None:
+    folder = Path(str(config.compose_dir)) / "app"
+    (folder / "compose.yaml").rename(folder / "compose.prod.yaml")
+    (folder / "compose.yaml").symlink_to("compose.prod.yaml")
+
+    assert files.stack_file(config, "app", "compose.yaml") == folder / "compose.yaml"
+
+
+def test_a_stack_folder_linked_outside_compose_dir_is_refused(tmp_path: Path) -> None:
+    config = make_config(tmp_path, {"app": COMPOSE, "linked": COMPOSE})
+    elsewhere = tmp_path / "elsewhere"
+    folder = Path(str(config.compose_dir)) / "linked"
+    folder.rename(elsewhere)
+    folder.symlink_to(elsewhere)
+
+    for name in files.STACK_FILES:
+        with pytest.raises(files.FileRefused, match="leads outside"):
+            files.stack_file(config, "linked", name)
+
+
+# --- validation ----------------------------------------------------------------------
+
+
+def test_a_valid_compose_text_passes(config: Config) -> None:
+    files.validate_stack_file(config, "app", "compose.yaml", COMPOSE.replace("3600", "60"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("services:\n  app:\n    image: [x\n", ":4: YAML syntax error"),
+        ("services: [a, b]\n", ":1: services: must be a mapping"),
+        ("services:\n  app: 5\n", ":2: services.app: must be a mapping"),
+        ("services:\n  app:\n    image: x\n    ports: ['80:http']\n", ":4: services.app.ports[0]"),
+        ("services:\n  app:\n    image: ${IMG:?set IMG}\n", ":3: services.app.image: required"),
+    ],
+)
+def test_an_invalid_compose_text_names_the_file_and_line(
+    config: Config, text: str, expected: str
+) -> None:
+    path = files.stack_file(config, "app", "compose.yaml")
+    with pytest.raises(ComposeFileError) as caught:
+        files.validate_stack_file(config, "app", "compose.yaml", text)
+    assert caught.value.message.startswith(f"{path}:"), caught.value.message
+    assert expected in caught.value.message
+
+
+def test_validation_interpolates_with_the_stacks_own_dotenv(config: Config) -> None:
+    text = "services:\n  app:\n    image: ${IMG:?set IMG}\n"
+    (Path(str(config.compose_dir)) / "app" / ".env").write_text("IMG=busybox\n")
+
+    files.validate_stack_file(config, "app", "compose.yaml", text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('A="abc\n', ":1: unterminated quoted value"), ("A=1\nB C=2\n", ":2: key cannot contain")],
+)
+def test_an_invalid_dotenv_names_the_line(config: Config, text: str, expected: str) -> None:
+    with pytest.raises(ComposeFileError, match=expected):
+        files.validate_stack_file(config, "app", ".env", text)
+
+
+def test_config_validation_names_the_key_and_line(tmp_path: Path, config: Config) -> None:
+    path = tmp_path / "compose-farm.yaml"
+    good = path.read_text()
+    files.validate_config(path, good)
+
+    cases = {
+        good + "bogus: 1\n": ":7: bogus: unknown key",
+        good.replace("app: h1", "app: h9"): ":5: stacks.app: unknown host 'h9'",
+        "hosts:\n  h1: {address: 1\n": ":3: YAML syntax error",
+        "- a\n- b\n": "must be a mapping",
+    }
+    for text, expected in cases.items():
+        with pytest.raises(ConfigError) as caught:
+            files.validate_config(path, text)
+        assert expected in caught.value.message, (text, caught.value.message)
+        assert str(path) in caught.value.message
+
+
+# --- saving --------------------------------------------------------------------------
+
+
+def test_saving_a_new_file_writes_it_without_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+
+    assert files.save(path, "A=1\n") is None
+
+    assert path.read_text() == "A=1\n"
+    assert not (tmp_path / files.BACKUP_DIR).exists()
+
+
+def test_saving_keeps_the_previous_text_in_a_backup_and_the_files_mode(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("old\n")
+    path.chmod(0o640)
+
+    backup = files.save(path, "new\n", now=0)
+
+    assert path.read_text() == "new\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert backup is not None
+    assert backup.parent == tmp_path / files.BACKUP_DIR
+    assert backup.name.startswith("compose.yaml.19700101-000000.")
+    assert backup.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [files.BACKUP_DIR, "compose.yaml"]
+
+
+def test_only_the_newest_backups_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("v0\n")
+
+    for n in range(1, 14):
+        files.save(path, f"v{n}\n", now=1_700_000_000 + n)
+
+    kept = sorted((tmp_path / files.BACKUP_DIR).iterdir())
+    assert len(kept) == files.KEEP_BACKUPS
+    assert sorted(p.read_text() for p in kept) == sorted(f"v{n}\n" for n in range(3, 13))
+
+
+def test_quick_saves_within_one_second_keep_the_newest_backups(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("v0\n")
+
+    for n in range(1, 31):
+        files.save(path, f"v{n}\n", now=1_700_000_000)
+
+    kept = sorted(p.read_text() for p in (tmp_path / files.BACKUP_DIR).iterdir())
+    assert kept == sorted(f"v{n}\n" for n in range(20, 30))
+
+
+def test_the_backup_of_a_private_file_stays_private(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("SECRET_TOKEN=hunter2\n")
+    path.chmod(0o600)
+
+    backup = files.save(path, "SECRET_TOKEN=changed\n")
+
+    assert backup is not None
+    assert stat.S_IMODE(backup.stat().st_mode) & 0o077 == 0, oct(backup.stat().st_mode)
+
+
+def test_a_failed_save_leaves_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("old\n")
+    (tmp_path / files.BACKUP_DIR).write_text("a file where the backup folder should be")
+
+    with pytest.raises(OSError):
+        files.save(path, "new\n")
+
+    assert path.read_text() == "old\n"
