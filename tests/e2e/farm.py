@@ -199,8 +199,13 @@ class Farm:
     # --- what the engines say ---------------------------------------------------------
 
     def containers(self, hosts: Sequence[LabHost | str] | None = None) -> list[Running]:
-        """Every container of this farm's stacks on ``hosts`` (default: every lab host)."""
-        targets = [self.lab.host(h) for h in hosts] if hosts is not None else self.lab.hosts
+        """Every container of this farm's stacks on ``hosts`` (default: the farm's hosts).
+
+        cf only ever reaches the hosts in its config, so those are where a stack
+        could be; other lab hosts may be broken on purpose by fault tests.
+        """
+        names = hosts if hosts is not None else self.hosts
+        targets = [self.lab.host(h) for h in names]
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
             found = pool.map(self._containers_on, targets)
         return [c for per_host in found for c in per_host]
@@ -290,8 +295,9 @@ class Farm:
 
     def close(self) -> None:
         """Remove this farm's containers, networks and stack folders from every lab host."""
-        with ThreadPoolExecutor(max_workers=len(self.lab.hosts)) as pool:
-            list(pool.map(self._clean_host, self.lab.hosts))
+        mine = [self.lab.host(h) for h in self.hosts]
+        with ThreadPoolExecutor(max_workers=len(mine)) as pool:
+            list(pool.map(self._clean_host, mine))
         for stack in self.stacks:
             folder = self.lab.compose_dir / stack
             for child in folder.glob("*"):

@@ -77,6 +77,9 @@ def deployed(lab: Lab, stack_name: str, request: pytest.FixtureRequest) -> Itera
         assert _project(lab, host, stack_name) == []
 
 
+# These look at every lab host (and the last one publishes a port), so they run
+# in the same serial group as the tests that break hosts h4..h8.
+@pytest.mark.xdist_group("faults")
 @pytest.mark.parametrize("deployed", ["h1", "h2", "h3"], indirect=True)
 def test_compose_over_ssh_runs_on_that_host_only(
     lab: Lab, deployed: LabHost, stack_name: str
@@ -91,6 +94,7 @@ def test_compose_over_ssh_runs_on_that_host_only(
     assert inspect.stdout.strip() == lab.image
 
 
+@pytest.mark.xdist_group("faults")
 def test_published_port_is_reachable_from_the_root_namespace(lab: Lab, stack_name: str) -> None:
     host, mark, port = lab.hosts[-1], uuid.uuid4().hex, 18080
     folder = lab.write_stack(stack_name, WEB_STACK.format(image=lab.image, mark=mark, port=port))
