@@ -42,10 +42,12 @@ docker ps --all --no-trunc --filter label=com.docker.compose.project --format "$
 echo '--- containers'
 ids=$(docker ps --quiet --no-trunc --filter label=com.docker.compose.project)
 [ -n "$ids" ] || exit 0
-docker inspect --format '{{json .Id}} {{json .Image}} {{json .Config.Image}}' $ids
+# Containers may come and go between these commands: what vanished is skipped.
+docker inspect --format '{{json .Id}} {{json .Image}} {{json .Config.Image}}' $ids 2>/dev/null
 echo '--- images'
-docker inspect --format '{{.Image}}' $ids | sort -u |
-  xargs docker image inspect --format '{{json .Id}} {{json .RepoDigests}}'
+docker inspect --format '{{.Image}}' $ids 2>/dev/null | sort -u |
+  xargs -r docker image inspect --format '{{json .Id}} {{json .RepoDigests}}' 2>/dev/null
+exit 0
 """
 
 
