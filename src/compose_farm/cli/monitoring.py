@@ -191,9 +191,11 @@ def logs(
 
 
 STATS_PROGRAM = r"""
-docker ps --no-trunc --filter label=com.docker.compose.project --format "$1"
+docker ps --no-trunc --filter label=com.docker.compose.project --format "$1" || exit $?
 echo '--- stats'
-docker stats --no-stream --no-trunc --format '{{json .}}'
+# a container that stops while stats are read is simply left out
+docker stats --no-stream --no-trunc --format '{{json .}}' 2>/dev/null
+exit 0
 """
 
 
