@@ -372,6 +372,8 @@ def _start_dockerd(host: LabHost, driver: str) -> None:
         "--bip", host_bip(host.index),
         "--cgroup-parent", f"/cflab/{host.name}/containers",
         "--insecure-registry", REGISTRY,
+        # room for hundreds of compose networks (the default pools hold about 30)
+        "--default-address-pool", "base=10.200.0.0/16,size=24",
         "--storage-driver", driver,
         "--shutdown-timeout", "2",
     ]  # fmt: skip
