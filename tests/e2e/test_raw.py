@@ -1,0 +1,69 @@
+"""Raw mode: `cf compose STACK exec ...` from a terminal goes through native `ssh -t`.
+
+`script` gives cf a real pseudo-terminal, as a person's shell would. The
+command must reach the container on the right host, and a second call must
+reuse the OpenSSH ControlMaster (no new login in the host's sshd log).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.farm import Farm, farm_for, sleep_stack
+from tests.lab import Lab
+
+# Counting logins needs a host no other test logs in to meanwhile: h7, in the
+# serial group of tests that own hosts h4..h8.
+pytestmark = [pytest.mark.xdist_group("faults")]
+HOST = "h7"
+
+
+@pytest.fixture
+def farm(lab: Lab, tmp_path: Path) -> Iterator[Farm]:
+    with farm_for(lab, tmp_path, [HOST]) as farm:
+        yield farm
+
+
+def in_a_terminal(farm: Farm, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run cf under `script`, so its stdin and stdout are a terminal."""
+    assert shutil.which("script"), "util-linux `script` is needed for terminal tests"
+    line = shlex.join([sys.executable, "-m", "compose_farm", *args])
+    return subprocess.run(
+        ["script", "-qec", line, "/dev/null"],
+        capture_output=True,
+        text=True,
+        env=farm.env(),
+        cwd=farm.folder,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_exec_from_a_terminal_uses_ssh_t_and_reuses_the_master(farm: Farm, lab: Lab) -> None:
+    stack = farm.stack("raw", HOST, sleep_stack(lab.image))
+    assert (up := farm.cf("up", stack)).returncode == 0, up
+    container = lab.docker(
+        HOST, "ps", "-q", "--filter", f"label=com.docker.compose.project={stack}"
+    )
+    assert container.stdout.split(), up
+    short_id = container.stdout.split()[0][:12]
+
+    first = in_a_terminal(farm, "compose", stack, "exec", "app", "hostname")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert short_id in first.stdout  # the container's hostname is its short id
+
+    sockets = list((Path(farm.env()["HOME"]) / ".ssh" / "compose-farm" / "cm").glob("*"))
+    assert sockets, "no ControlMaster socket was left for the next command"
+    logins = lab.ssh_logins(HOST)
+    second = in_a_terminal(farm, "compose", stack, "exec", "app", "sh", "-c", "echo $((6*7))")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "42" in second.stdout
+    assert lab.ssh_logins(HOST) == logins  # reused the master: no new login
