@@ -47,35 +47,12 @@ def _run(
         raise SystemExit(1)
 
 
-def up(
-    stacks: StacksArg = None,
-    all_stacks: AllOption = False,
-    host: HostOption = None,
-    service: ServiceOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Start stacks on their hosts (moving any whose host changed in the config)."""
-    cfg = load(config)
-    names = select_stacks(cfg, stacks, all_stacks, host)
-    services = check_services(service)
-    _run(cfg, names, "up", lambda ops: ops.up(names, only_host=host, services=services))
+StackAction = Callable[["Operations", list[str], str | None, list[str]], Awaitable[list["Outcome"]]]
 
 
-def down(
-    stacks: StacksArg = None,
-    all_stacks: AllOption = False,
-    host: HostOption = None,
-    service: ServiceOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Stop and remove stacks' containers where they run."""
-    cfg = load(config)
-    names = select_stacks(cfg, stacks, all_stacks, host)
-    services = check_services(service)
-    _run(cfg, names, "down", lambda ops: ops.down(names, only_host=host, services=services))
+def stack_command(label: str, help_text: str, action: StackAction) -> Callable[..., None]:
+    """A command taking stacks / --all / --host / --service that runs ``action`` on them."""
 
-
-def _simple(verb: tuple[str, ...], label: str, help_text: str) -> Callable[..., None]:
     def command(
         stacks: StacksArg = None,
         all_stacks: AllOption = False,
@@ -86,29 +63,36 @@ def _simple(verb: tuple[str, ...], label: str, help_text: str) -> Callable[..., 
         cfg = load(config)
         names = select_stacks(cfg, stacks, all_stacks, host)
         services = check_services(service)
-        _run(
-            cfg,
-            names,
-            label,
-            lambda ops: ops.simple(names, verb, only_host=host, services=services),
-        )
+        _run(cfg, names, label, lambda ops: action(ops, names, host, services))
 
     command.__doc__ = help_text
     return command
 
 
-def update(
-    stacks: StacksArg = None,
-    all_stacks: AllOption = False,
-    host: HostOption = None,
-    service: ServiceOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Pull new images, then recreate only the containers whose image changed."""
-    cfg = load(config)
-    names = select_stacks(cfg, stacks, all_stacks, host)
-    services = check_services(service)
-    _run(cfg, names, "update", lambda ops: ops.update(names, only_host=host, services=services))
+def _verb(*verb: str) -> StackAction:
+    """An action that runs ``docker compose VERB`` where each stack runs."""
+    return lambda ops, names, host, services: ops.simple(
+        names, verb, only_host=host, services=services
+    )
+
+
+COMMANDS: dict[str, tuple[str, StackAction]] = {
+    "up": (
+        "Start stacks on their hosts (moving any whose host changed in the config).",
+        lambda ops, names, host, services: ops.up(names, only_host=host, services=services),
+    ),
+    "down": (
+        "Stop and remove stacks' containers where they run.",
+        lambda ops, names, host, services: ops.down(names, only_host=host, services=services),
+    ),
+    "stop": ("Stop stacks' containers (they stay deployed).", _verb("stop")),
+    "restart": ("Restart stacks' containers.", _verb("restart")),
+    "pull": ("Pull stacks' images on their hosts.", _verb("pull", "--ignore-buildable")),
+    "update": (
+        "Pull new images, then recreate only the containers whose image changed.",
+        lambda ops, names, host, services: ops.update(names, only_host=host, services=services),
+    ),
+}
 
 
 RAW_SUBCOMMANDS = frozenset({"exec", "run", "attach"})
@@ -160,14 +144,8 @@ def run_on_hosts(
 
 def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to the root app."""
-    app.command()(up)
-    app.command()(down)
-    app.command("stop")(_simple(("stop",), "stop", "Stop stacks' containers (they stay deployed)."))
-    app.command("restart")(_simple(("restart",), "restart", "Restart stacks' containers."))
-    app.command("pull")(
-        _simple(("pull", "--ignore-buildable"), "pull", "Pull stacks' images on their hosts.")
-    )
-    app.command()(update)
+    for name, (help_text, action) in COMMANDS.items():
+        app.command(name)(stack_command(name, help_text, action))
     from compose_farm.cli.reconcile import apply
 
     app.command()(apply)
