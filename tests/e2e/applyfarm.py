@@ -22,9 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.e2e.farm import CfRun, Farm, Running, Where, sleep_stack
+from tests.e2e.farm import CfRun, Farm, Running, Where, require_hosts, sleep_stack
 from tests.lab import Lab
 
 # Bridge subnets for `init-network`: outside Docker's default address pools
@@ -127,9 +125,7 @@ def apply_farm(
 
     ``exclusive``: hold ``h7_h8_lock`` for the whole test, cleanup included.
     """
-    missing = [h for h in hosts if h not in {x.name for x in lab.hosts}]
-    if missing:
-        pytest.skip(f"the lab has no {', '.join(missing)}: python -m tests.lab up --hosts 8")
+    require_hosts(lab, hosts)
     with contextlib.ExitStack() as stack:
         if exclusive:
             stack.enter_context(h7_h8_lock(lab))

@@ -326,6 +326,16 @@ class Farm:
         self.close()
 
 
+def require_hosts(lab: Lab, hosts: Sequence[str]) -> None:
+    """Skip when the lab lacks one of ``hosts`` (fail in CI, as tests/conftest.py does)."""
+    missing = [h for h in hosts if h not in {x.name for x in lab.hosts}]
+    if missing:
+        why = f"the lab has no {', '.join(missing)}: python -m tests.lab up --hosts 8"
+        if os.environ.get("CI", "").lower() == "true":  # never pass silently
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+
+
 @contextmanager
 def farm_for(
     lab: Lab,
@@ -339,15 +349,7 @@ def farm_for(
 
     ``exclusive``: hold ``fault_hosts_lock`` for the whole test, cleanup included.
     """
-    missing = [h for h in hosts if h not in {x.name for x in lab.hosts}]
-    if missing:
-        why = (
-            f"the lab has no {', '.join(missing)}: "
-            "python -m tests.lab down && python -m tests.lab up --hosts 6"
-        )
-        if os.environ.get("CI", "").lower() == "true":  # as tests/conftest.py: never pass silently
-            pytest.fail(why, pytrace=False)
-        pytest.skip(why)
+    require_hosts(lab, hosts)
     with contextlib.ExitStack() as stack:
         if exclusive:
             stack.enter_context(fault_hosts_lock(lab))
