@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.views import Dashboard, StackPage
@@ -421,3 +422,38 @@ def test_compose_editor_refuses_what_compose_itself_refuses(
 
         assert saved.status_code == 400, (text, saved.text)
         assert path.read_text() == original
+
+
+TALKING = """\
+services:
+  one:
+    image: {image}
+    command: ["sh", "-c", "echo from-one; exec sleep 3600"]
+    init: true
+    stop_grace_period: 1s
+  two:
+    image: {image}
+    command: ["sh", "-c", "echo from-two; exec sleep 3600"]
+    init: true
+    stop_grace_period: 1s
+"""
+
+
+def test_container_logs_follow_one_service_on_one_host(
+    farm: LabFarm, client: TestClient, lab: Lab
+) -> None:
+    stack = farm.stack("talk", ["h1", "h3"], TALKING.format(image=lab.image))
+    assert farm.cf("up", stack).returncode == 0
+    origin = {"origin": "http://testserver"}
+    path = f"/ws/logs/{stack}?tail=10&host=h3&service=two"
+    with client.websocket_connect(path, headers=origin) as ws:
+        item = ws.receive_json()
+    assert (item["host"], item["stack"]) == ("h3", stack)
+    assert "from-two" in item["text"] and "from-one" not in item["text"]
+    for bad in ("host=..", "service=a;b", "service=$(id)"):
+        with (
+            client.websocket_connect(f"/ws/logs/{stack}?{bad}", headers=origin) as ws,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            ws.receive_json()
+        assert closed.value.code == 4404  # refused before anything ran

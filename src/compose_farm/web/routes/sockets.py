@@ -60,16 +60,26 @@ async def task_output(ws: WebSocket, task_id: str) -> None:
 
 
 @router.websocket("/ws/logs/{stack}")
-async def follow_logs(ws: WebSocket, stack: str, tail: int = 100) -> None:
-    """``docker compose logs -f`` for the stack on each of its hosts, until the page closes."""
+async def follow_logs(
+    ws: WebSocket,
+    stack: str,
+    tail: int = 100,
+    host: str | None = None,
+    service: str | None = None,
+) -> None:
+    """``docker compose logs -f`` for the stack (or one service, on one host) until the page
+    closes."""
     farm = await _admit(ws)
     if farm is None:
         return
     config = farm.config()
-    if name_problem(stack) is not None or stack not in config.stacks:
+    names = [stack, *(v for v in (host, service) if v is not None)]
+    if any(name_problem(n) is not None for n in names) or stack not in config.stacks:
         await ws.close(code=4404)
         return
     hosts = farm.store(config).read().hosts_of(stack) or config.stacks[stack].hosts
+    if host is not None:
+        hosts = tuple(h for h in hosts if h == host)
     lines: asyncio.Queue[dict[str, str]] = asyncio.Queue()
 
     def sink(event: object) -> None:
@@ -77,7 +87,15 @@ async def follow_logs(ws: WebSocket, stack: str, tail: int = 100) -> None:
             text = farm.mask(stack, event.line)
             lines.put_nowait({"type": "line", "host": event.host, "stack": stack, "text": text})
 
-    args = ("logs", "--follow", "--no-color", "--tail", str(max(0, min(tail, 5000))))
+    args: tuple[str, ...] = (
+        "logs",
+        "--follow",
+        "--no-color",
+        "--tail",
+        str(max(0, min(tail, 5000))),
+    )
+    if service is not None:
+        args = (*args, service)
     async with farm.executor_factory(config) as executor:
         runs = [
             asyncio.ensure_future(

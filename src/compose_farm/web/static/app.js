@@ -56,11 +56,14 @@
     };
   }
 
-  function followLogs(stack) {
+  function followLogs(stack, host, service) {
     if (outputSocket) outputSocket.close();
-    openDrawer("Logs: " + stack);
+    openDrawer("Logs: " + stack + (service ? " / " + service + "@" + host : ""));
     $("#output-status").textContent = "following";
-    const ws = new WebSocket(wsUrl("/ws/logs/" + encodeURIComponent(stack) + "?tail=200"));
+    let query = "?tail=200";
+    if (host) query += "&host=" + encodeURIComponent(host);
+    if (service) query += "&service=" + encodeURIComponent(service);
+    const ws = new WebSocket(wsUrl("/ws/logs/" + encodeURIComponent(stack) + query));
     outputSocket = ws;
     ws.onmessage = (msg) => appendLine(JSON.parse(msg.data));
     ws.onclose = () => { if (outputSocket === ws) $("#output-status").textContent = "stopped"; };
@@ -81,7 +84,7 @@
       const task = e.target.closest("[data-task]");
       if (task) followTask(task.dataset.task, task.dataset.title);
       const logs = e.target.closest("[data-logs]");
-      if (logs) followLogs(logs.dataset.logs);
+      if (logs) followLogs(logs.dataset.logs, logs.dataset.logsHost, logs.dataset.logsService);
       const shell = e.target.closest("[data-shell-host]");
       if (shell) openShell(shell.dataset.shellHost, shell.dataset.shellStack, shell.dataset.shellContainer);
     });
