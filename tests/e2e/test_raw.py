@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from compose_farm.executor.raw import control_folder
+from compose_farm.executor.trust import SshIdentity
 from tests.e2e.farm import Farm, farm_for, sleep_stack
 from tests.lab import Lab
 
@@ -31,7 +33,21 @@ def farm(lab: Lab, tmp_path: Path) -> Iterator[Farm]:
         yield farm
 
 
-def in_a_terminal(farm: Farm, *args: str) -> subprocess.CompletedProcess[str]:
+@pytest.fixture
+def home(lab: Lab, tmp_path: Path) -> Iterator[Path]:
+    """A copy of the lab client's HOME, so the ControlMaster sockets stay out of the shared one."""
+    copy = tmp_path / "home"
+    shutil.copytree(lab.client_home, copy, ignore=shutil.ignore_patterns("cm"))
+    yield copy
+    for socket in control_folder(SshIdentity(copy)).glob("*"):
+        subprocess.run(
+            ["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "lab"],
+            capture_output=True,
+            check=False,
+        )
+
+
+def in_a_terminal(farm: Farm, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run cf under `script`, so its stdin and stdout are a terminal."""
     assert shutil.which("script"), "util-linux `script` is needed for terminal tests"
     line = shlex.join([sys.executable, "-m", "compose_farm", *args])
@@ -39,7 +55,7 @@ def in_a_terminal(farm: Farm, *args: str) -> subprocess.CompletedProcess[str]:
         ["script", "-qec", line, "/dev/null"],
         capture_output=True,
         text=True,
-        env=farm.env(),
+        env={**farm.env(), "HOME": str(home)},
         cwd=farm.folder,
         timeout=60,
         stdin=subprocess.DEVNULL,
@@ -47,7 +63,9 @@ def in_a_terminal(farm: Farm, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_exec_from_a_terminal_uses_ssh_t_and_reuses_the_master(farm: Farm, lab: Lab) -> None:
+def test_exec_from_a_terminal_uses_ssh_t_and_reuses_the_master(
+    farm: Farm, lab: Lab, home: Path
+) -> None:
     stack = farm.stack("raw", HOST, sleep_stack(lab.image))
     assert (up := farm.cf("up", stack)).returncode == 0, up
     container = lab.docker(
@@ -56,14 +74,14 @@ def test_exec_from_a_terminal_uses_ssh_t_and_reuses_the_master(farm: Farm, lab: 
     assert container.stdout.split(), up
     short_id = container.stdout.split()[0][:12]
 
-    first = in_a_terminal(farm, "compose", stack, "exec", "app", "hostname")
+    first = in_a_terminal(farm, home, "compose", stack, "exec", "app", "hostname")
     assert first.returncode == 0, first.stdout + first.stderr
     assert short_id in first.stdout  # the container's hostname is its short id
 
-    sockets = list((Path(farm.env()["HOME"]) / ".ssh" / "compose-farm" / "cm").glob("*"))
+    sockets = list(control_folder(SshIdentity(home)).glob("*"))
     assert sockets, "no ControlMaster socket was left for the next command"
     logins = lab.ssh_logins(HOST)
-    second = in_a_terminal(farm, "compose", stack, "exec", "app", "sh", "-c", "echo $((6*7))")
+    second = in_a_terminal(farm, home, "compose", stack, "exec", "app", "sh", "-c", "echo $((6*7))")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "42" in second.stdout
     assert lab.ssh_logins(HOST) == logins  # reused the master: no new login

@@ -62,7 +62,8 @@ def client_home(
     only cf's own key (or an agent) can log in. ``forget``: addresses left out
     of ``~/.ssh/known_hosts``.
     """
-    shutil.copytree(lab.client_home, dest)
+    # cm/ holds ControlMaster sockets of raw-mode runs: sockets cannot be copied
+    shutil.copytree(lab.client_home, dest, ignore=shutil.ignore_patterns("cm"))
     ssh = dest / ".ssh"
     lines = (ssh / "config").read_text().replace(str(lab.client_home), str(dest)).splitlines()
     if not client_key:

@@ -7,10 +7,14 @@ checked against the same known_hosts files as the asyncssh path, strictly.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from compose_farm.config import HostConfig
+from compose_farm.errors import FarmError
 from compose_farm.executor.command import Runnable
 from compose_farm.executor.trust import SshIdentity
 
@@ -19,7 +23,7 @@ def ssh_argv(
     host: HostConfig, identity: SshIdentity, remote: str, *, tty: bool = True
 ) -> list[str]:
     """The ``ssh`` command line for ``remote`` (already a quoted shell line)."""
-    control_dir = identity.farm_dir / "cm"
+    control_dir = control_folder(identity)
     argv = [
         "ssh",
         "-o",
@@ -53,13 +57,36 @@ def ssh_argv(
     return argv
 
 
+# A unix socket path is limited to 107 bytes; OpenSSH's %C adds 40 characters.
+MAX_CONTROL_DIR = 60
+
+
+def control_folder(identity: SshIdentity) -> Path:
+    """Where ControlMaster sockets live: ``~/.ssh/compose-farm/cm``, or a private folder
+    in the temp dir when the home is so deep the socket path would be too long."""
+    preferred = identity.farm_dir / "cm"
+    if len(str(preferred)) <= MAX_CONTROL_DIR:
+        return preferred
+    return Path(tempfile.gettempdir()) / f"cf-ssh-{os.getuid()}"
+
+
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` 0700, and refuse one that someone else owns or that is a link."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = folder.lstat()
+    if folder.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise FarmError(
+            f"{folder}: not a private folder of yours; refusing to keep SSH control sockets there"
+        )
+
+
 def run_raw(
     host: HostConfig | None, identity: SshIdentity, command: Runnable, *, tty: bool = True
 ) -> int:
     """Run with the user's terminal attached; ``host=None`` runs locally. Returns the status."""
     if host is None:
         return subprocess.run(["sh", "-c", command.shell()], check=False).returncode
-    (identity.farm_dir / "cm").mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_folder(control_folder(identity))
     return subprocess.run(
         ssh_argv(host, identity, command.shell(), tty=tty), check=False
     ).returncode
