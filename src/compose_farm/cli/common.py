@@ -80,17 +80,24 @@ ServiceOption = Annotated[
 ]
 
 
+def check_hosts(cfg: Config, hosts: list[str]) -> list[str]:
+    """Fail clearly unless every name in ``hosts`` is a configured host."""
+    for host in hosts:
+        if host not in cfg.hosts:
+            fail(
+                f"unknown host {host!r} (config: {cfg.path})",
+                hint=f"known hosts: {', '.join(cfg.hosts)}",
+            )
+    return hosts
+
+
 def select_stacks(
     cfg: Config, names: list[str] | None, all_stacks: bool, host: str | None
 ) -> list[str]:
     """Resolve stack names / ``--all`` / ``--host`` to configured stacks, or fail clearly."""
     from compose_farm.names import name_problem
 
-    if host is not None and host not in cfg.hosts:
-        fail(
-            f"unknown host {host!r} (config: {cfg.path})",
-            hint=f"known hosts: {', '.join(cfg.hosts)}",
-        )
+    check_hosts(cfg, [host] if host is not None else [])
     if names:
         for name in names:
             if (why := name_problem(name)) is not None:

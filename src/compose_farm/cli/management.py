@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from compose_farm.cli.common import ConfigOption, JsonOption, fail, load, print_json, run_async
+from compose_farm.cli.common import (
+    ConfigOption,
+    JsonOption,
+    check_hosts,
+    fail,
+    load,
+    print_json,
+    run_async,
+)
 
 
 def check(
@@ -143,12 +151,7 @@ def init_network(
     from compose_farm.names import name_problem
 
     cfg = load(config)
-    targets = hosts or list(cfg.hosts)
-    for host in targets:
-        if host not in cfg.hosts:
-            fail(
-                f"unknown host {host!r} (config: {cfg.path})", hint=f"known: {', '.join(cfg.hosts)}"
-            )
+    targets = check_hosts(cfg, hosts or list(cfg.hosts))
     if (why := name_problem(network)) is not None:
         fail(f"network name {network!r} {why}")
     try:

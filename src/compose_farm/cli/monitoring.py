@@ -14,6 +14,7 @@ from compose_farm.cli.common import (
     JsonOption,
     ServiceOption,
     StacksArg,
+    check_hosts,
     check_services,
     fail,
     load,
@@ -33,8 +34,7 @@ def list_stacks(
 ) -> None:
     """List configured stacks and the hosts each runs on (--host also matches 'all')."""
     cfg = load(config)
-    if host is not None and host not in cfg.hosts:
-        fail(f"unknown host {host!r} in {cfg.path}", hint=f"known hosts: {', '.join(cfg.hosts)}")
+    check_hosts(cfg, [host] if host is not None else [])
     stacks = [s for s in cfg.stacks.values() if host is None or host in s.hosts]
     if as_json:
         print_json(
@@ -212,8 +212,7 @@ def stats(
     from compose_farm.facts import PS_FORMAT, assign_stacks, parse_ps
 
     cfg = load(config)
-    if host is not None and host not in cfg.hosts:
-        fail(f"unknown host {host!r} in {cfg.path}", hint=f"known hosts: {', '.join(cfg.hosts)}")
+    check_hosts(cfg, [host] if host is not None else [])
     hosts = [host] if host else list(cfg.hosts)
     script = Script(STATS_PROGRAM, (PS_FORMAT,))
 

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from compose_farm.cli.common import ConfigOption, JsonOption, fail, load, print_json, run_async
+from compose_farm.cli.common import (
+    ConfigOption,
+    JsonOption,
+    check_hosts,
+    fail,
+    load,
+    print_json,
+    run_async,
+)
 
 if TYPE_CHECKING:
     from compose_farm.config import Config
@@ -32,12 +40,7 @@ def _identity(cfg: Config | None = None) -> Any:
 def _hosts(cfg: Config, names: list[str] | None, *, remote_only: bool = True) -> list[str]:
     from compose_farm.executor.local import is_local_address
 
-    for name in names or []:
-        if name not in cfg.hosts:
-            fail(
-                f"unknown host {name!r} (config: {cfg.path})", hint=f"known: {', '.join(cfg.hosts)}"
-            )
-    chosen = names or list(cfg.hosts)
+    chosen = check_hosts(cfg, names or list(cfg.hosts))
     if remote_only:
         chosen = [
             h
