@@ -38,13 +38,17 @@ def _run(
     from compose_farm.cli.render import summary
     from compose_farm.cli.session import open_session
 
-    async def main() -> bool:
+    async def main() -> int:
         async with open_session(cfg, stacks) as session:
             outcomes = await action(session.ops)
-            return summary(session.console, outcomes, verb, quiet=quiet, mask=session.printer.mask)
+            if summary(session.console, outcomes, verb, quiet=quiet, mask=session.printer.mask):
+                return 0
+            # 4 when every failure was a host that could not be reached, else 1
+            return 4 if all(o.unreachable for o in outcomes if not o.ok) else 1
 
-    if not run_async(main()):
-        raise SystemExit(1)
+    code = run_async(main())
+    if code:
+        raise SystemExit(code)
 
 
 StackAction = Callable[["Operations", list[str], str | None, list[str]], Awaitable[list["Outcome"]]]

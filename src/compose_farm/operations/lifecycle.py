@@ -33,6 +33,7 @@ class Outcome:
     hosts: tuple[str, ...]
     ok: bool
     message: str = ""
+    unreachable: bool = False  # failed only because a host could not be reached
 
 
 class Operations:
@@ -173,7 +174,13 @@ class Operations:
             )
         failed = {h: r for h, r in results.items() if not r.ok}
         if failed:
-            return Outcome(stack, tuple(started), False, _failure_text("up", failed))
+            return Outcome(
+                stack,
+                tuple(started),
+                False,
+                _failure_text("up", failed),
+                unreachable=all(r.unreachable for r in failed.values()),
+            )
         return Outcome(stack, tuple(started), True)
 
     # ------------------------------------------------------------ migrate
@@ -212,7 +219,11 @@ class Operations:
                 back = [h for h, r in restored.items() if r.ok]
             self.record(stack, [h for h in olds if h in failed or h in back])
             return Outcome(
-                stack, tuple(failed), False, f"not moved: could not stop it on {was} ({why})"
+                stack,
+                tuple(failed),
+                False,
+                f"not moved: could not stop it on {was} ({why})",
+                unreachable=all(r.unreachable for r in failed.values()),
             )
         self.record(stack, [])
         started = await self.compose(stack, new, "up", "-d", *services)
@@ -325,5 +336,11 @@ def _outcome(stack: str, verb: str, results: Mapping[str, Result]) -> Outcome:
     if not results:
         return Outcome(stack, (), True, "not deployed anywhere; nothing to do")
     if failed:
-        return Outcome(stack, ok_hosts, False, _failure_text(verb, failed))
+        return Outcome(
+            stack,
+            ok_hosts,
+            False,
+            _failure_text(verb, failed),
+            unreachable=all(r.unreachable for r in failed.values()),
+        )
     return Outcome(stack, ok_hosts, True)
