@@ -27,6 +27,7 @@ from tests.e2e.webfarm import (
     follow_task,
     post_action,
     project_containers,
+    slow_stack,
     template_of,
     web_client,
 )
@@ -55,30 +56,6 @@ services:
       traefik.http.routers.site.rule: "Host(`web.example.test`) || Host(`alt.example.test`)"
       traefik.http.routers.api.rule: "Host(`web.example.test`) && PathPrefix(`/api`)"
       traefik.http.services.site.loadbalancer.server.port: "8080"
-"""
-
-# `up -d` waits for `gate` to be healthy (about 2 s): a task that is still running when
-# the next request comes, without timing luck.
-SLOW_STACK = """\
-services:
-  gate:
-    image: {image}
-    command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]
-    init: true
-    stop_grace_period: 1s
-    healthcheck:
-      test: ["CMD", "test", "-f", "/tmp/ready"]
-      interval: 1s
-      timeout: 1s
-      retries: 30
-  app:
-    image: {image}
-    command: ["sleep", "3600"]
-    init: true
-    stop_grace_period: 1s
-    depends_on:
-      gate:
-        condition: service_healthy
 """
 
 
@@ -272,7 +249,7 @@ def test_console_page_offers_every_configured_host(farm: LabFarm, client: TestCl
 def test_up_action_runs_in_the_background_and_streams_to_done(
     farm: LabFarm, client: TestClient, lab: Lab
 ) -> None:
-    slow = farm.stack("slow", "h2", SLOW_STACK.format(image=lab.image))
+    slow = farm.stack("slow", "h2", slow_stack(lab.image))
     csrf = csrf_of(client)
     assert context_of(client.get("/partials/tasks"))["tasks"] == []  # and the snapshot is cached
 

@@ -11,7 +11,6 @@ would), external networks that are always removed, and the digest log.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
 import json
 import random
@@ -22,7 +21,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.farm import CfRun, Farm, Running, Where, require_hosts, sleep_stack
+from tests.e2e.farm import (
+    CfRun,
+    Farm,
+    Running,
+    Where,
+    fault_hosts_lock,
+    require_hosts,
+    sleep_stack,
+)
 from tests.lab import Lab
 
 # Bridge subnets for `init-network`: outside Docker's default address pools
@@ -134,21 +141,9 @@ def apply_farm(
         yield farm
 
 
-@contextmanager
-def h7_h8_lock(lab: Lab) -> Iterator[None]:
-    """One test at a time on h7 and h8 (cut, or counted logins), across workers and runs.
-
-    Such tests also carry ``xdist_group("faults")`` for the reader, but pytest-xdist
-    3.8's ``--dist loadgroup`` ignores the group under pytest 9 (seen: the tests of
-    one group ran on several workers), so a file lock does the real work.
-    """
-    path = lab.root.with_name(lab.root.name + ".h7h8.lock")
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def h7_h8_lock(lab: Lab) -> contextlib.AbstractContextManager[None]:
+    """One test at a time on h7 and h8 (cut, or counted logins), across workers and runs."""
+    return fault_hosts_lock(lab, "h7h8")
 
 
 def ok(done: CfRun) -> CfRun:

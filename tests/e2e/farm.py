@@ -357,15 +357,14 @@ def farm_for(
 
 
 @contextmanager
-def fault_hosts_lock(lab: Lab) -> Iterator[None]:
-    """One test at a time on the fault hosts (h4..h6), across workers and pytest runs.
+def fault_hosts_lock(lab: Lab, name: str = "faults") -> Iterator[None]:
+    """One test at a time on the hosts a fault test breaks, across workers and pytest runs.
 
-    Such tests also carry ``xdist_group("faults")``, but that alone is not enough:
-    pytest 9.2 keeps a node's id in ``Node._id``, and pytest-xdist 3.8's
-    ``--dist loadgroup`` still writes the group into ``Node._nodeid``, so the
-    group is silently ignored. A file lock also covers two pytest runs at once.
+    Such tests also carry ``xdist_group("faults")``, which keeps them on one
+    worker within a run (pytest is pinned below 9, where pytest-xdist 3.8 loses
+    the group); the file lock also covers two pytest runs at once.
     """
-    path = lab.root.with_name(lab.root.name + ".faults.lock")
+    path = lab.root.with_name(f"{lab.root.name}.{name}.lock")
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

@@ -21,7 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 from tests.e2e.farm import Farm as LabFarm
 from tests.e2e.farm import farm_for, sleep_stack
-from tests.e2e.webfarm import PASSWORD, WebServer
+from tests.e2e.webfarm import PASSWORD, WebServer, slow_stack
 from tests.lab import Lab
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -45,30 +45,6 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WAIT_MS = 90_000  # a compose action over SSH, with a health check on the way
-
-# `up -d` waits about 2 s for `gate` to be healthy: output lines arrive while the task runs.
-SLOW_PUBLISHED = """\
-services:
-  gate:
-    image: {image}
-    command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]
-    init: true
-    stop_grace_period: 1s
-    healthcheck:
-      test: ["CMD", "test", "-f", "/tmp/ready"]
-      interval: 1s
-      timeout: 1s
-      retries: 30
-  app:
-    image: {image}
-    command: ["sleep", "3600"]
-    init: true
-    stop_grace_period: 1s
-    ports: ["{port}:8080"]
-    depends_on:
-      gate:
-        condition: service_healthy
-"""
 
 
 TALKING = """\
@@ -115,12 +91,12 @@ def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         try:
             farm.stack("pair", ["h2", "h3"])
             farm.stack("solo", "h3")
-            farm.stack("up", "h1", SLOW_PUBLISHED.format(image=lab.image, port=ports[0]))
+            farm.stack("up", "h1", slow_stack(lab.image, ports[0]))
             farm.stack("edit", "h1", published(lab.image, ports[1]))
             farm.stack("pal", "h3")
             farm.stack("talk", "h2", TALKING.format(image=lab.image))
             farm.stack("quiet", "h1")
-            farm.stack("reload", "h3", SLOW_PUBLISHED.format(image=lab.image, port=ports[0] + 3))
+            farm.stack("reload", "h3", slow_stack(lab.image, ports[0] + 3))
             started = farm.cf("up", *(farm.name(n) for n in ("pair", "pal", "talk", "quiet")))
             assert started.returncode == 0, started
             with WebServer(farm.config_path, farm.env(), folder / "cf-web.log") as server:

@@ -261,3 +261,31 @@ def raw_request(
         while chunk := conn.recv(65536):
             answer += chunk
     return answer.decode(errors="replace")
+
+
+def slow_stack(image: str, port: int | None = None) -> str:
+    """A stack whose `up -d` waits about 2 s for `gate` to be healthy, so an action's
+    output arrives while its task still runs; `app` optionally publishes ``port``."""
+    ports = f'    ports: ["{port}:8080"]\n' if port is not None else ""
+    return (
+        "services:\n"
+        "  gate:\n"
+        f"    image: {image}\n"
+        '    command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]\n'
+        "    init: true\n"
+        "    stop_grace_period: 1s\n"
+        "    healthcheck:\n"
+        '      test: ["CMD", "test", "-f", "/tmp/ready"]\n'
+        "      interval: 1s\n"
+        "      timeout: 1s\n"
+        "      retries: 30\n"
+        "  app:\n"
+        f"    image: {image}\n"
+        '    command: ["sleep", "3600"]\n'
+        "    init: true\n"
+        "    stop_grace_period: 1s\n"
+        f"{ports}"
+        "    depends_on:\n"
+        "      gate:\n"
+        "        condition: service_healthy\n"
+    )
