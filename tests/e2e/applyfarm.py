@@ -26,8 +26,8 @@ from tests.e2e.farm import (
     Farm,
     Running,
     Where,
+    farm_of,
     fault_hosts_lock,
-    require_hosts,
     sleep_stack,
 )
 from tests.lab import Lab
@@ -119,7 +119,6 @@ class ApplyFarm(Farm):
                 shutil.rmtree(self.lab.compose_dir / name, ignore_errors=True)
 
 
-@contextmanager
 def apply_farm(
     lab: Lab,
     folder: Path,
@@ -127,18 +126,17 @@ def apply_farm(
     *,
     connect_timeout: float | None = None,
     exclusive: bool = False,
-) -> Iterator[ApplyFarm]:
-    """An ``ApplyFarm`` over ``hosts`` (skips the test if the lab lacks one), cleaned up after.
-
-    ``exclusive``: hold ``h7_h8_lock`` for the whole test, cleanup included.
-    """
-    require_hosts(lab, hosts)
-    with contextlib.ExitStack() as stack:
-        if exclusive:
-            stack.enter_context(h7_h8_lock(lab))
-        farm = ApplyFarm(lab, folder, hosts, connect_timeout=connect_timeout)
-        stack.callback(farm.close)
-        yield farm
+) -> contextlib.AbstractContextManager[ApplyFarm]:
+    """An ``ApplyFarm`` over ``hosts``, cleaned up after; ``exclusive`` locks h7 and h8."""
+    return farm_of(
+        ApplyFarm,
+        lab,
+        folder,
+        hosts,
+        connect_timeout=connect_timeout,
+        exclusive=exclusive,
+        lock="h7h8",
+    )
 
 
 def h7_h8_lock(lab: Lab) -> contextlib.AbstractContextManager[None]:

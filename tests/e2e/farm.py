@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -336,7 +336,32 @@ def require_hosts(lab: Lab, hosts: Sequence[str]) -> None:
         pytest.skip(why)
 
 
+F = TypeVar("F", bound="Farm")
+
+
 @contextmanager
+def farm_of(
+    kind: type[F],
+    lab: Lab,
+    folder: Path,
+    hosts: Sequence[str],
+    *,
+    connect_timeout: float | None = None,
+    exclusive: bool = False,
+    lock: str = "faults",
+) -> Iterator[F]:
+    """A ``kind`` farm over ``hosts``, cleaned up after; skips (fails in CI) if the lab lacks
+    one. ``exclusive``: hold ``fault_hosts_lock(lab, lock)`` for the whole test, cleanup
+    included."""
+    require_hosts(lab, hosts)
+    with contextlib.ExitStack() as stack:
+        if exclusive:
+            stack.enter_context(fault_hosts_lock(lab, lock))
+        farm = kind(lab, folder, hosts, connect_timeout=connect_timeout)
+        stack.callback(farm.close)
+        yield farm
+
+
 def farm_for(
     lab: Lab,
     folder: Path,
@@ -344,16 +369,9 @@ def farm_for(
     *,
     connect_timeout: float | None = None,
     exclusive: bool = False,
-) -> Iterator[Farm]:
-    """A ``Farm`` over ``hosts``, cleaned up after; skips (fails in CI) if the lab lacks one.
-
-    ``exclusive``: hold ``fault_hosts_lock`` for the whole test, cleanup included.
-    """
-    require_hosts(lab, hosts)
-    with contextlib.ExitStack() as stack:
-        if exclusive:
-            stack.enter_context(fault_hosts_lock(lab))
-        yield stack.enter_context(Farm(lab, folder, hosts, connect_timeout=connect_timeout))
+) -> contextlib.AbstractContextManager[Farm]:
+    """A plain ``Farm`` (see ``farm_of``); ``exclusive`` locks the fault hosts h4..h6."""
+    return farm_of(Farm, lab, folder, hosts, connect_timeout=connect_timeout, exclusive=exclusive)
 
 
 @contextmanager
