@@ -266,12 +266,29 @@ class SshPool:
 OPEN_ATTEMPTS = 12
 # sshd does not deliver signals to sessions of every user, and closing a channel
 # without a terminal does not stop the command on the other end. So each command
-# runs beside a watcher that kills it when its stdin (the channel) closes: when
+# runs beside a watcher that stops it when its stdin (the channel) closes: when
 # cf is interrupted, what it started on the hosts stops too.
+#
+# The command runs in a session of its own (`setsid`, where the host has it), so
+# the watcher's signals reach everything it started, not only the first shell.
+# After the hang-up the watcher sends TERM, TERM again 2 s later (the docker CLI
+# kills a plugin such as Compose on a second signal: the first can miss a plugin
+# still starting), then KILL 3 s later; it stops as soon as nothing is left. From
+# the hang-up on it ignores TERM, so this shell, done waiting, cannot cut it short.
 HANG_UP = r"""
 exec 3<&0
-sh -c "$1" </dev/null 3<&- & child=$!
-{ cat <&3; kill -TERM "$child"; } >/dev/null 2>&1 &
+if command -v setsid >/dev/null 2>&1; then
+  setsid sh -c "$1" </dev/null 3<&- & child=$!; group=-$child
+else
+  sh -c "$1" </dev/null 3<&- & child=$!; group=$child
+fi
+{
+  cat <&3
+  trap '' TERM
+  kill -TERM "$group" || kill -TERM "$child" || exit 0
+  sleep 2; kill -TERM "$group" || exit 0
+  sleep 3; kill -KILL "$group"
+} >/dev/null 2>&1 &
 watcher=$!
 wait "$child"; status=$?
 kill "$watcher" 2>/dev/null
