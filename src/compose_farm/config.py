@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -74,12 +74,78 @@ class SshOptions(_Strict):
     known_hosts: str | None = None
 
 
+class SyncOptions(_Strict):
+    """Farm-wide defaults for copying stack folders to hosts (docs/sync-and-data.md)."""
+
+    enabled: bool = False
+    delete: bool = False
+    exclude: tuple[str, ...] = ()
+
+
+HOOK_EVENTS = (
+    "before_up",
+    "after_up",
+    "before_down",
+    "after_down",
+    "before_migrate",
+    "after_migrate",
+)
+HookEvent = Literal[
+    "before_up", "after_up", "before_down", "after_down", "before_migrate", "after_migrate"
+]
+
+
+class HookCommand(_Strict):
+    """One hook command: a shell line run on the stack's host or on this machine."""
+
+    run: str = Field(min_length=1)
+    on: Literal["host", "local"] = "host"
+
+
+_HookValue = str | HookCommand | list[str | HookCommand]
+
+
+class _RawHooks(_Strict):
+    before_up: _HookValue | None = None
+    after_up: _HookValue | None = None
+    before_down: _HookValue | None = None
+    after_down: _HookValue | None = None
+    before_migrate: _HookValue | None = None
+    after_migrate: _HookValue | None = None
+
+    def normalised(self) -> dict[str, tuple[HookCommand, ...]]:
+        """Every event's commands as a tuple of ``HookCommand`` (strings run on the host)."""
+        out: dict[str, tuple[HookCommand, ...]] = {}
+        for event in HOOK_EVENTS:
+            value = getattr(self, event)
+            if value is None:
+                continue
+            items = value if isinstance(value, list) else [value]
+            out[event] = tuple(HookCommand(run=i) if isinstance(i, str) else i for i in items)
+        return out
+
+
+class _RawStack(_Strict):
+    hosts: str | list[str]
+    sync: bool | None = None
+    data: list[str] = Field(default_factory=list)
+    hooks: _RawHooks | None = None
+
+
 class StackConfig(_Strict):
-    """Where one stack runs. ``all_hosts`` remembers that the config said ``all``."""
+    """Where one stack runs. ``all_hosts`` remembers that the config said ``all``.
+
+    ``sync``: copy the stack folder to its hosts before starting it there.
+    ``data``: absolute paths of the bind-mounted folders that move with the stack.
+    ``hooks``: event -> commands, farm-wide hooks first.
+    """
 
     name: str
     hosts: tuple[str, ...]
     all_hosts: bool = False
+    sync: bool = False
+    data: tuple[PurePosixPath, ...] = ()
+    hooks: dict[str, tuple[HookCommand, ...]] = Field(default_factory=dict)
 
     @property
     def multi_host(self) -> bool:
@@ -96,10 +162,12 @@ class _RawConfig(_Strict):
 
     compose_dir: str = Field(min_length=1)
     hosts: dict[str, Address | HostConfig]
-    stacks: dict[str, str | list[str]] = Field(default_factory=dict)
+    stacks: dict[str, str | list[str] | _RawStack] = Field(default_factory=dict)
     traefik_file: str | None = None
     traefik_stack: str | None = None
     ssh: SshOptions = Field(default_factory=SshOptions)
+    sync: SyncOptions = Field(default_factory=SyncOptions)
+    hooks: _RawHooks | None = None
 
 
 class Config(_Strict):
@@ -112,6 +180,7 @@ class Config(_Strict):
     traefik_file: Path | None = None
     traefik_stack: str | None = None
     ssh: SshOptions = Field(default_factory=SshOptions)
+    sync: SyncOptions = Field(default_factory=SyncOptions)
 
     @property
     def state_path(self) -> Path:
@@ -224,7 +293,17 @@ def _pydantic_problems(exc: ValidationError, raw: Any, path: Path, key_alias: st
     return _dedupe_union(problems)
 
 
-_UNION_TAGS = frozenset({"str", "HostConfig", "list[str]", "function-after[_check_address(), str]"})
+_UNION_TAGS = frozenset(
+    {
+        "str",
+        "HostConfig",
+        "list[str]",
+        "function-after[_check_address(), str]",
+        "_RawStack",
+        "HookCommand",
+        "list[union[str,HookCommand]]",
+    }
+)
 
 
 def _friendly(err: Any) -> str:
@@ -268,7 +347,8 @@ def _dedupe_union(problems: list[Problem]) -> list[Problem]:
             head = key.split(".")[0]
             if head in ("stacks", "services") and key.count(".") == 1:
                 problem = Problem(
-                    "expected a host name, 'all', or a list of host names",
+                    "expected a host name, 'all', a list of host names, "
+                    "or a mapping with 'hosts' (and 'sync', 'data', 'hooks')",
                     problem.path,
                     problem.line,
                     problem.key,
@@ -303,11 +383,17 @@ def _check_references(cfg: _RawConfig, raw: Any, path: Path, key_alias: str) -> 
         elif (why := name_problem(host)) is not None:
             add(f"host name {why}", "hosts", host)
 
-    for stack, target in cfg.stacks.items():
+    for stack, value in cfg.stacks.items():
         loc: tuple[str | int, ...] = (key_alias, stack)
         if (why := name_problem(stack)) is not None:
             add(f"stack name {why}", *loc)
             continue
+        target = value
+        if isinstance(value, _RawStack):
+            target = value.hosts
+            problems.extend(_check_data(value, raw, path, loc))
+            loc = (*loc, "hosts")
+        assert not isinstance(target, _RawStack)
         names = [target] if isinstance(target, str) else target
         if isinstance(target, list) and not target:
             add("the host list is empty; name at least one host or use 'all'", *loc)
@@ -330,17 +416,77 @@ def _check_references(cfg: _RawConfig, raw: Any, path: Path, key_alias: str) -> 
     return problems
 
 
+def _check_data(
+    stack: _RawStack, raw: Any, path: Path, loc: tuple[str | int, ...]
+) -> list[Problem]:
+    """A stack's ``data`` folders: single-host stacks only, inside or outside the folder,
+    never the folder itself or a way out of it with ``..``."""
+    problems: list[Problem] = []
+    if stack.data and (
+        stack.hosts == ALL_HOSTS or (isinstance(stack.hosts, list) and len(stack.hosts) > 1)
+    ):
+        where = [*loc, "data"]
+        problems.append(
+            Problem(
+                "data moves with a stack that runs on one host; this stack runs on several",
+                path,
+                line_of(raw, where),
+                ".".join(str(p) for p in where),
+            )
+        )
+    for i, folder in enumerate(stack.data):
+        where = [*loc, "data", i]
+        pure = PurePosixPath(folder)
+        why = None
+        if not folder.strip():
+            why = "must be a folder path"
+        elif ".." in pure.parts:
+            why = "must not contain '..'"
+        elif not pure.is_absolute() and pure == PurePosixPath("."):
+            why = "must be a folder inside the stack folder, not the stack folder itself"
+        elif pure.is_absolute() and pure == PurePosixPath("/"):
+            why = "must not be /"
+        if why is not None:
+            problems.append(
+                Problem(
+                    f"data folder {folder!r} {why}",
+                    path,
+                    line_of(raw, where),
+                    ".".join(str(p) for p in where),
+                )
+            )
+    return problems
+
+
 def _normalise(cfg: _RawConfig, path: Path) -> Config:
     hosts = {
         name: HostConfig(address=h) if isinstance(h, str) else h for name, h in cfg.hosts.items()
     }
+    compose_dir = PurePosixPath(cfg.compose_dir)
+    farm_hooks = cfg.hooks.normalised() if cfg.hooks else {}
     stacks: dict[str, StackConfig] = {}
-    for name, target in cfg.stacks.items():
+    for name, value in cfg.stacks.items():
+        extra = value if isinstance(value, _RawStack) else _RawStack(hosts=value)
+        own_hooks = extra.hooks.normalised() if extra.hooks else {}
+        hooks = {
+            event: farm_hooks.get(event, ()) + own_hooks.get(event, ())
+            for event in HOOK_EVENTS
+            if event in farm_hooks or event in own_hooks
+        }
+        folder = compose_dir / name
+        common: dict[str, Any] = {
+            "sync": cfg.sync.enabled if extra.sync is None else extra.sync,
+            "data": tuple(
+                folder / d if not d.startswith("/") else PurePosixPath(d) for d in extra.data
+            ),
+            "hooks": hooks,
+        }
+        target = extra.hosts
         if target == ALL_HOSTS:
-            stacks[name] = StackConfig(name=name, hosts=tuple(hosts), all_hosts=True)
+            stacks[name] = StackConfig(name=name, hosts=tuple(hosts), all_hosts=True, **common)
         else:
             listed = (target,) if isinstance(target, str) else tuple(target)
-            stacks[name] = StackConfig(name=name, hosts=listed)
+            stacks[name] = StackConfig(name=name, hosts=listed, **common)
     traefik_file = None
     if cfg.traefik_file:
         traefik_file = Path(cfg.traefik_file).expanduser()
@@ -348,12 +494,13 @@ def _normalise(cfg: _RawConfig, path: Path) -> Config:
             traefik_file = path.resolve().parent / traefik_file
     return Config(
         path=path,
-        compose_dir=PurePosixPath(cfg.compose_dir),
+        compose_dir=compose_dir,
         hosts=hosts,
         stacks=stacks,
         traefik_file=traefik_file,
         traefik_stack=cfg.traefik_stack,
         ssh=cfg.ssh,
+        sync=cfg.sync,
     )
 
 

@@ -98,3 +98,12 @@ class HostUnreachableError(FarmError):
 
 class HostKeyError(HostUnreachableError):
     """A host's key is unknown or differs from the recorded one."""
+
+
+class TransferError(FarmError):
+    """Copying a folder to or between hosts failed (a host went away, tar failed, a
+    checksum did not match). ``unreachable``: only because a host could not be reached."""
+
+    def __init__(self, message: str, *, hint: str | None = None, unreachable: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.unreachable = unreachable

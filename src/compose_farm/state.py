@@ -6,8 +6,12 @@
     deployed:
       plex: nuc
       web: [nuc, hp]
+    data_left:          # only after moves of stacks with data (docs/sync-and-data.md)
+      plex: [hp]
 
-In memory a stack always maps to a tuple of host names. Every change is a
+In memory a stack always maps to a tuple of host names. ``data_left`` names
+the hosts that still hold a copy of a moved stack's data, until
+``cf prune-data`` removes it. Every change is a
 read-modify-write under an exclusive ``flock`` on a sidecar lock file, and the
 new content is written to a temporary file, fsynced and renamed over the old
 one, so two ``cf`` processes never lose each other's updates and a crash never
@@ -39,10 +43,13 @@ class State:
     """An immutable snapshot: stack name -> hosts it is deployed on."""
 
     deployed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    data_left: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        frozen = {k: tuple(v) for k, v in sorted(self.deployed.items()) if v}
-        object.__setattr__(self, "deployed", MappingProxyType(frozen))
+        for name in ("deployed", "data_left"):
+            value: Mapping[str, tuple[str, ...]] = getattr(self, name)
+            frozen = {k: tuple(dict.fromkeys(v)) for k, v in sorted(value.items()) if v}
+            object.__setattr__(self, name, MappingProxyType(frozen))
 
     def hosts_of(self, stack: str) -> tuple[str, ...]:
         """Hosts ``stack`` is recorded on (empty when not deployed)."""
@@ -55,7 +62,17 @@ class State:
             new[stack] = tuple(dict.fromkeys(hosts))
         else:
             new.pop(stack, None)
-        return State(new)
+        return State(new, self.data_left)
+
+    def data_left_on(self, stack: str) -> tuple[str, ...]:
+        """Hosts holding an old copy of ``stack``'s data (left there by a move)."""
+        return self.data_left.get(stack, ())
+
+    def with_data_left(self, stack: str, hosts: tuple[str, ...] | list[str]) -> State:
+        """A copy where ``stack``'s old data copies are on ``hosts`` (forgotten when empty)."""
+        new = dict(self.data_left)
+        new[stack] = tuple(hosts)
+        return State(self.deployed, new)
 
     def without(self, stack: str) -> State:
         """A copy with ``stack`` removed."""
@@ -67,7 +84,10 @@ class State:
             stack: hosts[0] if len(hosts) == 1 else list(hosts)
             for stack, hosts in self.deployed.items()
         }
-        return {"version": STATE_VERSION, "deployed": deployed}
+        document: dict[str, Any] = {"version": STATE_VERSION, "deployed": deployed}
+        if self.data_left:
+            document["data_left"] = {stack: list(h) for stack, h in self.data_left.items()}
+        return document
 
 
 def parse_state(text: str, path: Path) -> State:
@@ -87,21 +107,26 @@ def parse_state(text: str, path: Path) -> State:
             f"(it understands version {STATE_VERSION})",
             hint="upgrade compose-farm, or restore a state file written by this version",
         )
-    unknown = set(raw) - {"version", "deployed"}
+    unknown = set(raw) - {"version", "deployed", "data_left"}
     if unknown:
         raise StateError(_corrupt(path, f"unknown keys: {', '.join(sorted(map(str, unknown)))}"))
-    deployed = raw.get("deployed") or {}
-    if not isinstance(deployed, dict):
-        raise StateError(_corrupt(path, "'deployed' must be a mapping of stack to host(s)"))
+    return State(_stack_hosts(raw, "deployed", path), _stack_hosts(raw, "data_left", path))
+
+
+def _stack_hosts(raw: Mapping[str, Any], key: str, path: Path) -> dict[str, tuple[str, ...]]:
+    """One of the file's ``stack: host | [hosts]`` mappings, checked."""
+    mapping = raw.get(key) or {}
+    if not isinstance(mapping, dict):
+        raise StateError(_corrupt(path, f"'{key}' must be a mapping of stack to host(s)"))
     result: dict[str, tuple[str, ...]] = {}
-    for stack, hosts in deployed.items():
+    for stack, hosts in mapping.items():
         names = [hosts] if isinstance(hosts, str) else hosts
         if not isinstance(stack, str) or name_problem(stack) is not None:
-            raise StateError(_corrupt(path, f"deployed: bad stack name {stack!r}"))
+            raise StateError(_corrupt(path, f"{key}: bad stack name {stack!r}"))
         if not isinstance(names, list) or not all(isinstance(h, str) for h in names):
-            raise StateError(_corrupt(path, f"deployed.{stack}: expected a host or list of hosts"))
+            raise StateError(_corrupt(path, f"{key}.{stack}: expected a host or list of hosts"))
         result[stack] = tuple(names)
-    return State(result)
+    return result
 
 
 def _corrupt(path: Path, why: str) -> str:
@@ -173,8 +198,9 @@ class StateStore:
         return self.modify(lambda state: state.with_hosts(stack, hosts))
 
     def replace(self, state: State) -> None:
-        """Write a whole new state (``cf refresh``); refuses to replace an unreadable file."""
-        self.modify(lambda _current: state)
+        """Write a whole new placement (``cf refresh``); refuses to replace an unreadable
+        file. The record of old data copies is kept: only ``cf prune-data`` clears it."""
+        self.modify(lambda current: State(state.deployed, current.data_left))
 
     def _write(self, state: State) -> None:
         try:

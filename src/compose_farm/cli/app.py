@@ -8,7 +8,7 @@ import typer
 
 from compose_farm import __version__
 from compose_farm.cli import config as config_cmds
-from compose_farm.cli import lifecycle, management, monitoring, web
+from compose_farm.cli import lifecycle, management, monitoring, sync, web
 from compose_farm.cli import ssh as ssh_cmds
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(ssh_cmds.app, name="ssh")
 lifecycle.register(app)
 management.register(app)
 monitoring.register(app)
+sync.register(app)
 web.register(app)
 
 

@@ -7,7 +7,8 @@ through ``sh -c``; remote hosts share one pooled SSH connection each.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -16,6 +17,7 @@ from compose_farm.config import Config
 from compose_farm.executor.command import Runnable
 from compose_farm.executor.events import Result, Sink, discard
 from compose_farm.executor.local import LocalRunner, is_local_address
+from compose_farm.executor.pipes import BytePipe, LocalPipe
 from compose_farm.executor.ssh import SshPool
 from compose_farm.executor.terminal import Terminal
 from compose_farm.executor.trust import SshIdentity
@@ -65,6 +67,19 @@ class Executor:
         return await self._pool().run(
             host, command, stack=stack, sink=sink, capture=capture, stdin=stdin
         )
+
+    @contextlib.asynccontextmanager
+    async def open_pipe(self, host: str, command: Runnable) -> AsyncIterator[BytePipe]:
+        """``command`` on ``host`` with byte stdin/stdout (tar streams); see ``pipes``.
+
+        Raises ``HostUnreachableError`` when the host cannot be reached.
+        """
+        if self.is_local(host):
+            async with LocalPipe.open(host, command.shell()) as local:
+                yield local
+        else:
+            async with self._pool().open_pipe(host, command) as remote:
+                yield remote
 
     async def open_terminal(
         self, host: str, command: Runnable | None = None, cols: int = 80, rows: int = 24

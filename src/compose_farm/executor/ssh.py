@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostKeyError, HostUnreachableError
 from compose_farm.executor.command import Runnable, Script
 from compose_farm.executor.events import Result, Sink
+from compose_farm.executor.pipes import CHUNK, PipeEnd
 from compose_farm.executor.stream import joined, pump
 from compose_farm.executor.trust import SshIdentity, describe_target, known_hosts_for
 
@@ -237,6 +239,27 @@ class SshPool:
         sink(result)
         return result
 
+    @contextlib.asynccontextmanager
+    async def open_pipe(self, host: str, command: Runnable) -> AsyncIterator[SshPipe]:
+        """``command`` on a new channel of ``host``'s connection, stdin/stdout as bytes.
+
+        Raises ``HostUnreachableError`` when the host cannot be reached. The channel
+        is closed when the block is left, which ends the command if it still runs.
+        """
+        conn = await self.connection(host)
+        link = self._link(host)
+        async with link.channels:
+            try:
+                proc = await conn.create_process(command.shell(), encoding=None)
+            except (OSError, asyncssh.Error) as exc:
+                raise HostUnreachableError(host, f"cannot open a channel: {_reason(exc)}") from None
+            try:
+                yield SshPipe(host, proc)
+            finally:
+                proc.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(proc.wait_closed(), 5)
+
     def _shrink(self, link: _Link) -> None:
         """Hold one channel permit for good (never below one usable channel)."""
         if link.limit > 1:
@@ -313,3 +336,38 @@ def _failed(host: str, stack: str | None, message: str, sink: Sink, *, unreachab
     result = Result(host, stack, 255, error=message, unreachable=unreachable)
     sink(result)
     return result
+
+
+class SshPipe:
+    """A ``BytePipe`` over an asyncssh channel; lost connections read as ``ConnectionError``."""
+
+    def __init__(self, host: str, proc: asyncssh.SSHClientProcess[bytes]) -> None:
+        self.host = host
+        self._proc = proc
+        self._stderr_task = asyncio.ensure_future(proc.stderr.read())
+
+    async def write(self, data: bytes) -> None:
+        try:
+            self._proc.stdin.write(data)
+            await self._proc.stdin.drain()
+        except (asyncssh.Error, BrokenPipeError) as exc:
+            raise ConnectionError(_reason(exc)) from None
+
+    async def close_input(self) -> None:
+        with contextlib.suppress(asyncssh.Error, OSError):
+            self._proc.stdin.write_eof()
+
+    async def read(self) -> bytes:
+        try:
+            return await self._proc.stdout.read(CHUNK)
+        except asyncssh.Error as exc:
+            raise ConnectionError(_reason(exc)) from None
+
+    async def finish(self) -> PipeEnd:
+        try:
+            completed = await self._proc.wait(check=False)
+            stderr = await self._stderr_task
+        except (asyncssh.Error, OSError):
+            return PipeEnd(self.host, None, "")
+        text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr)
+        return PipeEnd(self.host, completed.exit_status, text)

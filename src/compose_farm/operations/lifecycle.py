@@ -3,6 +3,10 @@
 Every operation works stack by stack, all stacks at once; one stack failing
 never stops the others. State records only what actually happened, written
 as each stack finishes, so an interrupted run leaves a truthful state file.
+
+Around the compose commands: the stack folder is synced to the host first when
+the stack has sync on, the user's hooks run before and after, and a move of a
+stack with data folders copies them (docs/sync-and-data.md).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from compose_farm.config import Config
+from compose_farm.errors import TransferError
 from compose_farm.executor import Event, Executor, OutputLine, Result, Sink, compose
+from compose_farm.operations.hooks import run_hooks
 from compose_farm.operations.preflight import (
     MISSING_EXIT,
     explain,
@@ -21,6 +27,8 @@ from compose_farm.operations.preflight import (
     requirements,
 )
 from compose_farm.state import StateStore
+from compose_farm.sync.datamove import DataMove, prune
+from compose_farm.sync.stackdir import describe, sync_stack
 
 STACK_CONCURRENCY = 64
 
@@ -53,6 +61,7 @@ class Operations:
         self.sink = sink
         self.environ = environ
         self.after_change: list[Callable[[], Awaitable[None]]] = []
+        self.prune_data = False  # remove the old host's data copy right after a verified move
 
     # ------------------------------------------------------------ helpers
 
@@ -108,6 +117,33 @@ class Operations:
         results = await asyncio.gather(*(run(h) for h in hosts))
         return dict(zip(hosts, results, strict=True))
 
+    async def sync_folder(self, stack: str, host: str) -> Result | None:
+        """Copy the stack folder to ``host`` when the stack has sync on; a failed
+        ``Result`` when that failed, else ``None``."""
+        if not self.config.stacks[stack].sync:
+            return None
+        try:
+            done = await sync_stack(self.executor, self.config, stack, host)
+        except TransferError as exc:
+            message = f"sync of {stack} to {host} failed: {exc.message}"
+            self.info(stack, host, message)
+            return Result(host, stack, 1, error=message, unreachable=exc.unreachable)
+        if done.changes:
+            self.info(stack, host, describe(done))
+        return None
+
+    async def hooks(
+        self, event: str, stack: str, host: str, old_host: str | None = None
+    ) -> Result | None:
+        """The stack's ``event`` hooks; a failed ``Result`` naming the hook, else ``None``."""
+        problem = await run_hooks(
+            self.executor, self.config, event, stack, host, self.sink, old_host=old_host
+        )
+        if problem is None:
+            return None
+        self.info(stack, host, problem)
+        return Result(host, stack, 1, error=problem)
+
     # ------------------------------------------------------------ up
 
     async def up(
@@ -149,6 +185,11 @@ class Operations:
         needs = requirements(self.config, stack, self.environ)
 
         async def start(host: str) -> Result:
+            failed = await self.sync_folder(stack, host) or await self.hooks(
+                "before_up", stack, host
+            )
+            if failed is not None:
+                return failed
             script = preflight_script(
                 self.config.stack_dir(stack), needs, ("docker", "compose", "up", "-d", *services)
             )
@@ -161,8 +202,11 @@ class Operations:
                 problem = explain(stack, host, missing)
                 self.info(stack, host, problem)
                 return Result(host, stack, 1, error=problem)
+            if result.ok:
+                after_failed[host] = await self.hooks("after_up", stack, host)
             return result
 
+        after_failed: dict[str, Result | None] = {}
         results = await self._on_hosts(stack, hosts, start)
         started = [h for h, r in results.items() if r.ok]
         if started:
@@ -181,6 +225,9 @@ class Operations:
                 _failure_text("up", failed),
                 unreachable=all(r.unreachable for r in failed.values()),
             )
+        hook_failures = {h: r for h, r in after_failed.items() if r is not None}
+        if hook_failures:
+            return Outcome(stack, tuple(started), False, _failure_text("up", hook_failures))
         return Outcome(stack, tuple(started), True)
 
     # ------------------------------------------------------------ migrate
@@ -190,20 +237,39 @@ class Operations:
     ) -> Outcome:
         """Move a stack from ``old`` (one host or several) to ``new``.
 
-        Pull on ``new`` first, then ``down`` on every old host, then ``up`` on
-        ``new``. If anything fails before the stack runs on ``new``, it is
-        brought back up where it was and the state keeps saying so.
+        ``before_migrate`` hooks, sync to ``new``, preflight and pull on ``new``,
+        a first copy of the data folders while the stack still runs, then
+        ``down`` on every old host, the final data copy and its verification,
+        ``up`` on ``new``, ``after_migrate`` hooks. If anything fails before the
+        stack runs on ``new``, it is brought back up where it was and the state
+        keeps saying so; the old host's data is only ever read.
         """
         olds = (old,) if isinstance(old, str) else tuple(old)
         was = ", ".join(olds)
         self.info(stack, new, f"migrating {stack}: {was} -> {new}")
+
+        async def not_moved(why: str, unreachable: bool = False) -> Outcome:
+            return Outcome(stack, olds, False, f"not moved, still on {was}: {why}", unreachable)
+
+        early = await self.hooks("before_migrate", stack, new, was) or await self.sync_folder(
+            stack, new
+        )
+        if early is not None:
+            return await not_moved(early.error or "", early.unreachable)
         problem = await self._preflight(stack, new)
         if problem is not None:
-            return Outcome(stack, olds, False, f"not moved, still on {was}: {problem}")
+            return await not_moved(problem)
         pulled = await self.compose(stack, new, "pull", "--ignore-buildable")
         if not pulled.ok:
             why = pulled.error or f"pull exited {pulled.exit_status}"
-            return Outcome(stack, olds, False, f"not moved, still on {was}: pull on {new}: {why}")
+            return await not_moved(f"pull on {new}: {why}", pulled.unreachable)
+        move = self._data_move(stack, olds[0], new)
+        if move is not None:
+            try:
+                await move.pre_copy()
+            except TransferError as exc:
+                self.info(stack, new, f"data copy failed: {exc.message}")
+                return await not_moved(f"data copy failed: {exc.message}", exc.unreachable)
         stopped = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "down"))
         failed = {h: r for h, r in stopped.items() if not r.ok}
         if failed:
@@ -225,13 +291,83 @@ class Operations:
                 f"not moved: could not stop it on {was} ({why})",
                 unreachable=all(r.unreachable for r in failed.values()),
             )
+        if move is not None:
+            try:
+                await move.final_copy()
+                await move.verify()
+            except TransferError as exc:
+                self.record(stack, [])
+                return await self._roll_back(stack, olds, new, f"data copy failed ({exc.message})")
         self.record(stack, [])
         started = await self.compose(stack, new, "up", "-d", *services)
-        if started.ok:
-            self.record(stack, [new])
-            return Outcome(stack, (new,), True, f"moved {was} -> {new}")
-        why = started.error or f"up exited {started.exit_status}"
-        return await self._roll_back(stack, olds, new, f"up on {new} failed ({why})")
+        if not started.ok:
+            why = started.error or f"up exited {started.exit_status}"
+            return await self._roll_back(stack, olds, new, f"up on {new} failed ({why})")
+        self.record(stack, [new])
+        moved = f"moved {was} -> {new}"
+        if move is not None:
+            moved += await self._after_data_move(stack, olds, new)
+        after = await self.hooks("after_migrate", stack, new, was)
+        if after is not None:
+            return Outcome(stack, (new,), False, f"{moved}, but {after.error}")
+        return Outcome(stack, (new,), True, moved)
+
+    def _data_move(self, stack: str, old: str, new: str) -> DataMove | None:
+        if not self.config.stacks[stack].data:
+            return None
+        reuse = new in self.store.read().data_left_on(stack)
+        return DataMove(
+            self.executor,
+            self.config,
+            stack,
+            old,
+            new,
+            reuse=reuse,
+            say=lambda text: self.info(stack, new, text),
+        )
+
+    async def _after_data_move(self, stack: str, olds: Sequence[str], new: str) -> str:
+        """Record (or, with ``prune_data``, remove) the data copies left on the old hosts."""
+        left = [h for h in olds if h != new]
+        self.store.modify(
+            lambda state: state.with_data_left(
+                stack, [h for h in (*state.data_left_on(stack), *left) if h != new]
+            )
+        )
+        if not self.prune_data:
+            return f" (the old data stays on {', '.join(left)} until `cf prune-data {stack}`)"
+        pruned = await self.prune_copies(stack, left)
+        return f" (old data removed from {', '.join(pruned) or 'no host'})"
+
+    async def prune_copies(
+        self, stack: str, hosts: Sequence[str], *, dry_run: bool = False
+    ) -> list[str]:
+        """Remove ``stack``'s data folders on ``hosts`` where it does not run now, and the
+        folders set aside by moves everywhere; the hosts that were cleaned."""
+        deployed = self.store.read().hosts_of(stack)
+        cleaned: list[str] = []
+        for host in dict.fromkeys([*hosts, *deployed]):
+            everything = host not in deployed
+            try:
+                for folder in self.config.stacks[stack].data:
+                    gone = await prune(
+                        self.executor, host, folder, everything=everything, dry_run=dry_run
+                    )
+                    verb = "would remove" if dry_run else "removed"
+                    for path in gone:
+                        self.info(stack, host, f"{verb} {path}")
+            except TransferError as exc:
+                self.info(stack, host, exc.message)
+                continue
+            if everything:
+                cleaned.append(host)
+        if not dry_run and cleaned:
+            self.store.modify(
+                lambda state: state.with_data_left(
+                    stack, [h for h in state.data_left_on(stack) if h not in cleaned]
+                )
+            )
+        return cleaned
 
     async def _roll_back(self, stack: str, olds: tuple[str, ...], new: str, why: str) -> Outcome:
         was = ", ".join(olds)
@@ -260,11 +396,22 @@ class Operations:
     ) -> list[Outcome]:
         """Stop and remove stacks' containers where they run; forget them in state."""
 
+        async def down_on(stack: str, host: str) -> Result:
+            failed = await self.hooks("before_down", stack, host)
+            if failed is not None:
+                return failed
+            result = await self.compose(stack, host, "down", *services)
+            if result.ok:
+                after = await self.hooks("after_down", stack, host)
+                if after is not None:
+                    hook_failures[(stack, host)] = after
+            return result
+
+        hook_failures: dict[tuple[str, str], Result] = {}
+
         async def one(stack: str) -> Outcome:
             hosts = self.where(stack, only_host)
-            results = await self._on_hosts(
-                stack, hosts, lambda h: self.compose(stack, h, "down", *services)
-            )
+            results = await self._on_hosts(stack, hosts, lambda h: down_on(stack, h))
             stopped = {h for h, r in results.items() if r.ok}
             if not services:
                 self.store.modify(
@@ -272,6 +419,9 @@ class Operations:
                         stack, [h for h in state.hosts_of(stack) if h not in stopped]
                     )
                 )
+            after = {h: r for (s, h), r in hook_failures.items() if s == stack}
+            if after and all(r.ok for r in results.values()):
+                return Outcome(stack, tuple(stopped), False, _failure_text("down", after))
             return _outcome(stack, "down", results)
 
         return await self.for_each(stacks, one, changes_placement=True)
@@ -298,14 +448,30 @@ class Operations:
     async def update(
         self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
     ) -> list[Outcome]:
-        """Pull, then up: Compose recreates only containers whose image changed."""
+        """Sync (where on), pull, then up: Compose recreates only containers whose image
+        changed."""
+        synced = await self.for_each(stacks, lambda s: self._sync_where(s, only_host))
+        unsynced = [o for o in synced if not o.ok]
+        stacks = [o.stack for o in synced if o.ok]
         pulled = await self.simple(
             stacks, ("pull", "--ignore-buildable"), only_host=only_host, services=services
         )
         ready = [o.stack for o in pulled if o.ok]
         failed = [o for o in pulled if not o.ok]
         started = await self.up(ready, only_host=only_host, services=services) if ready else []
-        return failed + started
+        return unsynced + failed + started
+
+    async def _sync_where(self, stack: str, only_host: str | None) -> Outcome:
+        """Sync the stack folder to the hosts it is on (or will be), before a pull."""
+        hosts = [h for h in self.config.stacks[stack].hosts if only_host in (None, h)]
+        results = await self._on_hosts(
+            stack, hosts, lambda h: _as_result(stack, h, self.sync_folder(stack, h))
+        )
+        return _outcome(stack, "sync", results)
+
+
+async def _as_result(stack: str, host: str, failure: Awaitable[Result | None]) -> Result:
+    return await failure or Result(host, stack, 0)
 
 
 def _without_report(sink: Sink, report: list[str]) -> Sink:

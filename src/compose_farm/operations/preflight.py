@@ -92,9 +92,13 @@ def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requ
         return Requirements()  # `docker compose` on the host reports the real error
     mounts: dict[str, None] = {}
     devices: dict[str, None] = {}
+    # A stack's declared data folders arrive with a move (or Docker creates them on a
+    # first start): their absence is not a problem.
+    data = {str(folder) for folder in config.stacks[stack].data}
     for service in project.services.values():
         for source in service.bind_mounts:
-            mounts[str(source)] = None
+            if str(source) not in data:
+                mounts[str(source)] = None
         for device in service.devices:
             devices[device] = None
     return Requirements(

@@ -1,0 +1,1 @@
+"""Copying folders to hosts: stack folders (sync) and data folders (moves)."""

@@ -1,0 +1,201 @@
+"""Folder operations on hosts, each one command on the host's existing connection.
+
+List a folder, checksum its files, receive a tar stream into it, send some of
+its files as a tar stream, remove paths from it. The programs are constants;
+folders and paths reach them only as quoted positional arguments or on stdin.
+They need ``sh``, ``find`` with ``-printf`` (GNU findutils), ``tar`` and
+``sha256sum``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import IO, cast
+
+from compose_farm.errors import FarmError, HostUnreachableError, TransferError
+from compose_farm.executor import Executor, Script
+from compose_farm.executor.pipes import BytePipe, PipeEnd, relay
+from compose_farm.sync.manifest import Entry, parse_checksums, parse_listing
+
+NO_GNU_FIND = 98
+
+# A missing folder lists as empty. Each entry: "KIND SIZE MTIME", path, link target,
+# every field NUL-terminated (any byte but NUL can be in a file name).
+LIST_PROGRAM = r"""
+cd "$1" 2>/dev/null || exit 0
+find . -maxdepth 0 -printf '' 2>/dev/null || {
+  echo "this host's find has no -printf: install GNU findutils" >&2; exit 98; }
+exec find . -mindepth 1 -printf '%y %s %T@\0%P\0%l\0'
+"""
+
+CHECKSUM_PROGRAM = r"""
+cd "$1" 2>/dev/null || exit 0
+find . -type f -print0 | xargs -0 -r sha256sum
+"""
+
+# $2: "owners" keeps numeric owners (data), anything else leaves files to the login user.
+RECEIVE_PROGRAM = r"""
+mkdir -p "$1" && cd "$1" || exit 1
+if [ "$2" = owners ]; then
+  exec tar -x -p --numeric-owner --same-owner -f -
+fi
+exec tar -x -p --no-same-owner -f -
+"""
+
+# Names arrive NUL-separated on stdin, relative to $1, each starting with "./".
+SEND_PROGRAM = r"""
+cd "$1" || exit 1
+exec tar -c -f - --numeric-owner --no-recursion --null --no-unquote -T -
+"""
+
+# Paths after $1, deepest first: folders only when empty, files and links always.
+REMOVE_PROGRAM = r"""
+cd "$1" 2>/dev/null || exit 0
+shift
+for p; do
+  if [ -d "$p" ] && [ ! -L "$p" ]; then rmdir -- "$p" 2>/dev/null || true
+  else rm -f -- "$p"; fi
+done
+"""
+
+# Set a folder aside (it is never overwritten in place): $1 -> $2.
+SET_ASIDE_PROGRAM = r"""
+[ -e "$1" ] || exit 0
+[ ! -e "$2" ] || { echo "$2 already exists" >&2; exit 1; }
+exec mv -- "$1" "$2"
+"""
+
+
+async def _run(executor: Executor, host: str, program: str, *args: str) -> str:
+    result = await executor.run(host, Script(program, args), capture=True)
+    if result.error is not None:
+        raise TransferError(result.error, unreachable=result.unreachable)
+    if result.exit_status != 0:
+        detail = result.stderr.strip().splitlines()
+        why = detail[-1] if detail else f"exit status {result.exit_status}"
+        raise TransferError(f"host {host!r}: {why}")
+    return result.stdout
+
+
+async def list_folder(executor: Executor, host: str, folder: PurePosixPath) -> dict[str, Entry]:
+    """The listing of ``folder`` on ``host`` (empty when it does not exist)."""
+    return parse_listing(await _run(executor, host, LIST_PROGRAM, str(folder)))
+
+
+async def checksums(executor: Executor, host: str, folder: PurePosixPath) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` on ``host``: relative path -> hex digest."""
+    return parse_checksums(await _run(executor, host, CHECKSUM_PROGRAM, str(folder)))
+
+
+async def remove(
+    executor: Executor, host: str, folder: PurePosixPath, paths: Sequence[str]
+) -> None:
+    """Remove ``paths`` (relative, deepest first) under ``folder`` on ``host``."""
+    if paths:
+        await _run(executor, host, REMOVE_PROGRAM, str(folder), *(f"./{p}" for p in paths))
+
+
+async def set_aside(
+    executor: Executor, host: str, folder: PurePosixPath, to: PurePosixPath
+) -> None:
+    """Rename ``folder`` on ``host`` to ``to`` (nothing when it does not exist)."""
+    await _run(executor, host, SET_ASIDE_PROGRAM, str(folder), str(to))
+
+
+def _member(path: str) -> str:
+    """A tar member name that can never read as an option (``.`` is the folder itself)."""
+    return "." if path == "." else f"./{path}"
+
+
+def _check(ends: Sequence[PipeEnd], what: str) -> None:
+    for end in ends:
+        if not end.ok:
+            raise TransferError(f"{what} failed: {end.why()}")
+
+
+async def push_local(
+    executor: Executor,
+    host: str,
+    local_root: Path,
+    folder: PurePosixPath,
+    paths: Sequence[str],
+) -> int:
+    """Send ``paths`` (relative to ``local_root``) into ``folder`` on ``host``; bytes sent.
+
+    The tar stream is written by Python's ``tarfile`` in a worker thread straight
+    into the channel: nothing is staged on disk and nothing local but Python is needed.
+    """
+    receive = Script(RECEIVE_PROGRAM, (str(folder), "login-user"))
+    try:
+        async with executor.open_pipe(host, receive) as pipe:
+            sent = await _write_tar(pipe, local_root, paths)
+            await pipe.close_input()
+            end = await pipe.finish()
+    except HostUnreachableError as exc:
+        raise TransferError(f"copy to {host} failed: {exc.message}", unreachable=True) from None
+    except FarmError as exc:
+        raise TransferError(f"copy to {host} failed: {exc.message}") from None
+    _check([end], f"copy to {host}")
+    return sent
+
+
+async def _write_tar(pipe: BytePipe, root: Path, paths: Sequence[str]) -> int:
+    loop = asyncio.get_running_loop()
+    written = 0
+
+    class ChannelWriter:
+        def write(self, data: bytes) -> int:
+            nonlocal written
+            asyncio.run_coroutine_threadsafe(pipe.write(bytes(data)), loop).result()
+            written += len(data)
+            return len(data)
+
+    def build() -> None:
+        with tarfile.open(
+            fileobj=cast(IO[bytes], ChannelWriter()), mode="w|", format=tarfile.PAX_FORMAT
+        ) as tar:
+            for rel in paths:
+                tar.add(root / rel, arcname=rel, recursive=False)
+
+    try:
+        await asyncio.to_thread(build)
+    except (OSError, ConnectionError) as exc:
+        raise TransferError(f"copy to {pipe.host} failed: {exc}") from None
+    return written
+
+
+async def copy_between(
+    executor: Executor,
+    source_host: str,
+    destination_host: str,
+    folder: PurePosixPath,
+    paths: Sequence[str],
+    *,
+    source_may_change: bool = False,
+) -> int:
+    """Copy ``paths`` under ``folder`` from one host to the same folder on another,
+    relayed through this process, owners kept; bytes relayed.
+
+    ``source_may_change``: the source is in use (a pre-copy while the stack runs), so
+    tar complaining that a file changed or vanished while it read is not a failure;
+    the copy made after the stop settles it.
+    """
+    if not paths:
+        return 0
+    names = b"".join(_member(p).encode() + b"\0" for p in paths)
+    send = Script(SEND_PROGRAM, (str(folder),))
+    receive = Script(RECEIVE_PROGRAM, (str(folder), "owners"))
+    what = f"copy of {folder} from {source_host} to {destination_host}"
+    try:
+        async with (
+            executor.open_pipe(source_host, send) as source,
+            executor.open_pipe(destination_host, receive) as destination,
+        ):
+            src_end, dst_end, sent = await relay(source, destination, names)
+    except FarmError as exc:
+        raise TransferError(f"{what} failed: {exc.message}") from None
+    _check([dst_end] if source_may_change else [src_end, dst_end], what)
+    return sent
