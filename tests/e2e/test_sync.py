@@ -99,17 +99,31 @@ def test_private_folders_are_private(farm: PrivateFarm, lab: Lab) -> None:
 
 
 def test_up_sends_the_folder_to_a_host_that_never_saw_it(farm: PrivateFarm) -> None:
-    stack = farm.stack("fresh", "h1", files={"conf/app.conf": "level=1\n", ".env": "A=1\n"})
+    files = {
+        "conf/app.conf": "level=1\n",
+        ".env": "A=1\n",
+        "conf/with space.txt": "spaces\n",
+        "ünïcode-ß.txt": "utf-8 name\n",
+        "-leading-dash": "dash\n",
+        "scripts/run.sh": "#!/bin/sh\necho ran\n",
+    }
+    stack = farm.stack("fresh", "h1", files=files)
+    farm.local(stack, "scripts/run.sh").chmod(0o755)
     assert not farm.exists("h1", stack)
 
     done = ok(farm.cf("up", stack))
 
     assert farm.on_engines() == {stack: on("h1")}, done
-    for relative in ("compose.yaml", "conf/app.conf", ".env"):
+    for relative in ("compose.yaml", *files):
         assert farm.read("h1", stack, relative) == farm.local(stack, relative).read_text(), relative
-        # Modification times kept, so the next comparison finds nothing to send.
-        local, remote = farm.local(stack, relative), farm.on_host("h1", stack, relative)
-        assert int(remote.stat().st_mtime) == int(local.stat().st_mtime), relative
+        # Modification times and modes kept, so the next comparison finds nothing to send
+        # and scripts stay runnable.
+        local, remote = (
+            farm.local(stack, relative).stat(),
+            farm.on_host("h1", stack, relative).stat(),
+        )
+        assert int(remote.st_mtime) == int(local.st_mtime), relative
+        assert oct(remote.st_mode) == oct(local.st_mode), relative
     for other in ("h2", "h3"):  # only the stack's host gets its folder
         assert not farm.exists(other, stack), other
 
@@ -146,6 +160,22 @@ def test_an_edit_of_the_same_size_reaches_the_host(farm: PrivateFarm) -> None:
     assert "GREETING=bbbb" in env, (env, done)
 
 
+def test_apply_and_update_sync_before_they_start(farm: PrivateFarm) -> None:
+    stack = farm.stack("applied", "h1", env_stack(farm.lab.image, "by-apply"))
+
+    done = ok(farm.cf("apply", "--yes"))
+
+    assert farm.on_engines() == {stack: on("h1")}, done
+    assert farm.read("h1", stack, "compose.yaml") == farm.local(stack, "compose.yaml").read_text()
+
+    compose = farm.local(stack, "compose.yaml")
+    compose.write_text(compose.read_text() + "# edited before an update\n")
+    done = ok(farm.cf("update", stack))
+
+    assert farm.read("h1", stack, "compose.yaml") == compose.read_text(), done
+    assert farm.on_engines() == {stack: on("h1")}, done
+
+
 # --- cf sync -------------------------------------------------------------------------------
 
 
@@ -174,9 +204,11 @@ def test_host_only_files_survive_a_sync_and_go_with_delete(farm: PrivateFarm) ->
 
 
 def test_excluded_paths_are_never_sent_nor_deleted(farm: PrivateFarm) -> None:
-    farm.top["sync"] = {"enabled": True, "exclude": ["*.bak", "secrets"]}
+    farm.top["sync"] = {"enabled": True, "exclude": ["*.bak", "secrets", "logs/*.log"]}
     files = {
         "keep.txt": "sent\n",
+        "logs/today.log": "not sent (the whole path matches)\n",
+        "other/today.log": "sent: only logs/*.log is excluded\n",
         "notes.bak": "not sent\n",
         "conf/old.bak": "not sent\n",
         "secrets/key": "not sent\n",
@@ -190,32 +222,64 @@ def test_excluded_paths_are_never_sent_nor_deleted(farm: PrivateFarm) -> None:
     done = ok(farm.cf("sync", stack, "--delete"))
 
     assert farm.read("h2", stack, "keep.txt") == "sent\n", done
+    assert farm.read("h2", stack, "other/today.log") == files["other/today.log"], done
     assert farm.read("h2", stack, "compose.yaml") is not None, done
-    for relative in ("notes.bak", "conf/old.bak", "secrets/key", "conf/secrets/inner"):
+    excluded = ("notes.bak", "conf/old.bak", "secrets/key", "conf/secrets/inner", "logs/today.log")
+    for relative in excluded:
         assert not farm.exists("h2", stack, relative), (relative, done)
     assert not farm.exists("h2", stack, "data"), done
     assert farm.read("h2", stack, "on-host.bak") == "excluded, so never deleted\n", done
 
 
+def test_sync_per_stack_over_the_farm_default_and_farm_wide_delete(farm: PrivateFarm) -> None:
+    farm.top["sync"] = {"enabled": False, "delete": True}
+    synced = farm.stack("opted-in", "h1", sync=True)
+    unsynced = farm.stack("default", "h1")
+    farm.on_host("h1", synced).mkdir(parents=True)
+    farm.on_host("h1", synced, "stale.txt").write_text("gone locally\n")
+
+    done = ok(farm.cf("up", synced))
+
+    assert farm.on_engines() == {synced: on("h1")}, done
+    assert farm.read("h1", synced, "compose.yaml") is not None, done
+    assert not farm.exists("h1", synced, "stale.txt"), done  # delete: true farm-wide
+    ok(farm.cf("sync", "--all"))
+    assert not farm.exists("h1", unsynced), "sync is off for this stack: never sent"
+
+
 def test_check_reports_drift_until_the_next_sync(farm: PrivateFarm) -> None:
-    stack = farm.stack("drift", "h3", files={"conf/app.conf": "level=1\n"})
+    stack = farm.stack("drift", "all", files={"conf/app.conf": "level=1\n"})
     ok(farm.cf("up", stack))
 
-    clean = farm.cf("check")
+    clean = ok(farm.cf("check"))
     assert "app.conf" not in clean.output, clean
 
     farm.on_host("h3", stack, "conf/app.conf").write_text("level=2 # edited on the host\n")
     drifted = farm.cf("check")
 
+    assert "Traceback" not in drifted.output, drifted
     lines = [ln for ln in drifted.output.splitlines() if "app.conf" in ln]
     assert lines, drifted
-    assert stack in drifted.output and "h3" in drifted.output, drifted
-    assert "Traceback" not in drifted.output, drifted
+    # Only h3's copy drifted, and the report says whose.
+    assert all(stack in ln and "h3" in ln for ln in lines), drifted
+    assert not [ln for ln in lines if "h1" in ln or "h2" in ln], drifted
+    assert drifted.returncode != 0, drifted  # a problem, as a missing mount is
 
     ok(farm.cf("sync", stack))
     assert farm.read("h3", stack, "conf/app.conf") == "level=1\n"
     done = ok(farm.cf("check"))
     assert "app.conf" not in done.output, done
+
+
+def test_check_reports_a_folder_never_synced(farm: PrivateFarm) -> None:
+    stack = farm.stack("unsent", "h2", files={"conf/app.conf": "level=1\n"})
+
+    done = farm.cf("check")
+
+    assert done.returncode != 0, done
+    lines = [ln for ln in done.output.splitlines() if stack in ln]
+    assert any("h2" in ln and "compose.yaml" in ln for ln in lines), done
+    assert not farm.exists("h2", stack), done  # check only looks
 
 
 def test_sync_dry_run_changes_nothing(farm: PrivateFarm) -> None:

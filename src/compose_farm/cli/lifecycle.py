@@ -80,11 +80,36 @@ def _verb(*verb: str) -> StackAction:
     )
 
 
-COMMANDS: dict[str, tuple[str, StackAction]] = {
-    "up": (
-        "Start stacks on their hosts (moving any whose host changed in the config).",
-        lambda ops, names, host, services: ops.up(names, only_host=host, services=services),
+PruneDataOption = Annotated[
+    bool,
+    typer.Option(
+        "--prune-data",
+        help="After a verified move of a stack with data, remove the old host's copy.",
     ),
+]
+
+
+def up(
+    stacks: StacksArg = None,
+    all_stacks: AllOption = False,
+    host: HostOption = None,
+    service: ServiceOption = None,
+    prune_data: PruneDataOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Start stacks on their hosts (moving any whose host changed in the config)."""
+    cfg = load(config)
+    names = select_stacks(cfg, stacks, all_stacks, host)
+    services = check_services(service)
+
+    def action(ops: Operations) -> Awaitable[list[Outcome]]:
+        ops.prune_data = prune_data
+        return ops.up(names, only_host=host, services=services)
+
+    _run(cfg, names, "up", action)
+
+
+COMMANDS: dict[str, tuple[str, StackAction]] = {
     "down": (
         "Stop and remove stacks' containers where they run.",
         lambda ops, names, host, services: ops.down(names, only_host=host, services=services),
@@ -148,6 +173,7 @@ def run_on_hosts(
 
 def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to the root app."""
+    app.command("up")(up)
     for name, (help_text, action) in COMMANDS.items():
         app.command(name)(stack_command(name, help_text, action))
     from compose_farm.cli.reconcile import apply

@@ -32,7 +32,7 @@ def check(
 
     from compose_farm.cli.common import select_stacks
     from compose_farm.executor import Executor
-    from compose_farm.operations.check import check_disk, check_hosts
+    from compose_farm.operations.check import check_disk, check_drift, check_hosts
     from compose_farm.operations.preflight import requirements
 
     cfg = load(config)
@@ -46,6 +46,7 @@ def check(
     notes = [f"{s}: a compose folder that is not in the config" for s in disk.not_in_config]
 
     reports: list[Any] = []
+    drifts: dict[Any, Any] = {}
     if not local:
         # configured stacks on their hosts; named stacks on every host
         wanted = {h: [s for s in cfg.stacks if h in cfg.stacks[s].hosts] for h in cfg.hosts}
@@ -54,19 +55,32 @@ def check(
         involved = {s for stacks_here in wanted.values() for s in stacks_here}
         needs = {s: requirements(cfg, s, os.environ) for s in involved}
 
-        async def main() -> list[Any]:
+        async def main() -> tuple[list[Any], dict[Any, Any]]:
             async with Executor(cfg) as executor:
-                return await check_hosts(cfg, executor, wanted, needs)
+                found = await check_hosts(cfg, executor, wanted, needs)
+                up = [r.host for r in found if r.error is None]
+                return found, await check_drift(cfg, executor, up)
 
-        reports = run_async(main())
+        reports, drifts = run_async(main())
         for r in reports:
             if r.error is not None:
                 problems.append(r.error)
                 continue
             for stack, missing in r.missing.items():
+                if cfg.stacks.get(stack) is not None and cfg.stacks[stack].sync:
+                    # the folder arrives with the next sync: drift says what differs
+                    missing = [m for m in missing if m.kind != "compose"]
                 if missing and r.host in cfg.stacks[stack].hosts:
                     what = "; ".join(str(m) for m in missing)
                     problems.append(f"{stack} on {r.host}: missing {what}")
+        for (stack, host), drift in drifts.items():
+            if isinstance(drift, str):
+                problems.append(f"{stack} on {host}: cannot compare its folder: {drift}")
+            elif drift:
+                problems.append(
+                    f"{stack} on {host}: folder out of sync with this machine "
+                    f"({drift.summary()}); run `cf sync {stack}`"
+                )
 
     if as_json:
         print_json(
@@ -80,6 +94,11 @@ def check(
                         "stacks": {s: [str(m) for m in ms] for s, ms in r.missing.items()},
                     }
                     for r in reports
+                },
+                "drift": {
+                    f"{stack}@{host}": drift if isinstance(drift, str) else drift.summary()
+                    for (stack, host), drift in drifts.items()
+                    if isinstance(drift, str) or drift
                 },
             }
         )

@@ -39,6 +39,13 @@ def apply(
     full: Annotated[
         bool, typer.Option("--full", help="Also recreate every stack where it already runs.")
     ] = False,
+    prune_data: Annotated[
+        bool,
+        typer.Option(
+            "--prune-data",
+            help="After a verified move of a stack with data, remove the old host's copy.",
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Make the hosts match the config: stop orphans and strays, migrate, start what is missing."""
@@ -63,6 +70,7 @@ def apply(
                 for why in facts.unreachable().values():
                     console.print(f"warning: {why}", style="yellow", highlight=False)
                 _print_sections(console, list(describe(plan)))
+                await _print_data_moves(session, plan)
                 held = 4 if plan.blocked or facts.unreachable() else 0
                 if plan.empty:
                     console.print("Nothing to do: the hosts match the config.", style="green")
@@ -75,6 +83,7 @@ def apply(
                 if sys.stdin.isatty() and not yes and not Confirm.ask("Apply these changes?"):
                     console.print("Nothing was changed.")
                     return 1
+                session.ops.prune_data = prune_data
                 outcomes = await execute(session.ops, plan, facts)
                 ok = summary(console, outcomes, "apply", mask=session.printer.mask)
                 return held if ok else 1
@@ -82,6 +91,36 @@ def apply(
     code = run_async(main())
     if code:
         raise SystemExit(code)
+
+
+async def _print_data_moves(session: object, plan: object) -> None:
+    """For each move of a stack with data folders: how much the move will copy."""
+    from rich.text import Text
+
+    from compose_farm.cli.session import Session
+    from compose_farm.errors import TransferError
+    from compose_farm.plan import Plan, StepKind
+    from compose_farm.sync.datamove import estimate
+
+    assert isinstance(session, Session) and isinstance(plan, Plan)
+    moves = [s for s in plan.of_kind(StepKind.MIGRATE) if session.config.stacks[s.stack].data]
+    if not moves:
+        return
+    session.console.print(Text("Data to copy:", style="bold"))
+    state = session.store.read()
+    for step in moves:
+        old, new = step.source or "", step.hosts[0]
+        reuse = new in state.data_left_on(step.stack)
+        try:
+            folders = await estimate(
+                session.executor, session.config, step.stack, old, new, reuse=reuse
+            )
+        except TransferError as exc:
+            session.console.print(Text(f"  ! {step.stack}: {exc.message}", style="yellow"))
+            continue
+        for folder in folders:
+            line = f"  - {step.stack} ({old} -> {new}): {folder.describe()}"
+            session.console.print(Text(line), highlight=False)
 
 
 def refresh(dry_run: DryRunOption = False, config: ConfigOption = None) -> None:

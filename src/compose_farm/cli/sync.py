@@ -105,8 +105,8 @@ def prune_data(
         typer.echo("No data copies to prune.")
         return
     for stack in names:
-        left = ", ".join(state.data_left_on(stack)) or "none recorded"
-        typer.echo(f"{stack}: old copies on {left}; folders set aside by moves on every host")
+        left = ", ".join(state.data_left_on(stack)) or "no host recorded"
+        typer.echo(f"{stack}: old data copies on {left}, and any folders a move set aside")
     asking = not dry_run and sys.stdin.isatty() and not yes
     if asking and not Confirm.ask("Remove these copies?"):
         typer.echo("Nothing was changed.")

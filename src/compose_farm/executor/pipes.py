@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -56,6 +58,9 @@ class BytePipe(Protocol):
     async def finish(self) -> PipeEnd:
         """Wait for the command to exit; its status and stderr."""
 
+    def abort(self) -> None:
+        """Stop the command now (its output is no longer wanted)."""
+
 
 class LocalPipe:
     """A ``BytePipe`` for a command run on this machine."""
@@ -86,8 +91,7 @@ class LocalPipe:
             yield pipe
         finally:
             if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+                pipe.abort()
                 await proc.wait()
             pipe._stderr_task.cancel()
 
@@ -96,12 +100,18 @@ class LocalPipe:
         await self._stdin.drain()
 
     async def close_input(self) -> None:
-        self._stdin.close()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            await self._stdin.wait_closed()
+        # Not ``wait_closed``: for a process that already exited, Python 3.11 can leave
+        # that waiting forever.
+        if not self._stdin.is_closing():
+            self._stdin.close()
 
     async def read(self) -> bytes:
         return await self._stdout.read(CHUNK)
+
+    def abort(self) -> None:
+        # The whole session: ``sh -c`` may have children that hold the pipes open.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
 
     async def finish(self) -> PipeEnd:
         status = await self._proc.wait()
@@ -133,7 +143,9 @@ async def relay(
             await destination.write(chunk)
             sent += len(chunk)
     except (OSError, EOFError, ConnectionError):
-        pass  # a side went away: its status (or lack of one) says why
+        # A side went away (its status, or lack of one, says why): nobody reads the
+        # source's output any more, so stop it rather than wait for it forever.
+        source.abort()
     finally:
         feeding.cancel()
     with contextlib.suppress(OSError, ConnectionError):

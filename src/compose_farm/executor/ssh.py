@@ -363,6 +363,9 @@ class SshPipe:
         except asyncssh.Error as exc:
             raise ConnectionError(_reason(exc)) from None
 
+    def abort(self) -> None:
+        self._proc.close()
+
     async def finish(self) -> PipeEnd:
         try:
             completed = await self._proc.wait(check=False)

@@ -13,8 +13,11 @@ from pathlib import Path
 
 from compose_farm.compose import COMPOSE_FILE_NAMES, list_stack_dirs
 from compose_farm.config import Config
+from compose_farm.errors import TransferError
 from compose_farm.executor import Executor
 from compose_farm.operations.preflight import Missing, Requirements, check_script, parse_report
+from compose_farm.sync.manifest import Drift
+from compose_farm.sync.stackdir import stack_drift
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,26 @@ async def check_hosts(
         )
 
     return list(await asyncio.gather(*(one(h) for h in wanted)))
+
+
+async def check_drift(
+    config: Config, executor: Executor, hosts: Sequence[str]
+) -> dict[tuple[str, str], Drift | str]:
+    """For every synced stack on each of ``hosts`` (reachable ones): how the host's copy of
+    its folder differs from this machine's, or why that could not be told."""
+    pairs = [
+        (stack, host)
+        for stack, cfg in config.stacks.items()
+        if cfg.sync
+        for host in cfg.hosts
+        if host in hosts
+    ]
+
+    async def one(stack: str, host: str) -> Drift | str:
+        try:
+            return await stack_drift(executor, config, stack, host)
+        except TransferError as exc:
+            return exc.message
+
+    found = await asyncio.gather(*(one(s, h) for s, h in pairs))
+    return dict(zip(pairs, found, strict=True))

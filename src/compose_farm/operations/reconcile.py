@@ -118,9 +118,13 @@ async def _start(ops: Operations, step: Step) -> Outcome:
 
 
 async def _recreate(ops: Operations, step: Step) -> Outcome:
-    results = await asyncio.gather(
-        *(ops.compose(step.stack, h, "up", "-d", "--force-recreate") for h in step.hosts)
-    )
+    async def recreate(host: str) -> Result:
+        unsynced = await ops.sync_folder(step.stack, host)
+        if unsynced is not None:
+            return unsynced
+        return await ops.compose(step.stack, host, "up", "-d", "--force-recreate")
+
+    results = await asyncio.gather(*(recreate(h) for h in step.hosts))
     failed = [
         f"{h}: {r.error or f'exit {r.exit_status}'}"
         for h, r in zip(step.hosts, results, strict=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,15 +47,17 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.send or self.delete)
 
-    def summary(self) -> str:
-        """``3 files (1.2 MB) to send, 1 to delete`` or ``nothing to send``."""
+    def summary(self, *, done: bool = False) -> str:
+        """``3 paths (1.2 MB) to send, 1 to delete``; ``done``: ``sent 3 paths (1.2 MB),
+        deleted 1``. ``nothing to send`` / ``nothing changed`` when empty."""
         if not self:
-            return "nothing to send"
+            return "nothing changed" if done else "nothing to send"
         parts = []
         if self.send:
-            parts.append(f"{count(len(self.send), 'path')} ({human_bytes(self.bytes)}) to send")
+            what = f"{count(len(self.send), 'path')} ({human_bytes(self.bytes)})"
+            parts.append(f"sent {what}" if done else f"{what} to send")
         if self.delete:
-            parts.append(f"{len(self.delete)} to delete")
+            parts.append(f"deleted {len(self.delete)}" if done else f"{len(self.delete)} to delete")
         return ", ".join(parts)
 
 
@@ -167,6 +170,9 @@ def local_listing(root: Path, exclude: Sequence[str] = ()) -> dict[str, Entry]:
     return listing
 
 
+_UNESCAPE = re.compile(r"\\(.)")
+
+
 def parse_checksums(text: str) -> dict[str, str]:
     """``sha256sum`` output (``HASH  ./path`` per line, GNU escapes) as path -> hash."""
     sums: dict[str, str] = {}
@@ -178,7 +184,7 @@ def parse_checksums(text: str) -> dict[str, str]:
         if not sep:
             continue
         if escaped:
-            name = name.replace("\\n", "\n").replace("\\\\", "\\")
+            name = _UNESCAPE.sub(lambda m: "\n" if m[1] == "n" else m[1], name)
         sums[name.removeprefix("./")] = digest
     return sums
 

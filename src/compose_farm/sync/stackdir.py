@@ -95,7 +95,8 @@ async def stack_drift(executor: Executor, config: Config, stack: str, host: str)
 
 def describe(result: SyncResult, *, dry_run: bool = False) -> str:
     """One line for the output: ``synced to h2: 2 paths (1.3 kB) sent``."""
-    verb = "would sync" if dry_run else "synced"
     if not result.changes:
         return f"{result.stack} folder on {result.host} is up to date"
-    return f"{verb} {result.stack} folder to {result.host}: {result.changes.summary()}"
+    if dry_run:
+        return f"would sync {result.stack} folder to {result.host}: {result.changes.summary()}"
+    return f"synced {result.stack} folder to {result.host}: {result.changes.summary(done=True)}"
