@@ -91,7 +91,7 @@ def test_state_keeps_data_copies_through_placement_changes(tmp_path: Path) -> No
 
 
 def test_state_with_a_bad_data_left_entry_is_corrupt(tmp_path: Path) -> None:
-    with pytest.raises(StateError, match="data_left.db"):
+    with pytest.raises(StateError, match=r"data_left\.db"):
         parse_state("deployed: {}\ndata_left: {db: {x: 1}}\n", tmp_path / "s.yaml")
 
 
