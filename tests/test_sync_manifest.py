@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from compose_farm.sync.manifest import (
+    NANOSECOND,
     Entry,
     changes,
     drift,
@@ -21,7 +22,8 @@ from compose_farm.sync.manifest import (
 
 
 def f(size: int, mtime: int = 100) -> Entry:
-    return Entry("f", size, mtime)
+    """A file entry; ``mtime`` in whole seconds."""
+    return Entry("f", size, mtime * 1_000_000_000)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +68,13 @@ def test_a_path_whose_kind_changed_is_removed_then_sent() -> None:
     assert todo.send == ("x", "x/y")
 
 
+def test_host_to_host_copies_compare_nanoseconds() -> None:
+    a = {"db": Entry("f", 8, 1700000000_100000000)}
+    b = {"db": Entry("f", 8, 1700000000_200000000)}
+    assert not changes(a, b, delete=True)  # the same second: a sync sends nothing
+    assert changes(a, b, delete=True, precision=NANOSECOND).send == ("db",)
+
+
 def test_links_compare_by_target() -> None:
     local = {"l": Entry("l", target="a")}
     assert not changes(local, {"l": Entry("l", target="a")}, delete=True)
@@ -81,7 +90,7 @@ def test_parse_listing_of_find_printf() -> None:
     listing = parse_listing(text)
     assert listing == {
         "sub": Entry("d"),
-        "sub/a b\nc.txt": Entry("f", 12, 1700000001),
+        "sub/a b\nc.txt": Entry("f", 12, 1700000001_900000000),
         "link": Entry("l", target="sub"),
     }
     assert totals(listing) == (1, 12)
@@ -97,7 +106,7 @@ def test_local_listing_matches_the_remote_form(tmp_path: Path) -> None:
     listing = local_listing(tmp_path, [".git"])
     assert listing == {
         "sub": Entry("d"),
-        "sub/x.txt": Entry("f", 5, 1700000000),
+        "sub/x.txt": Entry("f", 5, 1700000000_000000000),
         "link": Entry("l", target="sub"),
     }
     assert local_listing(tmp_path / "missing") == {}

@@ -237,7 +237,7 @@ class Operations:
     ) -> Outcome:
         """Move a stack from ``old`` (one host or several) to ``new``.
 
-        ``before_migrate`` hooks, sync to ``new``, preflight and pull on ``new``,
+        Sync to ``new``, ``before_migrate`` hooks, preflight and pull on ``new``,
         a first copy of the data folders while the stack still runs, then
         ``down`` on every old host, the final data copy and its verification,
         ``up`` on ``new``, ``after_migrate`` hooks. If anything fails before the
@@ -251,8 +251,9 @@ class Operations:
         async def not_moved(why: str, unreachable: bool = False) -> Outcome:
             return Outcome(stack, olds, False, f"not moved, still on {was}: {why}", unreachable)
 
-        early = await self.hooks("before_migrate", stack, new, was) or await self.sync_folder(
-            stack, new
+        # The folder first, so a hook on the new host runs in it.
+        early = await self.sync_folder(stack, new) or await self.hooks(
+            "before_migrate", stack, new, was
         )
         if early is not None:
             return await not_moved(early.error or "", early.unreachable)

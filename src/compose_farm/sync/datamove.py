@@ -1,29 +1,55 @@
 """Moving a stack's data folders from its old host to its new one.
 
-The copy happens in two passes around the stop, so the stack is down only for
-the second: ``pre_copy`` while it still runs on the old host, ``final_copy``
-after ``docker compose down`` there (only what changed since, plus removal of
-what was deleted since), then ``verify`` compares the file count and every
-file's SHA-256 on both hosts. The old host's data is only ever read.
+The work is arranged so the stack is down only for what changed:
 
-A folder already on the new host is set aside as ``<folder>.cf-replaced-<time>``
-unless it is a copy cf left there itself by an earlier move of the same stack
-(then it is the base of the copy, which makes a move back quick).
+1. ``pre_copy``, while the stack still runs on the old host: copy everything
+   (host to host, relayed through cf), then checksum both copies. A file whose
+   checksums match and whose size and modification time did not change while
+   it was being read is *pre-verified*.
+2. The caller stops the stack (``docker compose down``).
+3. ``final_copy``: list both sides again; send what differs (sizes and
+   modification times to the nanosecond, which GNU tar's POSIX format keeps)
+   and every file that is not pre-verified or changed since; remove on the new
+   host what was deleted on the old one.
+4. ``verify``: both listings must now agree on every path, size and time, and
+   the files sent in step 3 must have equal SHA-256 on both hosts. Together
+   with step 1, every file's checksum has been compared. Files that differ are
+   sent once more, then compared again; a second mismatch is an error.
+
+The old host's data is only ever read. A folder already on the new host is
+set aside as ``<folder>.cf-replaced-<time>`` unless it is a copy cf left there
+by an earlier move of the same stack (then it is the base of the copy, which
+makes a move back quick).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
 from compose_farm.executor import Executor, Script
-from compose_farm.sync.manifest import Changes, changes, count, human_bytes, totals
-from compose_farm.sync.remote import checksums, copy_between, list_folder, remove, set_aside
+from compose_farm.sync.manifest import (
+    NANOSECOND,
+    Changes,
+    Entry,
+    changes,
+    count,
+    human_bytes,
+    totals,
+)
+from compose_farm.sync.remote import (
+    checksums,
+    copy_between,
+    folder_state,
+    list_folder,
+    remove,
+    set_aside,
+)
 
 REPLACED_SUFFIX = ".cf-replaced-"
 
@@ -36,9 +62,12 @@ class FolderEstimate:
     files: int
     bytes: int
     changes: Changes
+    exists: bool = True
 
     def describe(self) -> str:
         """``/opt/stacks/db/data: 120 files, 52.4 MB (52.4 MB to copy)``."""
+        if not self.exists:
+            return f"{self.folder}: not on the old host, nothing to copy"
         return (
             f"{self.folder}: {count(self.files, 'file')}, {human_bytes(self.bytes)} "
             f"({human_bytes(self.changes.bytes)} to copy)"
@@ -51,13 +80,25 @@ async def estimate(
     """For each data folder: its size on ``old`` and what the pre-copy would send."""
     out: list[FolderEstimate] = []
     for folder in config.stacks[stack].data:
-        source, target = await asyncio.gather(
-            list_folder(executor, old, folder), list_folder(executor, new, folder)
+        (source, exists), target = await asyncio.gather(
+            folder_state(executor, old, folder), list_folder(executor, new, folder)
         )
         base = target if reuse else {}
         files, size = totals(source)
-        out.append(FolderEstimate(folder, files, size, changes(source, base, delete=True)))
+        todo = changes(source, base, delete=True, precision=NANOSECOND)
+        out.append(FolderEstimate(folder, files, size, todo, exists))
     return out
+
+
+@dataclass
+class _Folder:
+    """One data folder's progress through a move."""
+
+    path: PurePosixPath
+    exists: bool = True
+    listed: Mapping[str, Entry] | None = None  # the old host's listing the pre-check trusts
+    verified: frozenset[str] = frozenset()  # files whose checksums matched while running
+    sent: tuple[str, ...] = ()  # files sent after the stop
 
 
 class DataMove:
@@ -75,7 +116,7 @@ class DataMove:
         say: Callable[[str], None],
     ) -> None:
         self.executor = executor
-        self.folders = config.stacks[stack].data
+        self.folders = [_Folder(f) for f in config.stacks[stack].data]
         self.old = old
         self.new = new
         self.reuse = reuse
@@ -83,72 +124,121 @@ class DataMove:
         self.copied = 0
 
     async def pre_copy(self) -> None:
-        """First pass, while the stack runs on the old host."""
-        if not self.reuse:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            for folder in self.folders:
-                aside = PurePosixPath(f"{folder}{REPLACED_SUFFIX}{stamp}")
-                await set_aside(self.executor, self.new, folder, aside)
+        """Step 1, while the stack runs on the old host: copy all, then pre-verify."""
         for folder in self.folders:
+            _, folder.exists = await folder_state(self.executor, self.old, folder.path)
+            if not folder.exists:
+                self.say(f"{folder.path}: not on {self.old}, nothing to copy")
+                continue
+            if not self.reuse:
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                aside = PurePosixPath(f"{folder.path}{REPLACED_SUFFIX}{stamp}")
+                await set_aside(self.executor, self.new, folder.path, aside)
             await self._copy(folder, live=True)
+            before = await list_folder(self.executor, self.old, folder.path)
+            here, there = await asyncio.gather(
+                checksums(self.executor, self.old, folder.path),
+                checksums(self.executor, self.new, folder.path),
+            )
+            after = await list_folder(self.executor, self.old, folder.path)
+            steady = {p for p, e in after.items() if before.get(p) == e}
+            folder.listed = after
+            folder.verified = frozenset(
+                p for p, digest in here.items() if p in steady and there.get(p) == digest
+            )
 
     async def final_copy(self) -> None:
-        """Second pass, after the stop: only what changed since the first."""
+        """Step 3, after the stop: what changed, and what the pre-check could not vouch for."""
         for folder in self.folders:
-            await self._copy(folder, live=False)
+            if folder.exists:
+                await self._copy(folder, live=False)
 
-    async def _copy(self, folder: PurePosixPath, *, live: bool) -> None:
+    async def _copy(self, folder: _Folder, *, live: bool) -> None:
         source, target = await asyncio.gather(
-            list_folder(self.executor, self.old, folder),
-            list_folder(self.executor, self.new, folder),
+            list_folder(self.executor, self.old, folder.path),
+            list_folder(self.executor, self.new, folder.path),
         )
-        todo = changes(source, target, delete=True)
+        todo = changes(source, target, delete=True, precision=NANOSECOND)
+        send = list(todo.send)
+        if not live:
+            trusted = folder.listed or {}
+            doubtful = [
+                p
+                for p, e in source.items()
+                if e.kind == "f" and (p not in folder.verified or trusted.get(p) != e)
+            ]
+            send = sorted(set(send) | set(doubtful))
+            folder.sent = tuple(p for p in send if source[p].kind == "f")
         # The folder itself first, so its owner and mode travel too.
-        send = (".", *todo.send) if todo.send or not target else todo.send
+        members = [".", *send] if send or not target else send
         started = time.monotonic()
-        await remove(self.executor, self.new, folder, todo.delete)
+        await remove(self.executor, self.new, folder.path, todo.delete)
         sent = await copy_between(
-            self.executor, self.old, self.new, folder, send, source_may_change=live
+            self.executor, self.old, self.new, folder.path, members, source_may_change=live
         )
         self.copied += sent
         took = time.monotonic() - started
         when = "while it runs" if live else "after the stop"
-        self.say(f"{folder}: {todo.summary(done=True)} {when} ({took:.1f} s)")
+        done = Changes(tuple(send), todo.delete, sum(source[p].size for p in send if p in source))
+        self.say(f"{folder.path}: {done.summary(done=True)} {when} ({took:.1f} s)")
 
     async def verify(self) -> None:
-        """File count and SHA-256 of every file equal on both hosts, else ``TransferError``.
-
-        The copies compare sizes and whole-second modification times, so a file
-        rewritten at the same size within the second of the first copy can slip
-        through: files that differ are copied once more (the stack is stopped, the
-        old host's data cannot change now), then everything is compared again.
-        """
+        """Step 4: listings agree everywhere; files sent after the stop have equal SHA-256.
+        Differences are sent once more and compared again, then ``TransferError``."""
         for folder in self.folders:
-            here, wrong = await self._compare(folder)
+            if not folder.exists:
+                continue
+            total, wrong = await self._compare(folder)
             if wrong:
-                self.say(f"{folder}: {count(len(wrong), 'file')} differ; copying them again")
-                await remove(self.executor, self.new, folder, [p for p in wrong if p not in here])
-                again = [p for p in wrong if p in here]
-                await copy_between(self.executor, self.old, self.new, folder, again)
-                here, wrong = await self._compare(folder)
+                self.say(f"{folder.path}: {count(len(wrong), 'file')} differ; copying them again")
+                await self._resend(folder, wrong)
+                total, wrong = await self._compare(folder)
             if wrong:
                 shown = ", ".join(wrong[:5]) + (
                     f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
                 )
                 raise TransferError(
-                    f"the copy of {folder} on {self.new} does not match {self.old} "
+                    f"the copy of {folder.path} on {self.new} does not match {self.old} "
                     f"(differing: {shown})"
                 )
-            self.say(f"{folder}: verified, {count(len(here), 'file')} match on {self.new}")
+            checked = len(folder.sent)
+            self.say(
+                f"{folder.path}: verified on {self.new}: {count(total, 'file')} "
+                f"({checked} checksummed after the stop, the rest while running)"
+            )
 
-    async def _compare(self, folder: PurePosixPath) -> tuple[dict[str, str], list[str]]:
-        """The old host's checksums, and the files whose checksum differs (or that exist
-        on one side only)."""
-        here, there = await asyncio.gather(
-            checksums(self.executor, self.old, folder),
-            checksums(self.executor, self.new, folder),
+    async def _compare(self, folder: _Folder) -> tuple[int, list[str]]:
+        """The number of files, and the paths that differ between the two hosts."""
+        source, target = await asyncio.gather(
+            list_folder(self.executor, self.old, folder.path),
+            list_folder(self.executor, self.new, folder.path),
         )
-        return here, sorted(p for p in set(here) | set(there) if here.get(p) != there.get(p))
+        wrong = {p for p in set(source) | set(target) if source.get(p) != target.get(p)}
+        wrong = {
+            p
+            for p in wrong
+            if not (source.get(p) and source[p].kind == "d" == target.get(p, source[p]).kind)
+        }
+        here, there = await asyncio.gather(
+            checksums(self.executor, self.old, folder.path, folder.sent),
+            checksums(self.executor, self.new, folder.path, folder.sent),
+        )
+        wrong |= {p for p in set(here) | set(there) if here.get(p) != there.get(p)}
+        unvouched = [
+            p
+            for p, e in source.items()
+            if e.kind == "f" and p not in folder.verified and p not in folder.sent
+        ]
+        wrong |= set(unvouched)
+        files = sum(1 for e in source.values() if e.kind == "f")
+        return files, sorted(wrong)
+
+    async def _resend(self, folder: _Folder, paths: Sequence[str]) -> None:
+        source = await list_folder(self.executor, self.old, folder.path)
+        await remove(self.executor, self.new, folder.path, [p for p in paths if p not in source])
+        again = [p for p in paths if p in source]
+        await copy_between(self.executor, self.old, self.new, folder.path, again)
+        folder.sent = tuple(sorted(set(folder.sent) | {p for p in again if source[p].kind == "f"}))
 
 
 # $1: the data folder, $2: "dry" or "remove", $3: "all" (the folder too) or "aside"

@@ -7,6 +7,10 @@ two folders is comparing two dictionaries: a file is sent when it is missing
 on the other side or its size or modification time differ (rsync's quick
 check). Transfers keep modification times, so a second comparison right after
 a transfer finds nothing to send.
+
+Modification times are kept in nanoseconds. Host-to-host copies (GNU tar's
+POSIX format on both ends) keep them exactly and compare them exactly; a sync
+from this machine compares whole seconds, which is what every tar keeps.
 """
 
 from __future__ import annotations
@@ -29,8 +33,12 @@ class Entry:
 
     kind: Kind
     size: int = 0
-    mtime: int = 0
+    mtime: int = 0  # nanoseconds since the epoch
     target: str = ""  # for symbolic links
+
+
+SECOND = 1_000_000_000
+NANOSECOND = 1
 
 
 Listing = Mapping[str, Entry]
@@ -84,8 +92,10 @@ def changes(
     *,
     delete: bool,
     exclude: Sequence[str] = (),
+    precision: int = SECOND,
 ) -> Changes:
-    """The paths to send (and, with ``delete``, to remove) so ``destination`` matches."""
+    """The paths to send (and, with ``delete``, to remove) so ``destination`` matches;
+    modification times are compared to ``precision`` nanoseconds."""
     send: list[str] = []
     size = 0
     for path in sorted(source):
@@ -93,7 +103,7 @@ def changes(
             continue
         entry = source[path]
         there = destination.get(path)
-        if _same(entry, there):
+        if _same(entry, there, precision):
             continue
         send.append(path)
         if entry.kind == "f":
@@ -109,14 +119,20 @@ def changes(
     return Changes(tuple(send), tuple(sorted(set(removed) | set(replaced), reverse=True)), size)
 
 
-def _same(entry: Entry, there: Entry | None) -> bool:
+def _same(entry: Entry, there: Entry | None, precision: int = SECOND) -> bool:
     if there is None or there.kind != entry.kind:
         return False
     if entry.kind == "d":
         return True
     if entry.kind == "l":
         return entry.target == there.target
-    return entry.size == there.size and entry.mtime == there.mtime
+    return entry.size == there.size and entry.mtime // precision == there.mtime // precision
+
+
+def _nanoseconds(text: str) -> int:
+    """``1700000000.123456789`` (find's ``%T@``) as an exact integer of nanoseconds."""
+    whole, _, fraction = text.partition(".")
+    return int(whole) * SECOND + int((fraction + "000000000")[:9])
 
 
 def totals(listing: Listing) -> tuple[int, int]:
@@ -136,10 +152,12 @@ def parse_listing(text: str) -> dict[str, Entry]:
         if len(parts) != 3 or not path or parts[0] not in ("f", "d", "l"):
             continue
         kind, size, mtime = parts
+        if path == ".":
+            continue  # the folder itself: it exists
         listing[path] = Entry(
             kind=kind,  # type: ignore[arg-type]
             size=int(size) if kind == "f" else 0,
-            mtime=int(float(mtime)) if kind == "f" else 0,
+            mtime=_nanoseconds(mtime) if kind == "f" else 0,
             target=target if kind == "l" else "",
         )
     return listing
@@ -163,7 +181,7 @@ def local_listing(root: Path, exclude: Sequence[str] = ()) -> dict[str, Entry]:
             elif stat.S_ISDIR(info.st_mode):
                 listing[rel] = Entry("d")
             elif stat.S_ISREG(info.st_mode):
-                listing[rel] = Entry("f", info.st_size, int(info.st_mtime))
+                listing[rel] = Entry("f", info.st_size, info.st_mtime_ns)
         dirs[:] = [
             d for d in dirs if not is_excluded((base / d).relative_to(root).as_posix(), exclude)
         ]

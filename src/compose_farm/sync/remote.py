@@ -22,18 +22,23 @@ from compose_farm.sync.manifest import Entry, parse_checksums, parse_listing
 
 NO_GNU_FIND = 98
 
-# A missing folder lists as empty. Each entry: "KIND SIZE MTIME", path, link target,
-# every field NUL-terminated (any byte but NUL can be in a file name).
+# A missing folder lists as nothing at all; an existing one starts with a record for
+# itself (".") then one per entry: "KIND SIZE MTIME", path, link target, every field
+# NUL-terminated (any byte but NUL can be in a file name).
 LIST_PROGRAM = r"""
 cd "$1" 2>/dev/null || exit 0
 find . -maxdepth 0 -printf '' 2>/dev/null || {
   echo "this host's find has no -printf: install GNU findutils" >&2; exit 98; }
+printf 'd 0 0\0.\0\0'
 exec find . -mindepth 1 -printf '%y %s %T@\0%P\0%l\0'
 """
+FOLDER_RECORD = "d 0 0\0.\0\0"
 
+# $2 = "listed": checksum only the NUL-separated names on stdin.
 CHECKSUM_PROGRAM = r"""
 cd "$1" 2>/dev/null || exit 0
-find . -type f -print0 | xargs -0 -r sha256sum
+if [ "$2" = listed ]; then exec xargs -0 -r sha256sum --; fi
+find . -type f -print0 | xargs -0 -r sha256sum --
 """
 
 # $2: "owners" keeps numeric owners (data), anything else leaves files to the login user.
@@ -48,7 +53,7 @@ exec tar -x -p --no-same-owner -f -
 # Names arrive NUL-separated on stdin, relative to $1, each starting with "./".
 SEND_PROGRAM = r"""
 cd "$1" || exit 1
-exec tar -c -f - --numeric-owner --no-recursion --null --no-unquote -T -
+exec tar -c -f - --format=posix --numeric-owner --no-recursion --null --no-unquote -T -
 """
 
 # Paths after $1, deepest first: folders only when empty, files and links always.
@@ -82,12 +87,34 @@ async def _run(executor: Executor, host: str, program: str, *args: str) -> str:
 
 async def list_folder(executor: Executor, host: str, folder: PurePosixPath) -> dict[str, Entry]:
     """The listing of ``folder`` on ``host`` (empty when it does not exist)."""
-    return parse_listing(await _run(executor, host, LIST_PROGRAM, str(folder)))
+    return (await folder_state(executor, host, folder))[0]
 
 
-async def checksums(executor: Executor, host: str, folder: PurePosixPath) -> dict[str, str]:
-    """SHA-256 of every file under ``folder`` on ``host``: relative path -> hex digest."""
-    return parse_checksums(await _run(executor, host, CHECKSUM_PROGRAM, str(folder)))
+async def folder_state(
+    executor: Executor, host: str, folder: PurePosixPath
+) -> tuple[dict[str, Entry], bool]:
+    """The listing of ``folder`` on ``host``, and whether the folder exists there."""
+    text = await _run(executor, host, LIST_PROGRAM, str(folder))
+    return parse_listing(text), text.startswith(FOLDER_RECORD)
+
+
+async def checksums(
+    executor: Executor, host: str, folder: PurePosixPath, only: Sequence[str] | None = None
+) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` on ``host`` (or of the files ``only`` names):
+    relative path -> hex digest."""
+    if only is None:
+        return parse_checksums(await _run(executor, host, CHECKSUM_PROGRAM, str(folder)))
+    if not only:
+        return {}
+    names = "".join(f"{_member(p)}\0" for p in only)
+    script = Script(CHECKSUM_PROGRAM, (str(folder), "listed"))
+    result = await executor.run(host, script, capture=True, stdin=names)
+    if result.error is not None:
+        raise TransferError(result.error, unreachable=result.unreachable)
+    if result.exit_status != 0:
+        raise TransferError(f"host {host!r}: checksums failed: {result.stderr.strip()}")
+    return parse_checksums(result.stdout)
 
 
 async def remove(
