@@ -5,19 +5,27 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = {"startup": "bench.startup", "plan": "bench.plan", "farm": "bench.farm"}
+BENCHES = {
+    "startup": "bench.startup",
+    "plan": "bench.plan",
+    "farm": "bench.farm",
+    "move": "bench.move",
+}
+NEEDS_LAB = frozenset({"farm", "move"})
+TAKES_OPTIONS = frozenset({"farm", "move"})
 
 
 def main(argv: list[str]) -> None:
     """Run one benchmark with its options (``farm --stacks 30``), or all of them."""
     if argv and argv[0] in BENCHES:
         module = importlib.import_module(BENCHES[argv[0]])
-        module.main(argv[1:]) if argv[0] == "farm" else module.main()
+        module.main(argv[1:]) if argv[0] in TAKES_OPTIONS else module.main()
         return
     if argv:
         sys.exit(f"unknown benchmark {argv[0]!r}; choose from: {', '.join(BENCHES)}")
-    for module_name in BENCHES.values():
-        importlib.import_module(module_name).main()
+    for name, module_name in BENCHES.items():
+        if name not in NEEDS_LAB:
+            importlib.import_module(module_name).main()
 
 
 if __name__ == "__main__":

@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         farm = PrivateFarm(lab, Path(tmp), HOSTS)
         ssh = PlainSsh(lab, Path(tmp))
         try:
-            stack = start(farm, args.mb)
+            stack, bare = start(farm, args.mb)
             ssh.warm(*HOSTS)
             where = HOSTS[0]
             for link in links:
@@ -311,8 +311,8 @@ def main(argv: list[str] | None = None) -> None:
                     if link != "lab":
                         for host in HOSTS:
                             slow.enter_context(throttle(lab, host, link))
-                    copies, moves, where = run(farm, ssh, stack, where, args.runs)
-                tables.append((link, rows(copies, moves)))
+                    copies, moves, floors, where = run(farm, ssh, (stack, bare), where, args.runs)
+                tables.append((link, rows(copies, moves, floors)))
         finally:
             ssh.close(*HOSTS)
             farm.close()
@@ -327,37 +327,46 @@ def main(argv: list[str] | None = None) -> None:
         )
 
 
-def start(farm: PrivateFarm, mb: float) -> str:
-    """The writer stack with ``mb`` MiB of data, up on the first host."""
-    stack = farm.stack("move", HOSTS[0], WRITER.format(image=farm.lab.image), data=["./data"])
+def start(farm: PrivateFarm, mb: float) -> tuple[str, str]:
+    """The writer stack with ``mb`` MiB of data, and the same stack without ``data:``
+    (the floor: a move that is only ``down`` on A and ``up`` on B), up on the first host."""
+    compose = WRITER.format(image=farm.lab.image)
+    stack = farm.stack("move", HOSTS[0], compose, data=["./data"])
+    bare = farm.stack("bare", HOSTS[0], compose)
     fill(farm.on_host(HOSTS[0], stack, "data"), mb, files=20)
-    up = farm.cf("up", stack, timeout=120)
+    for host in HOSTS:  # the bare stack mounts ./data too: an empty one on each host
+        farm.on_host(host, bare, "data").mkdir(parents=True, exist_ok=True)
+    up = farm.cf("up", stack, bare, timeout=120)
     if up.returncode != 0:
         raise RuntimeError(f"cf up failed:\n{up}")
-    return stack
+    return stack, bare
 
 
 def run(
-    farm: PrivateFarm, ssh: PlainSsh, stack: str, where: str, runs: int
-) -> tuple[list[float], list[Move], str]:
-    """``runs`` rounds of (plain full copy, cf move), each the other way; where it ends."""
+    farm: PrivateFarm, ssh: PlainSsh, stacks: tuple[str, str], where: str, runs: int
+) -> tuple[list[float], list[Move], list[Move], str]:
+    """``runs`` rounds of (plain full copy, cf move, the bare stack's move), each the other
+    way; where they end."""
+    stack, bare = stacks
     old, new = where, next(h for h in HOSTS if h != where)
-    copies, moves = [], []
+    copies, moves, floors = [], [], []
     for _ in range(runs):
         scratch = farm.host_path(stack, "plain-ssh-copy")
         copies.append(ssh.copy(old, farm.host_path(stack, "data"), new, scratch))
         shutil.rmtree(farm.on_host(new, stack, "plain-ssh-copy"))
         moves.append(move(farm, stack, old, new))
+        floors.append(move(farm, bare, old, new))
         old, new = new, old
-    return copies, moves, old
+    return copies, moves, floors, old
 
 
-def rows(copies: list[float], moves: list[Move]) -> list[tuple[str, str, str]]:
+def rows(copies: list[float], moves: list[Move], floors: list[Move]) -> list[tuple[str, str, str]]:
     def line(label: str, values: list[float]) -> tuple[str, str, str]:
         return (label, f"{statistics.median(values):.2f} s", " ".join(f"{v:.2f}" for v in values))
 
     full = statistics.median(copies)
     down = [m.downtime_events for m in moves]
+    floor = statistics.median(m.downtime_events for m in floors)
     table = [
         line("full copy, plain OpenSSH (ssh A tar | ssh B tar)", copies),
         line("cf apply --yes --prune-data: total", [m.total for m in moves]),
@@ -375,7 +384,16 @@ def rows(copies: list[float], moves: list[Move]) -> list[tuple[str, str, str]]:
             f"downtime: engines polled every {POLL * 1000:.0f} ms (+-{POLL * 1000:.0f} ms)",
             [m.downtime_polled for m in moves],
         ),
+        line(
+            "floor: the same move without data (down A, up B), engine events",
+            [m.downtime_events for m in floors],
+        ),
         ("downtime / full copy", f"{statistics.median(down) / full:.2f}x", ""),
+        (
+            "downtime added by the data (downtime - floor)",
+            f"{statistics.median(down) - floor:.2f} s",
+            "",
+        ),
     ]
     return table
 
