@@ -14,6 +14,7 @@ from compose_farm.sync.manifest import (
     drift,
     human_bytes,
     is_excluded,
+    listed_at,
     local_listing,
     parse_checksums,
     parse_listing,
@@ -142,3 +143,10 @@ def test_summaries() -> None:
     assert todo.summary() == "2 paths (1.5 kB) to send, 1 to delete"
     assert todo.summary(done=True) == "sent 2 paths (1.5 kB), deleted 1"
     assert changes({}, {}, delete=True).summary() == "nothing to send"
+
+
+def test_the_folder_record_gives_the_hosts_clock() -> None:
+    text = "d 0 1700000005.250000000\0.\0\0f 1 1700000000.0\0a\0\0"
+    assert listed_at(text) == 1700000005_250000000
+    assert parse_listing(text) == {"a": Entry("f", 1, 1700000000_000000000)}
+    assert listed_at("") is None  # a missing folder lists as nothing

@@ -4,8 +4,10 @@ The work is arranged so the stack is down only for what changed:
 
 1. ``pre_copy``, while the stack still runs on the old host: copy everything
    (host to host, relayed through cf), then checksum both copies. A file whose
-   checksums match and whose size and modification time did not change while
-   it was being read is *pre-verified*.
+   checksums match, whose size and modification time did not change while it
+   was being read, and which was last written more than a second before that
+   (so a later write cannot leave its time unchanged: file times tick coarsely)
+   is *pre-verified*.
 2. The caller stops the stack (``docker compose down``).
 3. ``final_copy``: list both sides again; send what differs (sizes and
    modification times to the nanosecond, which GNU tar's POSIX format keeps)
@@ -52,6 +54,7 @@ from compose_farm.sync.remote import (
 )
 
 REPLACED_SUFFIX = ".cf-replaced-"
+SETTLED = 1_000_000_000  # a file untouched this long (ns) before the check can be trusted
 
 
 @dataclass(frozen=True)
@@ -80,13 +83,13 @@ async def estimate(
     """For each data folder: its size on ``old`` and what the pre-copy would send."""
     out: list[FolderEstimate] = []
     for folder in config.stacks[stack].data:
-        (source, exists), target = await asyncio.gather(
+        (source, listed), target = await asyncio.gather(
             folder_state(executor, old, folder), list_folder(executor, new, folder)
         )
         base = target if reuse else {}
         files, size = totals(source)
         todo = changes(source, base, delete=True, precision=NANOSECOND)
-        out.append(FolderEstimate(folder, files, size, todo, exists))
+        out.append(FolderEstimate(folder, files, size, todo, listed is not None))
     return out
 
 
@@ -126,7 +129,8 @@ class DataMove:
     async def pre_copy(self) -> None:
         """Step 1, while the stack runs on the old host: copy all, then pre-verify."""
         for folder in self.folders:
-            _, folder.exists = await folder_state(self.executor, self.old, folder.path)
+            _, listed = await folder_state(self.executor, self.old, folder.path)
+            folder.exists = listed is not None
             if not folder.exists:
                 self.say(f"{folder.path}: not on {self.old}, nothing to copy")
                 continue
@@ -135,13 +139,14 @@ class DataMove:
                 aside = PurePosixPath(f"{folder.path}{REPLACED_SUFFIX}{stamp}")
                 await set_aside(self.executor, self.new, folder.path, aside)
             await self._copy(folder, live=True)
-            before = await list_folder(self.executor, self.old, folder.path)
+            before, now = await folder_state(self.executor, self.old, folder.path)
             here, there = await asyncio.gather(
                 checksums(self.executor, self.old, folder.path),
                 checksums(self.executor, self.new, folder.path),
             )
             after = await list_folder(self.executor, self.old, folder.path)
-            steady = {p for p, e in after.items() if before.get(p) == e}
+            settled = (now or 0) - SETTLED
+            steady = {p for p, e in after.items() if before.get(p) == e and e.mtime < settled}
             folder.listed = after
             folder.verified = frozenset(
                 p for p, digest in here.items() if p in steady and there.get(p) == digest
@@ -190,7 +195,7 @@ class DataMove:
                 continue
             total, wrong = await self._compare(folder)
             if wrong:
-                self.say(f"{folder.path}: {count(len(wrong), 'file')} differ; copying them again")
+                self.say(f"{folder.path}: {count(len(wrong), 'file')} did not match; copying again")
                 await self._resend(folder, wrong)
                 total, wrong = await self._compare(folder)
             if wrong:

@@ -163,6 +163,16 @@ def parse_listing(text: str) -> dict[str, Entry]:
     return listing
 
 
+def listed_at(text: str) -> int | None:
+    """The host's clock when ``LIST_PROGRAM`` listed the folder (from the folder's own
+    record); ``None`` when the folder does not exist."""
+    head, sep, rest = text.partition("\0")
+    parts = head.split()
+    if not sep or not rest.startswith(".\0") or len(parts) != 3 or parts[0] != "d":
+        return None
+    return _nanoseconds(parts[2])
+
+
 def local_listing(root: Path, exclude: Sequence[str] = ()) -> dict[str, Entry]:
     """The listing of ``root`` on this machine (empty when it does not exist)."""
     listing: dict[str, Entry] = {}

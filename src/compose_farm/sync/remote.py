@@ -18,21 +18,21 @@ from typing import IO, cast
 from compose_farm.errors import FarmError, HostUnreachableError, TransferError
 from compose_farm.executor import Executor, Script
 from compose_farm.executor.pipes import BytePipe, PipeEnd, relay
-from compose_farm.sync.manifest import Entry, parse_checksums, parse_listing
+from compose_farm.sync.manifest import Entry, listed_at, parse_checksums, parse_listing
 
 NO_GNU_FIND = 98
 
 # A missing folder lists as nothing at all; an existing one starts with a record for
-# itself (".") then one per entry: "KIND SIZE MTIME", path, link target, every field
-# NUL-terminated (any byte but NUL can be in a file name).
+# itself (".", with the host's clock as its time), then one per entry: "KIND SIZE
+# MTIME", path, link target, every field NUL-terminated (any byte but NUL can be in
+# a file name).
 LIST_PROGRAM = r"""
 cd "$1" 2>/dev/null || exit 0
 find . -maxdepth 0 -printf '' 2>/dev/null || {
   echo "this host's find has no -printf: install GNU findutils" >&2; exit 98; }
-printf 'd 0 0\0.\0\0'
+printf 'd 0 %s\0.\0\0' "$(date +%s.%N)"
 exec find . -mindepth 1 -printf '%y %s %T@\0%P\0%l\0'
 """
-FOLDER_RECORD = "d 0 0\0.\0\0"
 
 # $2 = "listed": checksum only the NUL-separated names on stdin.
 CHECKSUM_PROGRAM = r"""
@@ -92,10 +92,11 @@ async def list_folder(executor: Executor, host: str, folder: PurePosixPath) -> d
 
 async def folder_state(
     executor: Executor, host: str, folder: PurePosixPath
-) -> tuple[dict[str, Entry], bool]:
-    """The listing of ``folder`` on ``host``, and whether the folder exists there."""
+) -> tuple[dict[str, Entry], int | None]:
+    """The listing of ``folder`` on ``host``, and the host's clock (nanoseconds) when it
+    was listed; ``None`` when the folder does not exist there."""
     text = await _run(executor, host, LIST_PROGRAM, str(folder))
-    return parse_listing(text), text.startswith(FOLDER_RECORD)
+    return parse_listing(text), listed_at(text)
 
 
 async def checksums(
