@@ -14,13 +14,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
-
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.executor import Script
 from compose_farm.executor.ssh import FarmClient
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.fsutil import atomic_write
+from compose_farm.sshlib import asyncssh
 
 
 class KeyStatus(enum.StrEnum):

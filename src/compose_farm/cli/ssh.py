@@ -149,8 +149,7 @@ def setup(
     """Make cf's key if needed, trust the hosts, and install the key in their authorized_keys."""
     import asyncio
 
-    import asyncssh
-
+    from compose_farm.sshlib import asyncssh
     from compose_farm.sshtrust import ensure_key, install_key, public_key_line
 
     cfg = load(config)

@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostKeyError, HostUnreachableError
 from compose_farm.executor.command import Runnable, Script
@@ -26,6 +24,7 @@ from compose_farm.executor.events import Result, Sink
 from compose_farm.executor.pipes import CHUNK, PipeEnd
 from compose_farm.executor.stream import joined, pump
 from compose_farm.executor.trust import SshIdentity, describe_target, known_hosts_for
+from compose_farm.sshlib import asyncssh
 
 log = logging.getLogger("compose_farm.ssh")
 

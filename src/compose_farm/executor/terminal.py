@@ -16,9 +16,8 @@ import struct
 import termios
 from typing import Protocol
 
-import asyncssh
-
 from compose_farm.executor.command import Runnable
+from compose_farm.sshlib import asyncssh
 
 
 class Terminal(Protocol):

@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncssh
-
 from compose_farm.config import HostConfig
 from compose_farm.errors import HostKeyError
+from compose_farm.sshlib import asyncssh
 
 
 @dataclass(frozen=True)
