@@ -30,9 +30,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 def load(config: str | None) -> Config:
     """Find and load the config named by ``-c`` or the search order."""
+    from compose_farm.cli import early
     from compose_farm.config import find_config, load_config
 
-    return load_config(find_config(config, os.environ))
+    path = find_config(config, os.environ)
+    loaded = early.config_at(path)
+    return loaded if loaded is not None else load_config(path)
 
 
 def print_json(data: Any) -> None:
@@ -127,11 +130,16 @@ def check_services(services: list[str] | None) -> list[str]:
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run the command's coroutine; Ctrl-C hangs up remote commands and says so."""
-    import asyncio
+    """Run the command's coroutine; Ctrl-C hangs up remote commands and says so.
+
+    It runs as ``asyncio.run`` would, on the loop ``cli/early.py`` opened the
+    command's connections on, if it did.
+    """
+    from compose_farm.cli import early
 
     try:
-        return asyncio.run(main)
+        with early.event_loop() as loop:
+            return loop.run(main)
     except KeyboardInterrupt:
         sys.stderr.write(
             "\nInterrupted: remote commands were hung up; the state file records what finished.\n"

@@ -89,7 +89,7 @@ def ps(
     as_json: JsonOption = False,
 ) -> None:
     """One table of every stack's containers across all hosts (one round trip per host)."""
-    from compose_farm.executor import Executor
+    from compose_farm.cli import early
     from compose_farm.facts import gather_facts
     from compose_farm.state import StateStore
 
@@ -99,7 +99,7 @@ def ps(
     hosts = [host] if host else list(cfg.hosts)
 
     async def main() -> Any:
-        async with Executor(cfg) as executor:
+        async with early.executor(cfg) as executor:
             return await gather_facts(cfg, executor, hosts)
 
     facts = run_async(main())

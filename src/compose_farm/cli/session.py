@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from compose_farm.cli import early
 from compose_farm.cli.render import Printer
 from compose_farm.config import Config
 from compose_farm.executor import Executor
@@ -37,7 +38,7 @@ async def open_session(config: Config, stacks: Sequence[str] = ()) -> AsyncItera
     multi = {name for name, s in config.stacks.items() if s.multi_host}
     printer = Printer(console, multi, secrets.mask)
     store = StateStore(config.state_path)
-    async with Executor(config) as executor:
+    async with early.executor(config) as executor:
         ops = Operations(config, executor, store, printer, os.environ)
         if config.traefik_file is not None:
             ops.after_change.append(lambda: _regenerate_traefik(config, store, console))
