@@ -111,13 +111,12 @@ def start(argv: list[str]) -> None:
         return
     command, values, names = parsed
     from compose_farm.config import find_config, load_config
-    from compose_farm.errors import FarmError
 
     try:
         path = find_config(values.get("config"), os.environ)
         cfg = load_config(path)
-    except FarmError:
-        return  # the command reports it, in its own words
+    except Exception:
+        return  # the command meets the same problem where it always did, and reports it
     host = values.get("host")
     if (host is not None and host not in cfg.hosts) or any(n not in cfg.stacks for n in names):
         return  # the command stops with a usage error before it connects
