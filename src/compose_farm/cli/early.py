@@ -106,6 +106,15 @@ def parse(argv: list[str]) -> tuple[str, dict[str, str], list[str]] | None:
 
 def start(argv: list[str]) -> None:
     """For ``cf ps`` and ``cf apply``: start connecting, then import the CLI meanwhile."""
+    try:
+        _start(argv)
+    except KeyboardInterrupt:
+        # This is the command's work, and Typer ends an interrupted command
+        # with status 130 and no traceback.
+        raise SystemExit(130) from None
+
+
+def _start(argv: list[str]) -> None:
     parsed = parse(argv)
     if parsed is None:
         return
