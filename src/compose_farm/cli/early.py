@@ -13,9 +13,11 @@ config, the same loop and the connections already open or opening.
 
 Nothing else changes: the connections are the Executor's own (same options,
 same host key checks, errors kept until the command asks for that host), and a
-command line this module does not recognise, or a config that does not load,
-skips all this. If the command stops before reaching its hosts, ``finish``
-closes the connections.
+command line this module does not recognise, a config that does not load, or
+an unknown stack or host skips all this. All a host can tell is that cf logs in
+a little earlier: before the state file is read (if it is unreadable, the
+command stops there and ``finish`` closes the connections), and for ``apply``
+before the farm lock is taken.
 """
 
 from __future__ import annotations
