@@ -5,19 +5,21 @@ commands) as waiting on their hosts' SSH handshakes, and one need not wait for
 the other. So for a command line of one of these two, in a form this module
 knows reaches the hosts, ``main`` calls ``start`` before importing the CLI: it
 loads the config and asyncssh, makes the Executor the command would make, starts
-the connections the command would open first, and keeps their event loop running
-while another thread imports the modules the command needs. The command then
-runs as always (Typer parses its arguments; it loads the config, reads the state,
-checks its arguments) and its ``load``, ``run_async`` and executor find the same
-config, the same loop and the connections already open or opening.
+what the command would do first on its hosts (for ``apply``, connect; for ``ps``,
+which only reads, its one ``docker ps`` per host), and keeps the event loop
+running while another thread imports the modules the command needs. The command
+then runs as always (Typer parses its arguments; it loads the config, reads the
+state, checks its arguments) and its ``load``, ``run_async``, executor and
+``gather_facts`` find the same config, the same loop, and that work done or
+under way.
 
 Nothing else changes: the connections are the Executor's own (same options,
 same host key checks, errors kept until the command asks for that host), and a
 command line this module does not recognise, a config that does not load, or
-an unknown stack or host skips all this. All a host can tell is that cf logs in
-a little earlier: before the state file is read (if it is unreadable, the
-command stops there and ``finish`` closes the connections), and for ``apply``
-before the farm lock is taken.
+an unknown stack or host skips all this. All a host can tell is that cf comes a
+little earlier: before the state file is read (if it is unreadable, the command
+stops there and ``finish`` closes the connections), and for ``apply`` before the
+farm lock is taken (its ``docker ps`` waits for the lock, as always).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from compose_farm.config import Config
-    from compose_farm.executor import Executor
+    from compose_farm.executor import Executor, Result
 
 # The options of each command (flags, and options that take a value). A command
 # line with anything else (--help, `--`, -aH h1, -cFILE, -v before the command...)
@@ -70,7 +72,8 @@ class _Early:
     config: Config
     executor: Executor
     runner: asyncio.Runner
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    ps_runs: dict[str, asyncio.Task[Result]] = field(default_factory=dict)
+    connecting: list[asyncio.Task[None]] = field(default_factory=list)
     executor_taken: bool = False
     runner_taken: bool = False
 
@@ -142,20 +145,35 @@ def _start(argv: list[str]) -> None:
         return
     early = _Early(path, cfg, executor, asyncio.Runner())
     try:
-        early.runner.run(_connect_while_importing(early, hosts, _MODULES[command]))
+        early.runner.run(_connect_while_importing(early, command, hosts))
     except BaseException:
         early.runner.close()
         raise
     _started.append(early)
 
 
-async def _connect_while_importing(
-    early: _Early, hosts: list[str], modules: tuple[str, ...]
-) -> None:
+async def _connect_while_importing(early: _Early, command: str, hosts: list[str]) -> None:
     import asyncio
 
-    early.tasks += [asyncio.ensure_future(_connect(early.executor, h)) for h in hosts]
-    await asyncio.to_thread(_import, ("compose_farm.cli.root", *modules))
+    if command == "ps":
+        # ps only reads: its one `docker ps` per host can run now too.
+        from compose_farm.facts import ps_command
+
+        for host in hosts:
+            run = asyncio.ensure_future(early.executor.run(host, ps_command(), capture=True))
+            run.add_done_callback(_seen)
+            early.ps_runs[host] = run
+    else:
+        # apply reads what runs only once it holds the farm lock: just connect.
+        early.connecting += [asyncio.ensure_future(_connect(early.executor, h)) for h in hosts]
+    await asyncio.to_thread(_import, ("compose_farm.cli.root", *_MODULES[command]))
+
+
+def _seen(run: asyncio.Future[Result]) -> None:
+    # The command gets any error when it awaits the run; if it stops before
+    # that, the error must not be logged as never retrieved.
+    if not run.cancelled():
+        run.exception()
 
 
 async def _connect(executor: Executor, host: str) -> None:
@@ -185,6 +203,12 @@ def executor(config: Config) -> Executor:
     from compose_farm.executor import Executor
 
     return Executor(config)
+
+
+def runs(executor: Executor) -> dict[str, asyncio.Task[Result]]:
+    """Host -> the run of ``facts.ps_command`` ``start`` began with ``executor``, for ``cf ps``."""
+    early = _early()
+    return early.ps_runs if early is not None and early.executor is executor else {}
 
 
 @contextlib.contextmanager

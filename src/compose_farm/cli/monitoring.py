@@ -100,7 +100,7 @@ def ps(
 
     async def main() -> Any:
         async with early.executor(cfg) as executor:
-            return await gather_facts(cfg, executor, hosts)
+            return await gather_facts(cfg, executor, hosts, started=early.runs(executor))
 
     facts = run_async(main())
     rows: list[dict[str, str]] = []
