@@ -18,6 +18,7 @@ from compose_farm.cli import early
         (["ps", "-c", "f.yaml", "-H", "h1"], ("ps", {"config": "f.yaml", "host": "h1"}, [])),
         (["ps", "--config=f.yaml", "--host", "h1"], ("ps", {"config": "f.yaml", "host": "h1"}, [])),
         (["apply", "--yes", "-n", "--full", "-c", "f.yaml"], ("apply", {"config": "f.yaml"}, [])),
+        (["apply", "--prune-data", "-y"], ("apply", {}, [])),
     ],
 )
 def test_ps_and_apply_command_lines_are_recognised(

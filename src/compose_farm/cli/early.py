@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 # is left to Typer alone.
 _FLAGS = {
     "ps": frozenset({"-a", "--all", "--json"}),
-    "apply": frozenset({"-n", "--dry-run", "-y", "--yes", "--no-orphans", "--no-strays", "--full"}),
+    "apply": frozenset(
+        {"-n", "--dry-run", "-y", "--yes", "--no-orphans", "--no-strays", "--full", "--prune-data"}
+    ),
 }
 _VALUES = {
     "ps": {"-c": "config", "--config": "config", "-H": "host", "--host": "host"},
