@@ -114,6 +114,11 @@ class LocalPipe:
             os.killpg(self._proc.pid, signal.SIGKILL)
 
     async def finish(self) -> PipeEnd:
+        # asyncio reports the exit only once every pipe is closed, and a paused reader
+        # never sees its end: close stdin, read what is left of stdout (and drop it).
+        await self.close_input()
+        while await self._stdout.read(CHUNK):
+            pass
         status = await self._proc.wait()
         stderr = (await self._stderr_task).decode("utf-8", "replace")
         return PipeEnd(self.host, status if status >= 0 else 128 - status, stderr)
@@ -149,6 +154,8 @@ async def relay(
     finally:
         feeding.cancel()
     with contextlib.suppress(OSError, ConnectionError):
+        # The feeder may not have run at all (the first read can return at once).
+        await source.close_input()
         await destination.close_input()
     src_end, dst_end = await asyncio.gather(source.finish(), destination.finish())
     return src_end, dst_end, sent
