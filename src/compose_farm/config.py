@@ -80,6 +80,7 @@ class SyncOptions(_Strict):
     enabled: bool = False
     delete: bool = False
     exclude: tuple[str, ...] = ()
+    host_to_host: bool = True  # data moves: the new host pulls from the old one when it can
 
 
 HOOK_EVENTS = (

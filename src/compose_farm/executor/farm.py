@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from compose_farm.config import Config
 from compose_farm.executor.command import Runnable
@@ -91,6 +91,11 @@ class Executor:
             return await open_local_terminal(command, cols, rows)
         conn = await self._pool().connection(host)
         return await open_ssh_terminal(conn, command, cols, rows)
+
+    async def ssh_connection(self, host: str) -> Any:
+        """The remote ``host``'s asyncssh connection (opened if need be); raises
+        ``HostUnreachableError``."""
+        return await self._pool().connection(host)
 
     async def reachable(self, host: str) -> str | None:
         """``None`` when ``host`` can be reached, else why not (opens its connection)."""

@@ -35,6 +35,7 @@ from pathlib import PurePosixPath
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
 from compose_farm.executor import Executor, Script
+from compose_farm.sync import direct
 from compose_farm.sync.manifest import (
     NANOSECOND,
     Changes,
@@ -125,6 +126,8 @@ class DataMove:
         self.reuse = reuse
         self.say = say
         self.copied = 0
+        # host to host until the new host turns out not to reach the old one
+        self.direct: bool | None = None if config.sync.host_to_host else False
 
     async def pre_copy(self) -> None:
         """Step 1, while the stack runs on the old host: copy all, then pre-verify."""
@@ -141,7 +144,7 @@ class DataMove:
             await self._copy(folder, live=True)
             before, now = await folder_state(self.executor, self.old, folder.path)
             here, there = await asyncio.gather(
-                checksums(self.executor, self.old, folder.path),
+                checksums(self.executor, self.old, folder.path, live=True),
                 checksums(self.executor, self.new, folder.path),
             )
             after = await list_folder(self.executor, self.old, folder.path)
@@ -178,14 +181,31 @@ class DataMove:
         members = [".", *send] if send or not target else send
         started = time.monotonic()
         await remove(self.executor, self.new, folder.path, todo.delete)
-        sent = await copy_between(
-            self.executor, self.old, self.new, folder.path, members, source_may_change=live
-        )
-        self.copied += sent
+        how = await self._transfer(folder.path, members, live=live)
         took = time.monotonic() - started
         when = "while it runs" if live else "after the stop"
         done = Changes(tuple(send), todo.delete, sum(source[p].size for p in send if p in source))
-        self.say(f"{folder.path}: {done.summary(done=True)} {when} ({took:.1f} s)")
+        self.copied += done.bytes
+        self.say(f"{folder.path}: {done.summary(done=True)} {when}, {how} ({took:.1f} s)")
+
+    async def _transfer(self, folder: PurePosixPath, paths: Sequence[str], *, live: bool) -> str:
+        """Copy ``paths``: host to host when the new host reaches the old one, else
+        relayed through cf. How it went, for the output."""
+        if not paths:
+            return "nothing to copy"
+        if self.direct is not False:
+            try:
+                await direct.pull(
+                    self.executor, self.old, self.new, folder, direct.members(paths), live=live
+                )
+                self.direct = True
+                return "host to host"
+            except direct.Unreachable as exc:
+                self.direct = False
+                why = f" ({exc})" if str(exc) else ""
+                self.say(f"{self.new} cannot reach {self.old} over SSH{why}; relaying through cf")
+        await copy_between(self.executor, self.old, self.new, folder, paths, source_may_change=live)
+        return "relayed through cf"
 
     async def verify(self) -> None:
         """Step 4: listings agree everywhere; files sent after the stop have equal SHA-256.
@@ -242,7 +262,7 @@ class DataMove:
         source = await list_folder(self.executor, self.old, folder.path)
         await remove(self.executor, self.new, folder.path, [p for p in paths if p not in source])
         again = [p for p in paths if p in source]
-        await copy_between(self.executor, self.old, self.new, folder.path, again)
+        await self._transfer(folder.path, again, live=False)
         folder.sent = tuple(sorted(set(folder.sent) | {p for p in again if source[p].kind == "f"}))
 
 

@@ -31,13 +31,20 @@ cd "$1" 2>/dev/null || exit 0
 find . -maxdepth 0 -printf '' 2>/dev/null || {
   echo "this host's find has no -printf: install GNU findutils" >&2; exit 98; }
 printf 'd 0 %s\0.\0\0' "$(date +%s.%N)"
-exec find . -mindepth 1 -printf '%y %s %T@\0%P\0%l\0'
+# A file that vanishes while the folder is read (it is in use) is no error; any
+# other complaint of find's (an unreadable folder) is.
+{ find . -mindepth 1 -printf '%y %s %T@\0%P\0%l\0' 2>&1 1>&3 3>&- |
+    grep -v -e 'No such file or directory' >&2 && exit 1; } 3>&1
+exit 0
 """
 
-# $2 = "listed": checksum only the NUL-separated names on stdin.
+# $2 = "listed": checksum only the NUL-separated names on stdin; "live": the folder is
+# in use, so files that vanish or cannot be read meanwhile are left out, not errors
+# (a file left out is simply not vouched for).
 CHECKSUM_PROGRAM = r"""
 cd "$1" 2>/dev/null || exit 0
 if [ "$2" = listed ]; then exec xargs -0 -r sha256sum --; fi
+if [ "$2" = live ]; then find . -type f -print0 | xargs -0 -r sha256sum -- 2>/dev/null; exit 0; fi
 find . -type f -print0 | xargs -0 -r sha256sum --
 """
 
@@ -100,12 +107,19 @@ async def folder_state(
 
 
 async def checksums(
-    executor: Executor, host: str, folder: PurePosixPath, only: Sequence[str] | None = None
+    executor: Executor,
+    host: str,
+    folder: PurePosixPath,
+    only: Sequence[str] | None = None,
+    *,
+    live: bool = False,
 ) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` on ``host`` (or of the files ``only`` names):
-    relative path -> hex digest."""
+    relative path -> hex digest. ``live``: the folder is in use; files that vanish
+    meanwhile are left out."""
     if only is None:
-        return parse_checksums(await _run(executor, host, CHECKSUM_PROGRAM, str(folder)))
+        mode = "live" if live else "all"
+        return parse_checksums(await _run(executor, host, CHECKSUM_PROGRAM, str(folder), mode))
     if not only:
         return {}
     names = "".join(f"{_member(p)}\0" for p in only)

@@ -1,0 +1,145 @@
+"""Copying a data folder straight from one host to another, when they reach each other.
+
+The new host (B) pulls from the old one (A) over SSH with a key made for this one
+copy, so the data does not pass through the machine running cf:
+
+1. cf makes an ed25519 key pair in memory.
+2. On A, over cf's connection, it adds the public key to the login user's
+   ``authorized_keys`` with ``restrict`` and a forced command: ``tar -c`` of this
+   one folder, reading the names to send on stdin. The key can do nothing else.
+3. On B it runs ``ssh`` with that key, A's host key (the one cf itself verified,
+   written to a private temporary known_hosts file, ``StrictHostKeyChecking=yes``)
+   and ``BatchMode``, piped into ``tar -x``. The private key reaches B on stdin,
+   lives in a mode-700 temporary folder, and is deleted when the copy ends.
+4. cf removes the key from A's ``authorized_keys``, whatever happened.
+
+When B cannot reach A (no route, a firewall, another port seen from B), ssh exits
+255 and the caller relays the copy through cf instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+from compose_farm.errors import TransferError
+from compose_farm.executor import Executor, Script
+
+UNREACHABLE = 75  # B's ssh could not reach A (or was refused): relay instead
+
+ALLOW_PROGRAM = r"""
+umask 077
+mkdir -p "$HOME/.ssh" && printf '%s\n' "$1" >> "$HOME/.ssh/authorized_keys"
+"""
+
+# $1: the marker that names the key; the file keeps its inode, owner and mode.
+REVOKE_PROGRAM = r"""
+keys=$HOME/.ssh/authorized_keys
+[ -f "$keys" ] || exit 0
+grep -v -F -e "$1" "$keys" > "$keys.cf-tmp"
+cat "$keys.cf-tmp" > "$keys" && rm -f "$keys.cf-tmp"
+"""
+
+# stdin: the private key (up to its END line), then the NUL-separated names to send.
+# $1: A's known_hosts line, $2: port, $3: user@address, $4: the folder here, $5:
+# "live" when A's files may change as tar reads them (its 1 or 2 then is no failure).
+PULL_PROGRAM = r"""
+umask 077
+dir=$(mktemp -d) || exit 1
+trap 'rm -rf "$dir"' EXIT
+while IFS= read -r line; do
+  printf '%s\n' "$line"
+  case $line in *"END OPENSSH PRIVATE KEY"*) break ;; esac
+done > "$dir/key"
+printf '%s\n' "$1" > "$dir/known"
+mkdir -p "$4" && cd "$4" || exit 1
+{ ssh -T -i "$dir/key" -o IdentitiesOnly=yes -o IdentityAgent=none \
+    -o UserKnownHostsFile="$dir/known" -o GlobalKnownHostsFile=/dev/null \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 \
+    -p "$2" "$3"; echo $? > "$dir/ssh"; } |
+  tar -x -p --numeric-owner --same-owner -f -
+status=$?
+sent=$(cat "$dir/ssh")
+[ "$sent" = 255 ] && exit 75
+[ "$status" = 0 ] || exit "$status"
+case $sent in
+  0) exit 0 ;;
+  1|2) [ "$5" = live ] && exit 0 ;;
+esac
+echo "tar on the old host exited $sent" >&2
+exit "$sent"
+"""
+
+SEND = "tar -c -f - --format=posix --numeric-owner --no-recursion --null --no-unquote -T -"
+
+
+class Unreachable(Exception):
+    """The new host could not reach the old one: relay the copy instead."""
+
+
+def _forced_line(public_key: str, folder: PurePosixPath) -> str:
+    """The ``authorized_keys`` line: this key may only send files of ``folder``."""
+    command = f"cd {shlex.quote(str(folder))} && exec {SEND}"
+    escaped = command.replace("\\", "\\\\").replace('"', '\\"')
+    return f'restrict,command="{escaped}" {public_key}'
+
+
+async def pull(
+    executor: Executor,
+    source_host: str,
+    destination_host: str,
+    folder: PurePosixPath,
+    names: bytes,
+    *,
+    live: bool = False,
+) -> None:
+    """Copy ``names`` (NUL-separated members) of ``folder`` from ``source_host`` to
+    ``destination_host`` directly. Raises ``Unreachable`` when the hosts do not reach
+    each other, ``TransferError`` when the copy itself fails."""
+    from compose_farm.sshlib import asyncssh
+
+    if executor.is_local(source_host) or executor.is_local(destination_host):
+        raise Unreachable("a local host")
+    conn = await executor.ssh_connection(source_host)
+    host_key = conn.get_server_host_key()
+    peer = conn.get_extra_info("peername")
+    user = conn.get_extra_info("username")
+    if host_key is None or not peer or not user:
+        raise Unreachable("no host key, address or user to give the new host")
+    # The address and port cf reached A at (an ssh_config alias means nothing on B).
+    address, port = str(peer[0]), int(peer[1])
+    known_name = address if port == 22 else f"[{address}]:{port}"
+    known = f"{known_name} {host_key.export_public_key().decode().strip()}"
+
+    marker = f"cf-move-{secrets.token_hex(8)}"
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=marker)
+    public = key.export_public_key().decode().strip()
+    private = key.export_private_key().decode()
+    allowed = await executor.run(
+        source_host, Script(ALLOW_PROGRAM, (_forced_line(public, folder),)), capture=True
+    )
+    if not allowed.ok:
+        raise Unreachable(allowed.error or allowed.stderr.strip())
+    try:
+        stdin = private + names.decode("utf-8", "surrogateescape")
+        how = "live" if live else "still"
+        target = f"{user}@{address}"
+        script = Script(PULL_PROGRAM, (known, str(port), target, str(folder), how))
+        done = await executor.run(destination_host, script, capture=True, stdin=stdin)
+    finally:
+        await executor.run(source_host, Script(REVOKE_PROGRAM, (marker,)), capture=True)
+    if done.error is not None:
+        raise TransferError(done.error, unreachable=done.unreachable)
+    if done.exit_status == UNREACHABLE:
+        raise Unreachable(done.stderr.strip())
+    if done.exit_status != 0:
+        detail = done.stderr.strip().splitlines()
+        why = detail[-1] if detail else f"exit status {done.exit_status}"
+        raise TransferError(f"copy of {folder} from {source_host} to {destination_host}: {why}")
+
+
+def members(paths: Sequence[str]) -> bytes:
+    """Tar member names, NUL-separated, that never read as options."""
+    return b"".join(("." if p == "." else f"./{p}").encode() + b"\0" for p in paths)
