@@ -224,26 +224,27 @@ class PlainSsh:
 # --- one move ------------------------------------------------------------------------------
 
 # cf's own account of the two copies (its wording, so optional: "not reported" otherwise).
+# cf's lines: "<folder>: sent 3 paths (52.4 MB) while it runs, host to host (4.4 s)",
+# "<folder>: nothing changed after the stop, nothing to copy (0.0 s)".
 REPORTED = {
-    "pre": (
-        re.compile(r"sent [^(]*\(([^)]*)\) while it runs \(([\d.]+) s\)"),
-        re.compile(r"copied while running \(([^)]*?) in ([\d.]+) s\)"),
-    ),
+    "pre": (re.compile(r"sent [^(]*\(([^)]*)\) while it runs, ([^(]*) \(([\d.]+) s\)"),),
     "final": (
-        re.compile(r"(?:sent [^(]*\(([^)]*)\)|(nothing)) after the stop \(([\d.]+) s\)"),
-        re.compile(r"copied after the stop \(([^)]*?) in ([\d.]+) s\)"),
+        re.compile(
+            r"(?:sent [^(]*\(([^)]*)\)|(nothing) changed) after the stop, ([^(]*) \(([\d.]+) s\)"
+        ),
     ),
 }
 
 
 def reported_copies(output: str) -> dict[str, tuple[str, float]]:
-    """Size and seconds of the pre-copy and of the final copy, as cf printed them."""
+    """Size (and how: host to host or relayed) and seconds of the pre-copy and of the
+    final copy, as cf printed them."""
     found = {}
     for key, patterns in REPORTED.items():
         for pattern in patterns:
             if m := pattern.search(output):
                 groups = [g for g in m.groups() if g is not None]
-                found[key] = (groups[0], float(groups[-1]))
+                found[key] = (f"{groups[0]} {groups[1].strip()}", float(groups[-1]))
                 break
     return found
 

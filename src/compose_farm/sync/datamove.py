@@ -56,6 +56,9 @@ from compose_farm.sync.remote import (
 
 REPLACED_SUFFIX = ".cf-replaced-"
 SETTLED = 1_000_000_000  # a file untouched this long (ns) before the check can be trusted
+# Below this, relaying over cf's open connections beats the new host's SSH login to
+# the old one (key added, login, key removed): the small final copy stays relayed.
+DIRECT_FROM_BYTES = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -181,19 +184,21 @@ class DataMove:
         members = [".", *send] if send or not target else send
         started = time.monotonic()
         await remove(self.executor, self.new, folder.path, todo.delete)
-        how = await self._transfer(folder.path, members, live=live)
+        done = Changes(tuple(send), todo.delete, sum(source[p].size for p in send if p in source))
+        how = await self._transfer(folder.path, members, done.bytes, live=live)
         took = time.monotonic() - started
         when = "while it runs" if live else "after the stop"
-        done = Changes(tuple(send), todo.delete, sum(source[p].size for p in send if p in source))
         self.copied += done.bytes
         self.say(f"{folder.path}: {done.summary(done=True)} {when}, {how} ({took:.1f} s)")
 
-    async def _transfer(self, folder: PurePosixPath, paths: Sequence[str], *, live: bool) -> str:
-        """Copy ``paths``: host to host when the new host reaches the old one, else
-        relayed through cf. How it went, for the output."""
+    async def _transfer(
+        self, folder: PurePosixPath, paths: Sequence[str], size: int, *, live: bool
+    ) -> str:
+        """Copy ``paths`` (``size`` bytes of files): host to host when that is worth a login
+        and the new host reaches the old one, else relayed through cf. How it went."""
         if not paths:
             return "nothing to copy"
-        if self.direct is not False:
+        if self.direct is not False and size >= DIRECT_FROM_BYTES:
             try:
                 await direct.pull(
                     self.executor, self.old, self.new, folder, direct.members(paths), live=live
@@ -262,7 +267,7 @@ class DataMove:
         source = await list_folder(self.executor, self.old, folder.path)
         await remove(self.executor, self.new, folder.path, [p for p in paths if p not in source])
         again = [p for p in paths if p in source]
-        await self._transfer(folder.path, again, live=False)
+        await self._transfer(folder.path, again, sum(source[p].size for p in again), live=False)
         folder.sent = tuple(sorted(set(folder.sent) | {p for p in again if source[p].kind == "f"}))
 
 
