@@ -18,6 +18,7 @@ from compose_farm.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from compose_farm.cli.session import Session
     from compose_farm.operations.lifecycle import Outcome
 
 DryRun = Annotated[
@@ -36,7 +37,6 @@ def sync(
     config: ConfigOption = None,
 ) -> None:
     """Copy stack folders from this machine to their hosts (only what changed)."""
-    from compose_farm.cli.render import summary
     from compose_farm.cli.session import open_session
     from compose_farm.errors import TransferError
     from compose_farm.operations.lifecycle import Outcome
@@ -74,13 +74,9 @@ def sync(
                     for path in done.changes.delete if dry_run else ():
                         session.ops.info(stack, target, f"  delete {path}")
                     outcomes.append(Outcome(stack, (target,), True))
-            if dry_run:
-                session.console.print("Dry run: nothing was changed.", style="dim")
-            return _exit_code(summary(session.console, outcomes, "sync"), outcomes)
+            return _report(session, outcomes, "sync", "nothing was changed" if dry_run else None)
 
-    code = run_async(main())
-    if code:
-        raise SystemExit(code)
+    _exit_with(run_async(main()))
 
 
 def prune_data(
@@ -92,7 +88,6 @@ def prune_data(
     """Remove the data copies moves left on hosts where a stack no longer runs."""
     from rich.prompt import Confirm
 
-    from compose_farm.cli.render import summary
     from compose_farm.cli.session import open_session
     from compose_farm.operations.lifecycle import Outcome
     from compose_farm.state import StateStore
@@ -124,19 +119,27 @@ def prune_data(
                     outcomes.append(Outcome(stack, tuple(cleaned), False, why))
                 else:
                     outcomes.append(Outcome(stack, tuple(cleaned), True))
-            if dry_run:
-                session.console.print("Dry run: nothing was removed.", style="dim")
-            return _exit_code(summary(session.console, outcomes, "prune-data"), outcomes)
+            dry = "nothing was removed" if dry_run else None
+            return _report(session, outcomes, "prune-data", dry)
 
-    code = run_async(main())
-    if code:
-        raise SystemExit(code)
+    _exit_with(run_async(main()))
 
 
-def _exit_code(ok: bool, outcomes: list[Outcome]) -> int:
-    if ok:
+def _report(session: Session, outcomes: list[Outcome], verb: str, dry: str | None) -> int:
+    """The summary (after a dry run's note); the exit code: 4 when every failure was a
+    host that could not be reached, else 1."""
+    from compose_farm.cli.render import summary
+
+    if dry is not None:
+        session.console.print(f"Dry run: {dry}.", style="dim")
+    if summary(session.console, outcomes, verb):
         return 0
     return 4 if all(o.unreachable for o in outcomes if not o.ok) else 1
+
+
+def _exit_with(code: int) -> None:
+    if code:
+        raise SystemExit(code)
 
 
 def register(app: typer.Typer) -> None:
