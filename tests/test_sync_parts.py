@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
 from pathlib import Path, PurePosixPath
 
@@ -14,6 +15,7 @@ from compose_farm.executor.pipes import LocalPipe, relay
 from compose_farm.operations.hooks import hook_environment
 from compose_farm.state import StateStore, parse_state
 from compose_farm.sync.stackdir import exclusions
+from tests.clihelp import run_cf
 
 CONFIG = """\
 compose_dir: /opt/stacks
@@ -134,3 +136,18 @@ def test_relay_feeds_the_source_while_it_writes() -> None:
             return sent
 
     assert asyncio.run(main()) == len(names)
+
+
+def test_config_show_json_lists_each_stacks_sync_data_and_hooks(config_path: Path) -> None:
+    done = run_cf("config", "show", "--json", "-c", str(config_path))
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["stacks"]["db"] == ["h2"]  # the shape scripts already read is unchanged
+    assert shown["sync"]["enabled"] is True and shown["sync"]["exclude"] == [".git"]
+    db = shown["stack_options"]["db"]
+    assert db["data"] == ["/opt/stacks/db/pgdata", "/srv/db-extra"]
+    assert db["hooks"]["after_up"] == [
+        {"run": "farm-wide", "on": "host"},
+        {"run": "./notify.sh", "on": "local"},
+    ]
+    assert shown["stack_options"]["off"]["sync"] is False

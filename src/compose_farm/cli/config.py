@@ -93,6 +93,19 @@ def show(config: ConfigOption = None, as_json: JsonOption = False) -> None:
                 "compose_dir": str(cfg.compose_dir),
                 "hosts": {n: h.model_dump(exclude_none=True) for n, h in cfg.hosts.items()},
                 "stacks": {n: list(s.hosts) for n, s in cfg.stacks.items()},
+                "sync": cfg.sync.model_dump(mode="json"),
+                "stack_options": {
+                    n: {
+                        "sync": s.sync,
+                        "data": [str(d) for d in s.data],
+                        "hooks": {
+                            event: [h.model_dump() for h in hooks]
+                            for event, hooks in s.hooks.items()
+                        },
+                    }
+                    for n, s in cfg.stacks.items()
+                    if s.sync or s.data or s.hooks
+                },
                 "traefik_file": str(cfg.traefik_file) if cfg.traefik_file else None,
                 "traefik_stack": cfg.traefik_stack,
                 "state_file": str(cfg.state_path),
