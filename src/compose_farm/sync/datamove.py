@@ -200,11 +200,11 @@ class DataMove:
             return "nothing to copy"
         if self.direct is not False and size >= DIRECT_FROM_BYTES:
             try:
-                await direct.pull(
+                tool = await direct.pull(
                     self.executor, self.old, self.new, folder, direct.members(paths), live=live
                 )
                 self.direct = True
-                return "host to host"
+                return f"host to host with {tool}"
             except direct.Unreachable as exc:
                 self.direct = False
                 why = f" ({exc})" if str(exc) else ""
