@@ -26,6 +26,7 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the changes, make none.")]
 
 
 def load(config: str | None) -> Config:

@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from compose_farm.cli.common import ConfigOption, load, run_async
-
-DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the changes, make none.")]
+from compose_farm.cli.common import ConfigOption, DryRunOption, load, run_async
 
 
 def _print_sections(console: object, sections: list[object]) -> None:

@@ -10,6 +10,7 @@ import typer
 from compose_farm.cli.common import (
     AllOption,
     ConfigOption,
+    DryRunOption,
     HostOption,
     StacksArg,
     load,
@@ -21,16 +22,12 @@ if TYPE_CHECKING:
     from compose_farm.cli.session import Session
     from compose_farm.operations.lifecycle import Outcome
 
-DryRun = Annotated[
-    bool, typer.Option("--dry-run", "-n", help="Show what would change; change nothing.")
-]
-
 
 def sync(
     stacks: StacksArg = None,
     all_stacks: AllOption = False,
     host: HostOption = None,
-    dry_run: DryRun = False,
+    dry_run: DryRunOption = False,
     delete: Annotated[
         bool, typer.Option("--delete", help="Also remove files on the host that are gone here.")
     ] = False,
@@ -81,7 +78,7 @@ def sync(
 
 def prune_data(
     stacks: StacksArg = None,
-    dry_run: DryRun = False,
+    dry_run: DryRunOption = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     config: ConfigOption = None,
 ) -> None:

@@ -62,6 +62,9 @@ class Operations:
         self.environ = environ
         self.after_change: list[Callable[[], Awaitable[None]]] = []
         self.prune_data = False  # remove the old host's data copy right after a verified move
+        # (stack, host) folders synced in this run: `update` syncs before its pull, and the
+        # `up` after it need not list the host's copy again. One Operations per command.
+        self._synced: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------ helpers
 
@@ -120,7 +123,7 @@ class Operations:
     async def sync_folder(self, stack: str, host: str) -> Result | None:
         """Copy the stack folder to ``host`` when the stack has sync on; a failed
         ``Result`` when that failed, else ``None``."""
-        if not self.config.stacks[stack].sync:
+        if not self.config.stacks[stack].sync or (stack, host) in self._synced:
             return None
         try:
             done = await sync_stack(self.executor, self.config, stack, host)
@@ -128,6 +131,7 @@ class Operations:
             message = f"sync of {stack} to {host} failed: {exc.message}"
             self.info(stack, host, message)
             return Result(host, stack, 1, error=message, unreachable=exc.unreachable)
+        self._synced.add((stack, host))
         if done.changes:
             self.info(stack, host, describe(done))
         return None

@@ -50,6 +50,7 @@ from compose_farm.sync.remote import (
     copy_between,
     folder_state,
     list_folder,
+    members,
     remove,
     set_aside,
 )
@@ -181,11 +182,11 @@ class DataMove:
             send = sorted(set(send) | set(doubtful))
             folder.sent = tuple(p for p in send if source[p].kind == "f")
         # The folder itself first, so its owner and mode travel too.
-        members = [".", *send] if send or not target else send
+        wanted = [".", *send] if send or not target else send
         started = time.monotonic()
         await remove(self.executor, self.new, folder.path, todo.delete)
         done = Changes(tuple(send), todo.delete, sum(source[p].size for p in send if p in source))
-        how = await self._transfer(folder.path, members, done.bytes, live=live)
+        how = await self._transfer(folder.path, wanted, done.bytes, live=live)
         took = time.monotonic() - started
         when = "while it runs" if live else "after the stop"
         self.copied += done.bytes
@@ -201,7 +202,7 @@ class DataMove:
         if self.direct is not False and size >= DIRECT_FROM_BYTES:
             try:
                 tool = await direct.pull(
-                    self.executor, self.old, self.new, folder, direct.members(paths), live=live
+                    self.executor, self.old, self.new, folder, members(paths), live=live
                 )
                 self.direct = True
                 return f"host to host with {tool}"

@@ -29,11 +29,11 @@ import asyncio
 import re
 import secrets
 import shlex
-from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from compose_farm.errors import TransferError
 from compose_farm.executor import Executor, Script
+from compose_farm.sync.remote import TAR_SEND
 
 UNREACHABLE = 75  # B's ssh could not reach A (or was refused): relay instead
 
@@ -94,8 +94,6 @@ echo "tar on the old host exited $sent" >&2
 exit "$sent"
 """
 
-SEND = "tar -c -f - --format=posix --numeric-owner --no-recursion --null --no-unquote -T -"
-
 
 class Unreachable(Exception):
     """The new host could not reach the old one: relay the copy instead."""
@@ -116,7 +114,7 @@ def _forced_line(public_key: str, folder: PurePosixPath, mode: str) -> str:
     if mode == "rsync":
         command = RSYNC_GATE.replace("FOLDER", str(folder))
     else:
-        command = f"cd {shlex.quote(str(folder))} && exec {SEND}"
+        command = f"cd {shlex.quote(str(folder))} && exec {TAR_SEND}"
     escaped = command.replace("\\", "\\\\").replace('"', '\\"')
     return f'restrict,command="{escaped}" {public_key}'
 
@@ -184,8 +182,3 @@ async def pull(
         why = detail[-1] if detail else f"exit status {done.exit_status}"
         raise TransferError(f"copy of {folder} from {source_host} to {destination_host}: {why}")
     return mode
-
-
-def members(paths: Sequence[str]) -> bytes:
-    """Tar member names, NUL-separated, that never read as options."""
-    return b"".join(("." if p == "." else f"./{p}").encode() + b"\0" for p in paths)

@@ -57,10 +57,12 @@ fi
 exec tar -x -p --no-same-owner -f -
 """
 
-# Names arrive NUL-separated on stdin, relative to $1, each starting with "./".
-SEND_PROGRAM = r"""
+# Sends the NUL-separated names on stdin (``members``), as POSIX tar: times to the
+# nanosecond, numeric owners. Also the forced command of a host-to-host copy.
+TAR_SEND = "tar -c -f - --format=posix --numeric-owner --no-recursion --null --no-unquote -T -"
+SEND_PROGRAM = f"""
 cd "$1" || exit 1
-exec tar -c -f - --format=posix --numeric-owner --no-recursion --null --no-unquote -T -
+exec {TAR_SEND}
 """
 
 # Paths after $1, deepest first: folders only when empty, files and links always.
@@ -81,8 +83,10 @@ exec mv -- "$1" "$2"
 """
 
 
-async def _run(executor: Executor, host: str, program: str, *args: str) -> str:
-    result = await executor.run(host, Script(program, args), capture=True)
+async def _run(
+    executor: Executor, host: str, program: str, *args: str, stdin: str | None = None
+) -> str:
+    result = await executor.run(host, Script(program, args), capture=True, stdin=stdin)
     if result.error is not None:
         raise TransferError(result.error, unreachable=result.unreachable)
     if result.exit_status != 0:
@@ -122,14 +126,10 @@ async def checksums(
         return parse_checksums(await _run(executor, host, CHECKSUM_PROGRAM, str(folder), mode))
     if not only:
         return {}
-    names = "".join(f"{_member(p)}\0" for p in only)
-    script = Script(CHECKSUM_PROGRAM, (str(folder), "listed"))
-    result = await executor.run(host, script, capture=True, stdin=names)
-    if result.error is not None:
-        raise TransferError(result.error, unreachable=result.unreachable)
-    if result.exit_status != 0:
-        raise TransferError(f"host {host!r}: checksums failed: {result.stderr.strip()}")
-    return parse_checksums(result.stdout)
+    names = members(only).decode("utf-8", "surrogateescape")
+    return parse_checksums(
+        await _run(executor, host, CHECKSUM_PROGRAM, str(folder), "listed", stdin=names)
+    )
 
 
 async def remove(
@@ -147,9 +147,10 @@ async def set_aside(
     await _run(executor, host, SET_ASIDE_PROGRAM, str(folder), str(to))
 
 
-def _member(path: str) -> str:
-    """A tar member name that can never read as an option (``.`` is the folder itself)."""
-    return "." if path == "." else f"./{path}"
+def members(paths: Sequence[str]) -> bytes:
+    """``paths`` as NUL-separated names that never read as options (``.`` is the folder
+    itself), for tar's ``-T -``, rsync's ``--files-from=-`` and ``xargs -0``."""
+    return b"".join(("." if p == "." else f"./{p}").encode() + b"\0" for p in paths)
 
 
 def _check(ends: Sequence[PipeEnd], what: str) -> None:
@@ -227,7 +228,7 @@ async def copy_between(
     """
     if not paths:
         return 0
-    names = b"".join(_member(p).encode() + b"\0" for p in paths)
+    names = members(paths)
     send = Script(SEND_PROGRAM, (str(folder),))
     receive = Script(RECEIVE_PROGRAM, (str(folder), "owners"))
     what = f"copy of {folder} from {source_host} to {destination_host}"
