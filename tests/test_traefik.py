@@ -115,6 +115,14 @@ def test_empty_render() -> None:
     assert render(TraefikConfig()) == HEADER + "{}\n"
 
 
+def test_a_long_rule_stays_on_one_line() -> None:
+    """The file is read by people too: no value is folded onto a second line."""
+    rule = " || ".join(f"Host(`site{i}.a-rather-long-domain.example.com`)" for i in range(6))
+    text = render(TraefikConfig(document={"http": {"routers": {"r": {"rule": rule}}}}))
+    assert f"rule: {rule}\n" in text
+    assert not [line for line in text.splitlines() if line.endswith(" ")]
+
+
 def test_output_is_stable_whatever_the_placement_order() -> None:
     case = next(c for c in CASES if c["name"] == "two-stacks-one-router-name-keeps-the-first")
     forward = [placement(spec) for spec in case["stacks"]]

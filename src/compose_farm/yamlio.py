@@ -14,6 +14,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.representer import SafeRepresenter
 
 from compose_farm.errors import ConfigError
 
@@ -79,10 +80,27 @@ def to_plain(data: Any) -> Any:
     return data
 
 
+# Plain words that YAML 1.1 readers (PyYAML, go-yaml v2) take for booleans.
+_YAML11_BOOLS = frozenset(["y", "yes", "n", "no", "on", "off", "true", "false"])
+
+
+class _Representer(SafeRepresenter):
+    """Quotes strings such as ``on`` or ``no`` that a YAML 1.1 reader would turn into booleans."""
+
+    def represent_str(self, data: str) -> Any:
+        style = "'" if data.lower() in _YAML11_BOOLS else None
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Representer.add_representer(str, _Representer.represent_str)
+
+
 def dump_yaml(data: Any) -> str:
-    """Serialise plain data as block-style YAML."""
+    """Serialise plain data as block-style YAML that 1.1 and 1.2 readers read alike."""
     yaml = YAML(typ="safe", pure=True)
+    yaml.Representer = _Representer
     yaml.default_flow_style = False
+    yaml.width = 1 << 30  # never fold long values (Traefik rules) onto a second line
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     out = io.StringIO()
     yaml.dump(data, out)

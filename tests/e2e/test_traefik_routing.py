@@ -187,6 +187,27 @@ def test_a_two_host_stack_answers_from_both_hosts(farm: TraefikFarm, traefik: Tr
     assert set(bodies) == expected
 
 
+def test_refresh_and_a_no_op_apply_bring_the_file_up_to_date(
+    farm: TraefikFarm, traefik: Traefik
+) -> None:
+    """State that changes without a move (refresh, apply's corrections) rewrites the file too."""
+    stack, domain, _port = farm.web_stack("byhand", "h2")
+    compose_file = farm.lab.compose_dir / stack / "compose.yaml"
+    by_hand = farm.lab.docker("h2", "compose", "-f", str(compose_file), "-p", stack, "up", "-d")
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert farm.state() == {}
+
+    assert (refreshed := farm.cf("refresh")).returncode == 0, refreshed
+    assert farm.state() == {stack: ("h2",)}
+    answer(traefik, domain, short_id(farm, stack, "h2"))
+
+    farm.traefik_file.write_text("{}\n")  # stale, as if written before the change
+    applied = farm.cf("apply", "--yes")
+    assert applied.returncode == 0, applied
+    assert "Nothing to do" in applied.stdout, applied
+    assert list(yaml.safe_load(farm.traefik_file.read_text())["http"]["routers"]) == [stack]
+
+
 def test_traefik_file_command(farm: TraefikFarm, traefik: Traefik, tmp_path: Path) -> None:
     stack, _domain, port = farm.web_stack("printed", ["h1", "h3"])
     assert (up := farm.cf("up", stack)).returncode == 0, up

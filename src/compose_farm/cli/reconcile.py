@@ -77,6 +77,7 @@ def apply(
                     return held
                 if plan.empty:
                     session.store.modify(lambda state: corrected_state(state, facts, cfg))
+                    await session.ops.changed()
                     return held
                 if sys.stdin.isatty() and not yes and not Confirm.ask("Apply these changes?"):
                     console.print("Nothing was changed.")
@@ -125,23 +126,19 @@ def refresh(dry_run: DryRunOption = False, config: ConfigOption = None) -> None:
     """Update the state file from what actually runs; record image digests."""
     from datetime import UTC, datetime
 
-    from rich.console import Console
-
+    from compose_farm.cli.session import open_session
     from compose_farm.digests import merge, read_log, sightings, write_log
-    from compose_farm.executor import Executor
     from compose_farm.facts import gather_facts
     from compose_farm.farmlock import farm_lock
     from compose_farm.operations.refresh import refresh_state
-    from compose_farm.state import StateStore
 
     cfg = load(config)
-    console = Console(highlight=False, soft_wrap=True)
-    store = StateStore(cfg.state_path)
 
     async def main() -> int:
-        async with Executor(cfg) as executor:
+        async with open_session(cfg) as session:
+            console, store = session.console, session.store
             with farm_lock(cfg.farm_lock_path, lambda m: console.print(m, style="dim")):
-                facts = await gather_facts(cfg, executor, images=True)
+                facts = await gather_facts(cfg, session.executor, images=True)
                 result = refresh_state(cfg, store.read(), facts)
                 for change in result.changes:
                     before = ", ".join(change.before) or "-"
@@ -162,6 +159,7 @@ def refresh(dry_run: DryRunOption = False, config: ConfigOption = None) -> None:
                     console.print("Dry run: nothing was written.", style="dim")
                     return 4 if facts.unreachable() else 0
                 store.replace(result.state)
+                await session.ops.changed()
                 now = datetime.now(UTC).replace(microsecond=0).isoformat()
                 log_path = cfg.digest_log_path
                 managed = set(cfg.stacks) | set(result.state.deployed)

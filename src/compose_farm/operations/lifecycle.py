@@ -106,9 +106,13 @@ class Operations:
 
         outcomes = list(await asyncio.gather(*(one(s) for s in stacks)))
         if changes_placement:
-            for hook in self.after_change:
-                await hook()
+            await self.changed()
         return outcomes
+
+    async def changed(self) -> None:
+        """Run the ``after_change`` hooks: the state may say something new."""
+        for hook in self.after_change:
+            await hook()
 
     def record(self, stack: str, hosts: Sequence[str]) -> None:
         """Write the stack's hosts to state (under the lock, atomically)."""

@@ -67,8 +67,7 @@ async def execute(ops: Operations, plan: Plan, facts: Facts) -> list[Outcome]:
     )
     outcomes += await _parallel(plan.of_kind(StepKind.START), lambda s: _start(ops, s))
     outcomes += await _parallel(plan.of_kind(StepKind.RECREATE), lambda s: _recreate(ops, s))
-    for hook in ops.after_change:
-        await hook()
+    await ops.changed()
     return outcomes
 
 

@@ -64,7 +64,7 @@ def _add_service(
         middlewares = _mappings(out, where, tree.get("middlewares", {}), f"{protocol} middleware")
         if not routers and not services and not middlewares:
             continue
-        if routers and not services:
+        if not services and any("service" not in r for r in routers.values()):
             # Traefik's Docker provider names the implicit service after the compose service.
             implicit = f"{service.name}-{placement.project.project_name}"
             services = {re.sub(r"[^A-Za-z0-9-]+", "-", implicit): {}}
@@ -129,18 +129,22 @@ def _service(
     if isinstance(published, str):
         out.warnings.append(f"{where}: Traefik service {name} skipped: {published}")
         return None
+    port, bound = published
     servers = []
     for _host, address in placement.hosts:
+        target = f"{_bracket(bound or address)}:{port}"
         if protocol == "http":
-            servers.append({"url": f"{scheme}://{_bracket(address)}:{published}", **server})
+            servers.append({"url": f"{scheme}://{target}", **server})
         else:
-            servers.append({"address": f"{_bracket(address)}:{published}", **server})
+            servers.append({"address": target, **server})
     rest = {k: v for k, v in svc.items() if k != "loadBalancer"}
     return {**rest, "loadBalancer": {**balancer, "servers": servers}}
 
 
-def _published_port(ports: Sequence[PublishedPort], wanted: Any, protocol: str) -> int | str:
-    """The host port Traefik must call, or why there is none."""
+def _published_port(
+    ports: Sequence[PublishedPort], wanted: Any, protocol: str
+) -> tuple[int, str | None] | str:
+    """The host port Traefik must call (and the one address it is bound to), or why not."""
     published = [p for p in ports if p.published is not None and p.protocol == protocol]
     candidates = [p for p in published if not _loopback(p.host_ip)]
     if published and not candidates:
@@ -155,8 +159,10 @@ def _published_port(ports: Sequence[PublishedPort], wanted: Any, protocol: str) 
             return f"loadbalancer.server.port {wanted!r} is not a number"
         matches = [p for p in candidates if p.target == target]
         if not matches:
+            suffix = "/udp" if protocol == "udp" else ""
             return (
-                f'container port {target} is not published; add `ports: ["{target}:{target}"]` '
+                f"container port {target} is not published; "
+                f'add `ports: ["{target}:{target}{suffix}"]` '
                 "(any free host port) so Traefik can reach it from another host"
             )
         chosen = matches[0]
@@ -173,7 +179,7 @@ def _published_port(ports: Sequence[PublishedPort], wanted: Any, protocol: str) 
     if chosen.published_end is not None and chosen.published_end != chosen.published:
         return "the published port is a range; publish one fixed host port"
     assert chosen.published is not None
-    return chosen.published
+    return chosen.published, _specific(chosen.host_ip)
 
 
 def _put(
@@ -209,6 +215,17 @@ def _loopback(host_ip: str | None) -> bool:
         return ipaddress.ip_address(host_ip.strip("[]")).is_loopback
     except ValueError:
         return host_ip == "localhost"
+
+
+def _specific(host_ip: str | None) -> str | None:
+    """The one address a port is bound to, or None when it listens on every address."""
+    if not host_ip:
+        return None
+    bare = host_ip.strip("[]")
+    try:
+        return None if ipaddress.ip_address(bare).is_unspecified else bare
+    except ValueError:
+        return bare
 
 
 def _bracket(address: str) -> str:

@@ -207,6 +207,6 @@ def _child(node: dict[str, Any], part: str) -> dict[str, Any]:
 def enabled(labels: Mapping[str, str]) -> bool:
     """A service takes part unless ``traefik.enable`` is false; it must have traefik labels."""
     lowered = {k.lower(): v for k, v in labels.items()}
-    if lowered.get("traefik.enable", "true").strip().lower() == "false":
+    if lowered.get("traefik.enable", "true").strip().lower() in {"false", "f", "0"}:
         return False
     return any(k.startswith(("traefik.http.", "traefik.tcp.", "traefik.udp.")) for k in lowered)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
 from compose_farm.config import Config
-from compose_farm.executor import Command
+from compose_farm.executor import Command, OutputLine
 from compose_farm.facts import gather_facts
 from compose_farm.operations.lifecycle import Operations, Outcome
 from compose_farm.operations.reconcile import execute
@@ -58,7 +58,7 @@ def start_ops(
             async with farm.executor_factory(config) as executor:
                 ops = Operations(config, executor, store, sink, farm.environ)
                 if config.traefik_file is not None:
-                    ops.after_change.append(lambda: _traefik(config, farm))
+                    ops.after_change.append(lambda: _traefik(config, farm, sink))
                 outcomes = await action(ops, config)
         finally:
             farm.invalidate()
@@ -67,10 +67,15 @@ def start_ops(
     return farm.tasks.start(title, run)
 
 
-async def _traefik(config: Config, farm: Farm) -> None:
+async def _traefik(config: Config, farm: Farm, sink: Sink) -> None:
     from compose_farm.traefik import regenerate
 
-    regenerate(config, farm.store(config).read(), farm.environ)
+    changed, warnings = regenerate(config, farm.store(config).read(), farm.environ)
+    lines = [f"traefik: {w}" for w in warnings]
+    if changed:
+        lines.append(f"traefik: updated {config.traefik_file}")
+    for line in lines:
+        sink(OutputLine(host="-", stack=None, stream="info", line=line))
 
 
 async def _apply(ops: Operations, config: Config) -> list[Outcome]:
@@ -85,6 +90,7 @@ async def _refresh(ops: Operations, config: Config) -> list[Outcome]:
     facts = await gather_facts(config, ops.executor, images=True)
     result = refresh_state(config, ops.store.read(), facts)
     ops.store.replace(result.state)
+    await ops.changed()
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     managed = set(config.stacks) | set(result.state.deployed)
     path = config.digest_log_path
