@@ -5,6 +5,7 @@ file, the agent socket check, and host key checks against an asyncssh server on 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -16,8 +17,12 @@ import asyncssh
 import pytest
 
 from compose_farm.config import HostConfig
+from compose_farm.errors import KeyFileError
+from compose_farm.executor import Script
+from compose_farm.executor.login import connect
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.sshtrust import (
+    INSTALL_KEY,
     HostKeyCheck,
     KeyStatus,
     check_host_key,
@@ -87,7 +92,7 @@ def test_known_hosts_files_in_order_and_only_those_that_exist(tmp_path: Path) ->
 def test_record_key_writes_cfs_own_file(tmp_path: Path) -> None:
     me, key = identity(tmp_path), new_key()
 
-    record_key(me, host(), key)
+    record_key(me, known_hosts_name(host()), key)
 
     assert me.farm_known_hosts.read_text() == f"10.0.0.1 {key_text(key)}\n"
     assert recorded(me.farm_known_hosts, "10.0.0.1") == [key.public_data]
@@ -106,7 +111,7 @@ def test_record_key_replaces_that_hosts_line_and_keeps_the_rest(tmp_path: Path) 
     )
     me.farm_known_hosts.chmod(0o600)
 
-    record_key(me, host(), new)
+    record_key(me, known_hosts_name(host()), new)
 
     assert me.farm_known_hosts.read_text().splitlines() == [
         "# kept as written",
@@ -121,8 +126,8 @@ def test_record_key_replaces_that_hosts_line_and_keeps_the_rest(tmp_path: Path) 
 
 def test_record_key_for_a_port_leaves_port_22_alone(tmp_path: Path) -> None:
     me, plain, ported = identity(tmp_path), new_key(), new_key()
-    record_key(me, host(), plain)
-    record_key(me, host(port=2222), ported)
+    record_key(me, known_hosts_name(host()), plain)
+    record_key(me, known_hosts_name(host(port=2222)), ported)
 
     assert recorded(me.farm_known_hosts, "10.0.0.1") == [plain.public_data]
     assert recorded(me.farm_known_hosts, "10.0.0.1", 2222) == [ported.public_data]
@@ -138,7 +143,7 @@ def test_forget_removes_the_host_from_the_users_known_hosts(tmp_path: Path, hash
         subprocess.run(["ssh-keygen", "-H", "-f", str(user_file)], capture_output=True, check=True)
         assert "10.0.0.1" not in user_file.read_text()
 
-    forget_in_user_known_hosts(me, host())
+    forget_in_user_known_hosts(me, known_hosts_name(host()))
 
     assert recorded(user_file, "10.0.0.1") == []
     assert recorded(user_file, "10.0.0.2") == [kept.public_data]
@@ -238,12 +243,12 @@ def test_describe_methods_names_cfs_key_last(tmp_path: Path) -> None:
 
 def test_host_key_error_says_unknown_or_changed(tmp_path: Path) -> None:
     me = identity(tmp_path)
-    unknown = me.host_key_error("nuc", host(), "no key")
+    unknown = me.host_key_error("nuc", host(), "no key", changed=False)
     assert "not known" in unknown.message and unknown.hint == (
         "check its fingerprint and trust it: cf ssh trust nuc"
     )
-    record_key(me, host(), new_key())
-    changed = me.host_key_error("nuc", host(), "mismatch")
+    record_key(me, known_hosts_name(host()), new_key())
+    changed = me.host_key_error("nuc", host(), "mismatch", changed=True)
     assert "CHANGED" in changed.message and "attack" in changed.message
     assert changed.hint is not None and "cf ssh trust nuc --replace" in changed.hint
 
@@ -253,18 +258,7 @@ def test_host_key_error_says_unknown_or_changed(tmp_path: Path) -> None:
 
 def serving(key: asyncssh.SSHKey, check: Callable[[int], Awaitable[T]]) -> T:
     """Run ``check(port)`` while an asyncssh server presents ``key`` on 127.0.0.1:port."""
-
-    async def main() -> T:
-        server = await asyncssh.create_server(
-            asyncssh.SSHServer, "127.0.0.1", 0, server_host_keys=[key]
-        )
-        try:
-            return await check(server.sockets[0].getsockname()[1])
-        finally:
-            server.close()
-            await server.wait_closed()
-
-    return asyncio.run(main())
+    return serving_keys([key], check)
 
 
 def check_on(me: SshIdentity, prepare: Callable[[HostConfig], None] | None = None) -> HostKeyCheck:
@@ -291,13 +285,13 @@ def test_an_unrecorded_host_key_is_unknown(tmp_path: Path) -> None:
 
 def test_a_recorded_host_key_is_known(tmp_path: Path) -> None:
     me = identity(tmp_path)
-    result = check_on(me, lambda target: record_key(me, target, SERVER_KEY))
+    result = check_on(me, lambda target: record_key(me, known_hosts_name(target), SERVER_KEY))
     assert result.status is KeyStatus.KNOWN
 
 
 def test_a_different_recorded_key_is_changed(tmp_path: Path) -> None:
     me = identity(tmp_path)
-    result = check_on(me, lambda target: record_key(me, target, new_key()))
+    result = check_on(me, lambda target: record_key(me, known_hosts_name(target), new_key()))
     assert result.status is KeyStatus.CHANGED
     assert result.fingerprint == SERVER_KEY.get_fingerprint("sha256")
 
@@ -317,7 +311,7 @@ def test_a_port_22_record_stands_in_for_a_port_without_its_own(tmp_path: Path) -
     """asyncssh's rule, which the connection itself applies too: with no ``[addr]:port``
     line, the plain ``addr`` line is used (OpenSSH would say "unknown" instead)."""
     me = identity(tmp_path)
-    result = check_on(me, lambda _: record_key(me, host("127.0.0.1"), new_key()))
+    result = check_on(me, lambda _: record_key(me, known_hosts_name(host("127.0.0.1")), new_key()))
     assert result.status is KeyStatus.CHANGED
 
 
@@ -325,8 +319,8 @@ def test_a_record_for_the_port_wins_over_port_22(tmp_path: Path) -> None:
     me = identity(tmp_path)
 
     def both(target: HostConfig) -> None:
-        record_key(me, host("127.0.0.1"), new_key())
-        record_key(me, target, SERVER_KEY)
+        record_key(me, known_hosts_name(host("127.0.0.1")), new_key())
+        record_key(me, known_hosts_name(target), SERVER_KEY)
 
     assert check_on(me, both).status is KeyStatus.KNOWN
 
@@ -337,7 +331,7 @@ def test_a_closed_port_is_unreachable(tmp_path: Path) -> None:
         port = probe.getsockname()[1]  # free, and nothing listens once closed
     result = asyncio.run(check_host_key(identity(tmp_path), host("127.0.0.1", port), timeout=5))
     assert result.status is KeyStatus.UNREACHABLE
-    assert result.error and "within 5 s" in result.error
+    assert result.error == "connection refused: is sshd running?"
 
 
 def test_a_silent_server_is_unreachable_within_the_timeout(tmp_path: Path) -> None:
@@ -355,5 +349,252 @@ def test_a_silent_server_is_unreachable_within_the_timeout(tmp_path: Path) -> No
 
         result, elapsed = asyncio.run(timed())
     assert result.status is KeyStatus.UNREACHABLE
-    assert result.error == "no answer (within 0.5 s)"
+    assert result.error == "no answer within 0.5 s"
     assert elapsed < 2
+
+
+# --- several host key types, and ~/.ssh/config -------------------------------------------------
+
+
+def serving_keys(keys: list[asyncssh.SSHKey], check: Callable[[int], Awaitable[T]]) -> T:
+    """Like ``serving`` with several host keys (an ed25519 and an ecdsa one, say)."""
+
+    async def main() -> T:
+        server = await asyncssh.create_server(
+            asyncssh.SSHServer, "127.0.0.1", 0, server_host_keys=keys
+        )
+        try:
+            return await check(server.sockets[0].getsockname()[1])
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    return asyncio.run(main())
+
+
+ECDSA_KEY = asyncssh.generate_private_key("ecdsa-sha2-nistp256")
+
+
+def ecdsa_on_record(me: SshIdentity, served: list[asyncssh.SSHKey]) -> HostKeyCheck:
+    """Check a host serving ``served`` when only ``ECDSA_KEY`` is recorded for it."""
+
+    async def check(port: int) -> HostKeyCheck:
+        target = host("127.0.0.1", port)
+        record_key(me, known_hosts_name(target), ECDSA_KEY)
+        return await check_host_key(me, target, timeout=5)
+
+    return serving_keys(served, check)
+
+
+def test_a_recorded_key_of_another_type_than_the_preferred_one_is_known(tmp_path: Path) -> None:
+    """The host has ed25519 and ecdsa keys; an old ssh recorded the ecdsa one."""
+    result = ecdsa_on_record(identity(tmp_path), [SERVER_KEY, ECDSA_KEY])
+    assert result.status is KeyStatus.KNOWN, result
+    assert result.fingerprint == ECDSA_KEY.get_fingerprint("sha256")
+
+
+def test_a_host_that_no_longer_has_the_recorded_type_has_changed(tmp_path: Path) -> None:
+    result = ecdsa_on_record(identity(tmp_path), [SERVER_KEY])
+    assert result.status is KeyStatus.CHANGED
+    assert result.fingerprint == SERVER_KEY.get_fingerprint("sha256")
+    assert result.recorded == (ECDSA_KEY.get_fingerprint("sha256"),)
+
+
+def test_ssh_config_hostname_and_port_are_where_the_key_is_fetched_and_recorded(
+    tmp_path: Path,
+) -> None:
+    """cf's host says ``nas``; ~/.ssh/config says nas is 127.0.0.1 on another port."""
+    me = identity(tmp_path)
+
+    async def check(port: int) -> tuple[HostKeyCheck, HostKeyCheck]:
+        me.ssh_dir.mkdir()
+        (me.ssh_dir / "config").write_text(f"Host nas\n  HostName 127.0.0.1\n  Port {port}\n")
+        first = await check_host_key(me, host("nas"), timeout=5)
+        assert first.target is not None
+        record_key(me, first.target.known_hosts_name, SERVER_KEY)
+        return first, await check_host_key(me, host("nas"), timeout=5)
+
+    first, second = serving(SERVER_KEY, check)
+    assert first.status is KeyStatus.UNKNOWN, first
+    assert first.target is not None
+    assert first.target.known_hosts_name.startswith("[127.0.0.1]:")
+    assert second.status is KeyStatus.KNOWN
+
+
+# --- local files that cannot be used: clear errors, no traceback ----------------------------------
+
+
+def test_a_plain_file_where_ssh_dir_should_be_is_a_key_file_error(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    me.ssh_dir.write_text("not a folder")
+    with pytest.raises(KeyFileError) as caught:
+        ensure_key(me)
+    assert str(me.dedicated_key) in caught.value.message
+
+
+def test_a_damaged_key_without_its_public_half_is_a_key_file_error(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    ensure_key(me)
+    me.dedicated_key.write_text("garbage\n")
+    me.dedicated_key.with_suffix(".pub").unlink()
+    with pytest.raises(KeyFileError):
+        ensure_key(me)
+
+
+def test_a_damaged_public_key_is_a_key_file_error_with_the_fix(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    ensure_key(me)
+    me.dedicated_key.with_suffix(".pub").write_text("garbage\n")
+    with pytest.raises(KeyFileError) as caught:
+        public_key_line(me)
+    assert caught.value.hint is not None and "cf ssh keygen --force" in caught.value.hint
+
+
+def test_a_folder_where_cfs_known_hosts_should_be_is_a_key_file_error(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    me.farm_known_hosts.mkdir(parents=True)
+    with pytest.raises(KeyFileError) as caught:
+        record_key(me, "10.0.0.1", new_key())
+    assert str(me.farm_known_hosts) in caught.value.message
+
+
+def test_ensure_key_makes_ssh_dir_private_and_tightens_a_loose_farm_dir(tmp_path: Path) -> None:
+    me = identity(tmp_path)
+    previous = os.umask(0)
+    try:
+        me.farm_dir.parent.mkdir(mode=0o700)
+        me.farm_dir.mkdir(mode=0o755)
+        ensure_key(me)
+        fresh = identity(tmp_path / "fresh")
+        ensure_key(fresh)
+    finally:
+        os.umask(previous)
+    assert mode(me.farm_dir) == 0o700
+    assert (mode(fresh.ssh_dir), mode(fresh.farm_dir)) == (0o700, 0o700)
+
+
+# --- the authorized_keys program of `cf ssh setup`, run by a real sh ----------------------------
+
+
+def install(home: Path, line: str) -> str:
+    """Run INSTALL_KEY as `cf ssh setup` does, with HOME=home; returns its answer."""
+    script = Script(INSTALL_KEY, (line, " ".join(line.split()[:2])))
+    done = subprocess.run(
+        script.shell(),
+        shell=True,
+        env={"HOME": str(home), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_install_key_adds_a_line_after_one_without_its_newline(tmp_path: Path) -> None:
+    other, ours = key_text(new_key()) + " old", key_text(new_key()) + " compose-farm"
+    keys = tmp_path / ".ssh" / "authorized_keys"
+    keys.parent.mkdir()
+    keys.write_text(other)  # no newline at the end
+
+    assert install(tmp_path, ours) == "added"
+    assert keys.read_text().splitlines() == [other, ours]
+    assert install(tmp_path, ours) == "present"
+    assert keys.read_text().splitlines() == [other, ours]
+
+
+def test_install_key_counts_the_same_key_with_options_or_another_comment(tmp_path: Path) -> None:
+    key = key_text(new_key())
+    keys = tmp_path / ".ssh" / "authorized_keys"
+    keys.parent.mkdir()
+    existing = f'from="10.0.0.0/8",restrict {key} laptop\n'
+    keys.write_text(existing)
+
+    assert install(tmp_path, f"{key} compose-farm") == "present"
+    assert keys.read_text() == existing
+
+
+def test_install_key_makes_a_private_file_when_there_is_none(tmp_path: Path) -> None:
+    ours = key_text(new_key()) + " compose-farm"
+    assert install(tmp_path, ours) == "added"
+    keys = tmp_path / ".ssh" / "authorized_keys"
+    assert keys.read_text() == ours + "\n"
+    assert (mode(keys.parent), mode(keys)) == (0o700, 0o600)
+
+
+# --- which key logs in, as -v tells it -----------------------------------------------------------
+
+
+def login_log(
+    me: SshIdentity,
+    authorized: asyncssh.SSHKey,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """Log in to a server that accepts only ``authorized``; the log line saying how."""
+    monkeypatch.setenv("HOME", str(me.home))  # where ssh's default key names are looked up
+    keys_file = me.home / "server_authorized_keys"
+    keys_file.write_text(key_text(authorized) + "\n")
+
+    class Server(asyncssh.SSHServer):
+        def begin_auth(self, username: str) -> bool:
+            return True
+
+    async def check(port: int) -> None:
+        target = host("127.0.0.1", port)
+        record_key(me, known_hosts_name(target), SERVER_KEY)
+        conn = await connect(me, "nas", target, timeout=5)
+        conn.close()
+        await conn.wait_closed()
+
+    async def main() -> None:
+        server = await asyncssh.create_server(
+            Server,
+            "127.0.0.1",
+            0,
+            server_host_keys=[SERVER_KEY],
+            authorized_client_keys=str(keys_file),
+        )
+        try:
+            await check(server.sockets[0].getsockname()[1])
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    with caplog.at_level(logging.INFO, logger="compose_farm.ssh"):
+        asyncio.run(main())
+    (line,) = [r.getMessage() for r in caplog.records if "logged in with" in r.getMessage()]
+    return line
+
+
+def users_key(me: SshIdentity) -> asyncssh.SSHKey:
+    """A default-named key in ~/.ssh (what ssh would offer without any config)."""
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="me@laptop")
+    me.ssh_dir.mkdir(parents=True, exist_ok=True)
+    key.write_private_key(str(me.ssh_dir / "id_ed25519"))
+    return key
+
+
+def test_the_log_names_cfs_key_when_only_it_is_accepted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = identity(tmp_path)
+    users_key(me)  # offered first, refused
+    ensure_key(me)
+    ours = asyncssh.read_private_key(str(me.dedicated_key))
+
+    assert (
+        login_log(me, ours, caplog, monkeypatch)
+        == f"nas: logged in with cf's key {me.dedicated_key}"
+    )
+
+
+def test_the_log_names_the_users_key_by_fingerprint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = identity(tmp_path)
+    mine = users_key(me)
+    ensure_key(me)
+
+    line = login_log(me, mine, caplog, monkeypatch)
+
+    assert line == f"nas: logged in with key {mine.get_fingerprint('sha256')} (me@laptop)"

@@ -107,3 +107,7 @@ class TransferError(FarmError):
     def __init__(self, message: str, *, hint: str | None = None, unreachable: bool = False) -> None:
         super().__init__(message, hint=hint)
         self.unreachable = unreachable
+
+
+class KeyFileError(FarmError):
+    """A local SSH file (cf's key, its known_hosts, ~/.ssh itself) cannot be read or written."""

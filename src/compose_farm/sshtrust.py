@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compose_farm.config import HostConfig, SshOptions
+from compose_farm.errors import KeyFileError
 from compose_farm.executor import Script
-from compose_farm.executor.ssh import FarmClient
+from compose_farm.executor.login import Target, connect, recorded_keys, resolve
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.fsutil import atomic_write
 from compose_farm.sshlib import asyncssh
@@ -38,6 +39,8 @@ class HostKeyCheck:
     status: KeyStatus
     key: asyncssh.SSHKey | None = None
     error: str | None = None
+    target: Target | None = None  # where the host really is, after ~/.ssh/config
+    recorded: tuple[str, ...] = ()  # fingerprints on record, when the key has changed
 
     @property
     def fingerprint(self) -> str:
@@ -46,104 +49,172 @@ class HostKeyCheck:
 
 
 def ensure_key(identity: SshIdentity, *, force: bool = False) -> tuple[Path, bool]:
-    """Make the ed25519 key at ``~/.ssh/compose-farm/id_ed25519``; returns (path, made)."""
+    """Make the ed25519 key at ``~/.ssh/compose-farm/id_ed25519``; returns (path, made).
+
+    Raises ``KeyFileError`` when the folder or the key cannot be read or written.
+    """
     path = identity.dedicated_key
     public = path.with_suffix(".pub")
-    if path.exists() and not force:
-        if not public.exists():  # rebuild a lost public half from the private key
-            key = asyncssh.read_private_key(str(path))
-            atomic_write(public, key.export_public_key().decode())
-        return path, False
-    identity.farm_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = asyncssh.generate_private_key("ssh-ed25519", comment="compose-farm")
-    atomic_write(path, key.export_private_key().decode(), default_mode=0o600)
-    path.chmod(0o600)
-    atomic_write(path.with_suffix(".pub"), key.export_public_key().decode())
+    try:
+        if path.exists() and not force:
+            if not public.exists():  # rebuild a lost public half from the private key
+                key = asyncssh.read_private_key(str(path))
+                atomic_write(public, key.export_public_key().decode())
+            return path, False
+        identity.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # ~/.ssh if new
+        identity.farm_dir.mkdir(exist_ok=True, mode=0o700)
+        identity.farm_dir.chmod(0o700)
+        key = asyncssh.generate_private_key("ssh-ed25519", comment="compose-farm")
+        if path.exists():
+            path.chmod(0o600)  # before the new secret goes in beside it
+        atomic_write(path, key.export_private_key().decode(), default_mode=0o600)
+        atomic_write(public, key.export_public_key().decode())
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"{path}: {_why(exc)}") from None
     return path, True
 
 
 def public_key_line(identity: SshIdentity) -> str:
-    """The dedicated key's ``authorized_keys`` line."""
-    return identity.dedicated_key.with_suffix(".pub").read_text(encoding="utf-8").strip()
+    """The dedicated key's ``authorized_keys`` line; ``KeyFileError`` when unreadable."""
+    public = identity.dedicated_key.with_suffix(".pub")
+    try:
+        line = public.read_text(encoding="utf-8").strip()
+        asyncssh.import_public_key(line)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(
+            f"{public}: {_why(exc)}", hint="make a new key pair: cf ssh keygen --force"
+        ) from None
+    return line
 
 
-def _port(host: HostConfig) -> int:
-    return host.port or 22
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc) or type(exc).__name__
 
 
-def _recorded(identity: SshIdentity, host: HostConfig) -> list[asyncssh.SSHKey]:
-    port = _port(host) if _port(host) != 22 else None
-    keys: list[asyncssh.SSHKey] = []
-    for path in identity.known_hosts_files():
-        try:
-            known = asyncssh.read_known_hosts(str(path))
-        except (OSError, ValueError):
-            continue
-        keys += list(known.match(host.address, "", port)[0])
-    return keys
+def _algorithms(keys: list[asyncssh.SSHKey]) -> list[str]:
+    """Host key algorithms that would present one of ``keys`` (RSA has several)."""
+    found: list[str] = []
+    for key in keys:
+        for name in key.sig_algorithms:
+            if name.decode() not in found:
+                found.append(name.decode())
+    return found
 
 
 async def check_host_key(identity: SshIdentity, host: HostConfig, timeout: float) -> HostKeyCheck:
-    """Fetch the key the host presents (no login) and compare it with the record."""
+    """Fetch the key the host presents (no login) and compare it with the record.
+
+    Like the connection itself, this asks for a key of a type already recorded
+    for the host, so a host with ed25519 and ecdsa keys whose ecdsa key is on
+    record is "known", not "changed". ``~/.ssh/config`` (HostName, Port,
+    HostKeyAlias) is applied as a login would apply it.
+    """
     try:
-        key = await asyncio.wait_for(
-            asyncssh.get_server_host_key(host.address, _port(host)), timeout=timeout
-        )
+        target = resolve(identity, host)
+    except (OSError, ValueError) as exc:
+        return HostKeyCheck(KeyStatus.UNREACHABLE, error=f"cannot read the ssh settings: {exc}")
+    recorded = recorded_keys(identity, target)
+    wanted = _algorithms(recorded)
+    try:
+        key = await _fetch(target, timeout, wanted)
+        if key is None and wanted:
+            key = await _fetch(target, timeout, [])  # none of those types: a new key
     except (TimeoutError, OSError, asyncssh.Error) as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-        return HostKeyCheck(KeyStatus.UNREACHABLE, error=f"{reason} (within {timeout:g} s)")
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        elif isinstance(exc, ConnectionRefusedError):
+            reason = "connection refused: is sshd running?"
+        else:
+            reason = str(exc) or type(exc).__name__
+        return HostKeyCheck(KeyStatus.UNREACHABLE, error=reason, target=target)
     if key is None:
-        return HostKeyCheck(KeyStatus.UNREACHABLE, error="the host presented no key")
-    recorded = _recorded(identity, host)
+        return HostKeyCheck(KeyStatus.UNREACHABLE, error="the host presented no key", target=target)
     if not recorded:
-        return HostKeyCheck(KeyStatus.UNKNOWN, key)
+        return HostKeyCheck(KeyStatus.UNKNOWN, key, target=target)
     if any(k.public_data == key.public_data for k in recorded):
-        return HostKeyCheck(KeyStatus.KNOWN, key)
-    return HostKeyCheck(KeyStatus.CHANGED, key)
+        return HostKeyCheck(KeyStatus.KNOWN, key, target=target)
+    old = [k.get_fingerprint("sha256") for k in recorded]
+    return HostKeyCheck(KeyStatus.CHANGED, key, target=target, recorded=tuple(old))
+
+
+async def _fetch(target: Target, timeout: float, algorithms: list[str]) -> asyncssh.SSHKey | None:
+    """The host key ``target`` presents, of one of ``algorithms`` (any when empty)."""
+    try:
+        return await asyncio.wait_for(
+            asyncssh.get_server_host_key(
+                target.hostname, target.port, server_host_key_algs=algorithms or ()
+            ),
+            timeout=timeout,
+        )
+    except asyncssh.KeyExchangeFailed:
+        if algorithms:
+            return None
+        raise
 
 
 def known_hosts_name(host: HostConfig) -> str:
-    """How known_hosts names a host: ``addr`` on port 22, ``[addr]:port`` otherwise."""
-    return host.address if _port(host) == 22 else f"[{host.address}]:{_port(host)}"
+    """How known_hosts names a host (without ssh config): ``addr`` or ``[addr]:port``."""
+    port = host.port or 22
+    return host.address if port == 22 else f"[{host.address}]:{port}"
 
 
-def record_key(identity: SshIdentity, host: HostConfig, key: asyncssh.SSHKey) -> None:
-    """Add (or with a changed key, replace) the host's line in cf's known_hosts file."""
-    name = known_hosts_name(host)
+def record_key(identity: SshIdentity, name: str, key: asyncssh.SSHKey) -> None:
+    """Record ``key`` as ``name``'s in cf's known_hosts file, in place of any line it had there.
+
+    Raises ``KeyFileError`` when the file cannot be read or written.
+    """
     path = identity.farm_known_hosts
-    identity.farm_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
-    kept = [line for line in lines if line.split(" ", 1)[0] != name]
-    kept.append(f"{name} {key.export_public_key().decode().strip()}")
-    atomic_write(path, "\n".join(kept) + "\n")
+        identity.farm_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        line = f"{name} {key.export_public_key().decode().strip()}"
+        kept = [x for x in lines if x.split(" ", 1)[0] != name]
+        atomic_write(path, "\n".join([*kept, line]) + "\n")
+    except OSError as exc:
+        raise KeyFileError(f"{path}: {_why(exc)}") from None
 
 
-def forget_in_user_known_hosts(identity: SshIdentity, host: HostConfig) -> None:
-    """Remove the host from ``~/.ssh/known_hosts`` with ``ssh-keygen -R`` (handles hashing)."""
-    user_file = identity.ssh_dir / "known_hosts"
-    if user_file.is_file():
-        with contextlib.suppress(OSError):
-            subprocess.run(
-                ["ssh-keygen", "-R", known_hosts_name(host), "-f", str(user_file)],
-                capture_output=True,
-                check=False,
-            )
+def forget_in_user_known_hosts(identity: SshIdentity, name: str) -> None:
+    """Remove ``name`` from ``~/.ssh/known_hosts`` and ``known_hosts2`` with ``ssh-keygen -R``.
+
+    ``ssh-keygen`` handles hashed names. The extra file named by ``ssh.known_hosts``
+    in the config is the user's to edit and is left alone.
+    """
+    for user_file in (identity.ssh_dir / "known_hosts", identity.ssh_dir / "known_hosts2"):
+        if user_file.is_file():
+            with contextlib.suppress(OSError):
+                subprocess.run(
+                    ["ssh-keygen", "-R", name, "-f", str(user_file)],
+                    capture_output=True,
+                    check=False,
+                )
 
 
+# $1: the whole authorized_keys line; $2: its key type and base64 (what identifies a key).
+# A key already there (with any comment or options) is left as it is; a last line
+# without its newline gets one first, so the new key is not glued onto it.
 INSTALL_KEY = r"""
 umask 077
 mkdir -p "$HOME/.ssh"
-touch "$HOME/.ssh/authorized_keys"
-if grep -qxF "$1" "$HOME/.ssh/authorized_keys"; then echo present; else
-  printf '%s\n' "$1" >> "$HOME/.ssh/authorized_keys" && echo added
+file="$HOME/.ssh/authorized_keys"
+touch "$file"
+if awk -v key="$2" '{ for (i = 1; i < NF; i++) if ($i " " $(i + 1) == key) found = 1 }
+                    END { exit !found }' "$file"; then
+  echo present
+else
+  if [ -s "$file" ] && [ -n "$(tail -c 1 "$file")" ]; then printf '\n' >> "$file"; fi
+  printf '%s\n' "$1" >> "$file" && echo added
 fi
 """
 
 
 async def install_key(
+    name: str,
     host: HostConfig,
     options: SshOptions,
     identity: SshIdentity,
@@ -154,22 +225,14 @@ async def install_key(
 
     Returns ``added`` or ``present``; raises ``asyncssh.Error``/``OSError`` on failure.
     """
-    script = Script(INSTALL_KEY, (line,))
-    conn = await asyncio.wait_for(
-        asyncssh.connect(
-            host.address,
-            port=host.port if host.port is not None else (),
-            username=host.user if host.user is not None else (),
-            known_hosts=[str(p) for p in identity.known_hosts_files()] or b"",
-            agent_path=identity.agent_path(),
-            client_keys=identity.client_keys(host),
-            password=password,
-            client_factory=lambda: FarmClient(host.address, identity.dedicated_key_if_present()),
-            config=identity.ssh_config_paths(),
-            connect_timeout=options.connect_timeout,
-            login_timeout=options.connect_timeout,
-        ),
-        timeout=options.connect_timeout + 1,
+    script = Script(INSTALL_KEY, (line, " ".join(line.split()[:2])))
+    conn = await connect(
+        identity,
+        name,
+        host,
+        timeout=options.connect_timeout,
+        password=password,
+        preferred_auth="keyboard-interactive,password" if password is not None else (),
     )
     async with conn:
         result = await conn.run(script.shell(), check=True)

@@ -96,6 +96,11 @@ class HostSshd:
         text = self.host.ssh_log.read_text(errors="replace")
         return text.count("Accepted password")
 
+    def password_tries(self) -> int:
+        """Passwords sshd was given, accepted or not."""
+        text = self.host.ssh_log.read_text(errors="replace")
+        return text.count("Accepted password") + text.count("Failed password")
+
     # --- changing it ---------------------------------------------------------------
 
     def _bind(self, target: str, content: bytes, mode: int) -> Path:

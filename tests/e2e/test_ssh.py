@@ -37,7 +37,8 @@ TIMEOUT = 3.0
 SLACK = 2.5  # process start and the healthy hosts' logins, on a busy machine
 FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]+")
 CF_KEY_LOG = "logged in with cf's key"
-FILES_LOG = "logged in with ssh-agent or a key from ~/.ssh"
+FILES_LOG = "logged in with key SHA256:"
+AGENT_LOG = "logged in with ssh-agent key SHA256:"
 
 Fault = Callable[[Lab, str], AbstractContextManager[None]]
 
@@ -247,6 +248,15 @@ def test_setup_installs_the_key_with_a_password_once(
     h6.allow_password("cf-test-pw")
     before = h6.authorized_keys()
     logins_before = h6.password_logins()  # the log keeps earlier runs' logins
+    tries_before = h6.password_tries()
+
+    no_stdin = client.cf("ssh", "setup", SIX, "--yes")  # nobody to type a password
+
+    assert no_stdin.returncode == 1, no_stdin
+    assert f"{SIX}: no password given" in no_stdin.stderr, no_stdin
+    assert "Traceback" not in no_stdin.output, no_stdin
+    assert h6.authorized_keys() == before
+    assert h6.password_tries() == tries_before  # no empty password was tried either
 
     first = client.cf("ssh", "setup", SIX, "--yes", stdin="cf-test-pw\n")
 
@@ -260,7 +270,7 @@ def test_setup_installs_the_key_with_a_password_once(
     accepted = len(h6.accepted_keys())
     status = client.cf("-v", "ssh", "status", SIX)
     assert status.returncode == 0, status
-    assert re.search(rf"^\s*{SIX}\s+{SIX_ADDRESS}\s+known\s+ok\s", status.stdout, re.M), status
+    assert re.search(rf"^\s*{SIX}\s+root@{SIX_ADDRESS}\s+known\s+ok\s", status.stdout, re.M), status
     assert CF_KEY_LOG in status.stderr, status
     assert h6.accepted_keys()[accepted:] == [fingerprint(client.dedicated_pub)]
 
@@ -303,6 +313,10 @@ def test_trust_records_an_unknown_host_key_only_when_told(
     client = lab_client(lab, tmp_path, hosts, forget=[SIX_ADDRESS])
     known = client.known_hosts.read_bytes()
 
+    unknown, rows = client.status(SIX)
+    assert unknown.returncode == 4, unknown
+    assert rows[SIX]["error"] == f"host key not recorded: cf ssh trust {SIX}", unknown
+
     asked = client.cf("ssh", "trust", SIX)  # no TTY, no --yes: nobody to ask
 
     assert asked.returncode == 1, asked
@@ -328,7 +342,7 @@ def test_trust_records_an_unknown_host_key_only_when_told(
     assert table.returncode == 0, table
     for host in hosts:
         address = lab.host(host).address
-        assert re.search(rf"^\s*{host}\s+{address}\s+known\s+ok\s", table.stdout, re.M), table
+        assert re.search(rf"^\s*{host}\s+root@{address}\s+known\s+ok\s", table.stdout, re.M), table
     done, rows = client.status()
     assert done.returncode == 0, done
     assert {h: (r["host_key"], r["login"]) for h, r in rows.items()} == dict.fromkeys(
@@ -440,7 +454,7 @@ AUTH_CASES = {
     "ssh-config-first": AuthCase(
         client_key=True, agent=False, expect_log=FILES_LOG, expect_cf_key=False
     ),
-    "agent-first": AuthCase(client_key=True, agent=True, expect_log=FILES_LOG, expect_cf_key=True),
+    "agent-first": AuthCase(client_key=True, agent=True, expect_log=AGENT_LOG, expect_cf_key=True),
 }
 
 
@@ -498,8 +512,11 @@ def test_auth_order_agent_then_ssh_config_then_cfs_key(
 
     assert done.returncode == 0, done
     assert json.loads(done.stdout)["hosts"][0]["login"] == "ok", done
-    assert f"{SIX}: {how.expect_log}" in done.stderr, done
     expected = (
         client.dedicated_pub if how.expect_cf_key else lab.client_home / ".ssh/id_ed25519.pub"
     )
     assert h6.accepted_keys()[accepted:] == [fingerprint(expected)]
+    # -v names the very key sshd accepted (by fingerprint, or cf's key by its path)
+    logged = f"{how.expect_log}" if how.expect_log == CF_KEY_LOG else fingerprint(expected)
+    (line,) = [x for x in done.stderr.splitlines() if f"{SIX}: logged in with" in x]
+    assert how.expect_log in line and logged in line, done

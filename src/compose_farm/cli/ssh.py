@@ -65,8 +65,8 @@ def keygen(
         typer.echo(f"{path} already exists; pass --force to replace it")
 
 
-def _trust(cfg: Config, hosts: list[str], yes: bool, replace: bool) -> bool:
-    """Check each host's key, ask, record. True when every host ends up trusted."""
+def _trust(cfg: Config, hosts: list[str], yes: bool, replace: bool) -> list[str]:
+    """Check each host's key, ask, record. Returns the hosts that end up trusted."""
     import asyncio
 
     from compose_farm.sshtrust import (
@@ -85,35 +85,47 @@ def _trust(cfg: Config, hosts: list[str], yes: bool, replace: bool) -> bool:
             )
         )
 
-    all_ok = True
+    trusted: list[str] = []
     for host, check in zip(hosts, run_async(main()), strict=True):
-        address = cfg.hosts[host].address
+        where = (
+            f"{host} ({check.target.known_hosts_name if check.target else cfg.hosts[host].address})"
+        )
         if check.status is KeyStatus.UNREACHABLE:
-            typer.echo(f"{host} ({address}): unreachable: {check.error}", err=True)
-            all_ok = False
-        elif check.status is KeyStatus.KNOWN:
-            typer.echo(f"{host} ({address}): already trusted ({check.fingerprint})")
-        elif check.status is KeyStatus.CHANGED and not replace:
+            typer.echo(f"{where}: unreachable: {check.error}", err=True)
+            continue
+        if check.status is KeyStatus.KNOWN:
+            typer.echo(f"{where}: already trusted ({check.fingerprint})")
+            trusted.append(host)
+            continue
+        assert check.key is not None and check.target is not None
+        kind = check.key.get_algorithm()
+        if check.status is KeyStatus.CHANGED:
             typer.echo(
-                f"{host} ({address}): WARNING: the host key has CHANGED ({check.fingerprint}). "
-                "This could be an attack, or the host was reinstalled. Not replaced; "
-                f"if you know why, run: cf ssh trust {host} --replace",
+                f"{where}: WARNING: the host key has CHANGED: it now presents {kind} key "
+                f"{check.fingerprint}; on record: {', '.join(check.recorded)}. "
+                "This could be an attack, or the host was reinstalled.",
                 err=True,
             )
-            all_ok = False
-        else:
-            kind = check.key.get_algorithm() if check.key is not None else "?"
-            question = f"{host} ({address}) presents {kind} key {check.fingerprint}. Trust it?"
-            if not yes and not (sys.stdin.isatty() and typer.confirm(question, default=False)):
-                typer.echo(f"{host}: not trusted (pass --yes to trust without asking)", err=True)
-                all_ok = False
+            if not replace:
+                typer.echo(
+                    f"{host}: not replaced; if you know why it changed, run: "
+                    f"cf ssh trust {host} --replace",
+                    err=True,
+                )
                 continue
-            assert check.key is not None
-            if check.status is KeyStatus.CHANGED:
-                forget_in_user_known_hosts(identity, cfg.hosts[host])
-            record_key(identity, cfg.hosts[host], check.key)
-            typer.echo(f"{host} ({address}): trusted {check.fingerprint}")
-    return all_ok
+            question = f"Replace the recorded key of {host} with {check.fingerprint}?"
+        else:
+            question = f"{where} presents {kind} key {check.fingerprint}. Trust it?"
+        if not yes and not (sys.stdin.isatty() and typer.confirm(question, default=False)):
+            typer.echo(f"{host}: not trusted (pass --yes to trust without asking)", err=True)
+            continue
+        name = check.target.known_hosts_name
+        if check.status is KeyStatus.CHANGED:
+            forget_in_user_known_hosts(identity, name)
+        record_key(identity, name, check.key)
+        typer.echo(f"{where}: trusted {check.fingerprint}")
+        trusted.append(host)
+    return trusted
 
 
 @app.command()
@@ -127,17 +139,22 @@ def trust(
 ) -> None:
     """Fetch each host's key, show its fingerprint, and record it after you confirm."""
     cfg = load(config)
-    if not _trust(cfg, _hosts(cfg, hosts), yes, replace):
+    chosen = _hosts(cfg, hosts)
+    if not chosen:
+        typer.echo("No remote hosts to trust: local hosts need no host key.")
+    if len(_trust(cfg, chosen, yes, replace)) < len(chosen):
         raise SystemExit(1)
 
 
-def _password(prompt: str) -> str:
-    """Ask for a password on the terminal, or read one line from stdin when it is piped."""
+def _password(prompt: str) -> str | None:
+    """Ask for a password on the terminal, or read one line from piped stdin (None at EOF)."""
     if sys.stdin.isatty():
         return getpass.getpass(prompt)
     sys.stderr.write(prompt)
+    line = sys.stdin.readline()
+    sys.stderr.write("\n")
     sys.stderr.flush()
-    return sys.stdin.readline().rstrip("\n")
+    return line.rstrip("\n") if line else None
 
 
 @app.command()
@@ -153,38 +170,36 @@ def setup(
     from compose_farm.sshtrust import ensure_key, install_key, public_key_line
 
     cfg = load(config)
+    targets = _hosts(cfg, hosts)
     identity = _identity(cfg)
     path, made = ensure_key(identity)
     if made:
         typer.echo(f"Created {path}")
-    targets = _hosts(cfg, hosts)
-    skipped = sorted(set(hosts or cfg.hosts) - set(targets))
-    for host in skipped:
+    for host in sorted(set(hosts or cfg.hosts) - set(targets)):
         typer.echo(f"{host}: local, nothing to install")
-    if not _trust(cfg, targets, yes, replace=False):
-        fail("some hosts are not trusted; nothing was installed on them", code=1)
     line = public_key_line(identity)
-    failed = False
-    for host in targets:  # one at a time: a password prompt needs the terminal
+    trusted = _trust(cfg, targets, yes, replace=False)
+    failed = len(trusted) < len(targets)
+    for host in trusted:  # one at a time: a password prompt needs the terminal
         hcfg = cfg.hosts[host]
         try:
-            outcome = asyncio.run(install_key(hcfg, cfg.ssh, identity, line, None))
-        except asyncssh.PermissionDenied:
-            who = f"{hcfg.user + '@' if hcfg.user else ''}{hcfg.address}"
             try:
+                outcome = asyncio.run(install_key(host, hcfg, cfg.ssh, identity, line, None))
+            except asyncssh.PermissionDenied:
+                who = f"{hcfg.user + '@' if hcfg.user else ''}{hcfg.address}"
                 secret = _password(f"{host}: password for {who}: ")
-                outcome = asyncio.run(install_key(hcfg, cfg.ssh, identity, line, secret))
-            except (OSError, asyncssh.Error, TimeoutError) as exc:
-                typer.echo(f"{host}: failed: {exc}", err=True)
-                failed = True
-                continue
+                if secret is None:
+                    typer.echo(f"{host}: no password given (stdin is closed); skipped", err=True)
+                    failed = True
+                    continue
+                outcome = asyncio.run(install_key(host, hcfg, cfg.ssh, identity, line, secret))
         except (OSError, asyncssh.Error, TimeoutError) as exc:
             typer.echo(f"{host}: failed: {exc or type(exc).__name__}", err=True)
             failed = True
             continue
         typer.echo(f"{host}: key {'installed' if outcome == 'added' else 'already installed'}")
     if failed:
-        raise SystemExit(1)
+        fail("not every host is set up; see the messages above", code=1)
 
 
 @app.command()
@@ -196,6 +211,7 @@ def status(
     import time
 
     from compose_farm.executor import Command, Executor
+    from compose_farm.executor.trust import describe_target
     from compose_farm.sshtrust import KeyStatus, check_host_key
 
     cfg = load(config)
@@ -203,21 +219,31 @@ def status(
     identity = _identity(cfg)
 
     async def one(executor: Executor, host: str) -> dict[str, str]:
-        row = {"host": host, "address": cfg.hosts[host].address}
+        row = {"host": host, "address": describe_target(cfg.hosts[host])}
         if executor.is_local(host):
             return {**row, "host_key": "local", "login": "local", "rtt_ms": "", "error": ""}
         check = await check_host_key(identity, cfg.hosts[host], cfg.ssh.connect_timeout)
         row["host_key"] = check.status.value
+        if check.status is KeyStatus.UNREACHABLE:
+            return {**row, "login": "unreachable", "rtt_ms": "", "error": check.error or ""}
         if check.status is not KeyStatus.KNOWN:
-            login = "unreachable" if check.status is KeyStatus.UNREACHABLE else "not tried"
-            return {**row, "login": login, "rtt_ms": "", "error": check.error or ""}
+            why = (
+                f"host key not recorded: cf ssh trust {host}"
+                if check.status is KeyStatus.UNKNOWN
+                else f"host key CHANGED (if you know why: cf ssh trust {host} --replace)"
+            )
+            return {**row, "login": "not tried", "rtt_ms": "", "error": why}
+        result = await executor.run(host, Command(argv=("true",)))  # logs in
         start = time.perf_counter()
-        result = await executor.run(host, Command(argv=("true",)))
+        if result.ok:  # the round trip of a command on the open connection
+            result = await executor.run(host, Command(argv=("true",)))
         elapsed = time.perf_counter() - start
         if result.ok:
             return {**row, "login": "ok", "rtt_ms": f"{elapsed * 1000:.0f}", "error": ""}
         error = result.error or f"exit {result.exit_status}"
         login = "refused" if "authentication refused" in error else "failed"
+        if login == "refused":
+            error = f"key not accepted: cf ssh setup {host}"
         return {**row, "login": login, "rtt_ms": "", "error": error}
 
     async def main() -> list[dict[str, str]]:
@@ -245,7 +271,7 @@ def status(
         console = Console(highlight=False)
         console.print(f"cf key: {key if key.is_file() else 'none (cf ssh keygen)'}")
         table = Table(box=None)
-        for column in ("HOST", "ADDRESS", "HOST KEY", "LOGIN", "RTT"):
+        for column in ("HOST", "ADDRESS", "HOST KEY", "LOGIN", "RTT", "DETAIL"):
             table.add_column(column)
         for r in rows:
             table.add_row(
@@ -254,6 +280,7 @@ def status(
                 Text(r["host_key"], style=colours.get(r["host_key"], "")),
                 Text(r["login"], style=colours.get(r["login"], "")),
                 f"{r['rtt_ms']} ms" if r["rtt_ms"] else "",
+                r["error"],
             )
         console.print(table)
     if any(r["login"] not in ("ok", "local") for r in rows):

@@ -15,50 +15,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostKeyError, HostUnreachableError
 from compose_farm.executor.command import Runnable, Script
 from compose_farm.executor.events import Result, Sink
+from compose_farm.executor.login import connect, recorded_keys, resolve
 from compose_farm.executor.pipes import CHUNK, PipeEnd
 from compose_farm.executor.stream import joined, pump
-from compose_farm.executor.trust import SshIdentity, describe_target, known_hosts_for
+from compose_farm.executor.trust import SshIdentity, describe_target
 from compose_farm.sshlib import asyncssh
 
 log = logging.getLogger("compose_farm.ssh")
-
-
-class FarmClient(asyncssh.SSHClient):
-    """Offers cf's own key after the agent's and ~/.ssh's, and logs which one worked.
-
-    asyncssh asks here only once its own keys (agent, then IdentityFile or the
-    default key names) are used up, which gives the order: agent, ssh config,
-    dedicated key.
-    """
-
-    def __init__(self, host: str, dedicated: Path | None) -> None:
-        self.host = host
-        self.dedicated = dedicated
-        self.offered_dedicated = False
-
-    def public_key_auth_requested(self) -> asyncssh.SSHKeyPair | None:
-        if self.dedicated is None or self.offered_dedicated:
-            return None
-        self.offered_dedicated = True
-        try:
-            return asyncssh.load_keypairs([str(self.dedicated)])[0]
-        except (OSError, ValueError, asyncssh.KeyImportError) as exc:
-            log.info("%s: cannot load %s: %s", self.host, self.dedicated, exc)
-            return None
-
-    def auth_completed(self) -> None:
-        how = (
-            f"cf's key {self.dedicated}"
-            if self.offered_dedicated
-            else "ssh-agent or a key from ~/.ssh (ssh config IdentityFile or default names)"
-        )
-        log.info("%s: logged in with %s", self.host, how)
 
 
 @dataclass
@@ -112,52 +80,49 @@ class SshPool:
     async def _open(self, host: str) -> asyncssh.SSHClientConnection:
         cfg = self.hosts[host]
         timeout = self.options.connect_timeout
-        target = describe_target(cfg)
+        target_name = describe_target(cfg)
         async with self._handshakes:
             try:
-                conn = await asyncio.wait_for(
-                    asyncssh.connect(
-                        cfg.address,
-                        port=cfg.port if cfg.port is not None else (),
-                        username=cfg.user if cfg.user is not None else (),
-                        known_hosts=known_hosts_for(self.identity),
-                        client_keys=self.identity.client_keys(cfg),
-                        agent_path=self.identity.agent_path(),
-                        client_factory=lambda: FarmClient(
-                            host, self.identity.dedicated_key_if_present()
-                        ),
-                        connect_timeout=timeout,
-                        login_timeout=timeout,
-                        keepalive_interval=max(2.0, timeout / 2),
-                        keepalive_count_max=2,
-                        config=self.identity.ssh_config_paths(),
-                    ),
-                    timeout=timeout + 1,
+                target = resolve(self.identity, cfg)
+            except (OSError, ValueError) as exc:
+                raise HostUnreachableError(
+                    host, f"cannot read the ssh settings for {target_name}: {_reason(exc)}"
+                ) from None
+            try:
+                conn = await connect(
+                    self.identity,
+                    host,
+                    cfg,
+                    timeout=timeout,
+                    target=target,
+                    keepalive_interval=max(2.0, timeout / 2),
+                    keepalive_count_max=2,
                 )
             except TimeoutError:
                 raise HostUnreachableError(
                     host,
-                    f"no answer within {timeout:g} s (tried ssh {target})",
+                    f"no answer within {timeout:g} s (tried ssh {target_name})",
                     hint="check that the host is up and its address is right; "
                     "raise ssh.connect_timeout in the config for slow links",
                 ) from None
             except asyncssh.HostKeyNotVerifiable as exc:
-                raise self.identity.host_key_error(host, cfg, str(exc)) from None
+                changed = bool(recorded_keys(self.identity, target))
+                raise self.identity.host_key_error(host, cfg, str(exc), changed=changed) from None
             except asyncssh.PermissionDenied:
                 raise HostUnreachableError(
                     host,
-                    f"authentication refused (tried ssh {target} with "
+                    f"authentication refused (tried ssh {target_name} with "
                     f"{self.identity.describe_methods(cfg)})",
                     hint="run `cf ssh setup` to install a key, or add the key to ssh-agent",
                 ) from None
             except ConnectionRefusedError:
                 raise HostUnreachableError(
                     host,
-                    f"connection refused (tried ssh {target}): is sshd running?",
+                    f"connection refused (tried ssh {target_name}): is sshd running?",
                 ) from None
             except (OSError, asyncssh.Error) as exc:
                 raise HostUnreachableError(
-                    host, f"cannot connect (tried ssh {target}): {_reason(exc)}"
+                    host, f"cannot connect (tried ssh {target_name}): {_reason(exc)}"
                 ) from None
         self.connections_opened += 1
         return conn

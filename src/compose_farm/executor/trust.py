@@ -15,7 +15,6 @@ from pathlib import Path
 
 from compose_farm.config import HostConfig
 from compose_farm.errors import HostKeyError
-from compose_farm.sshlib import asyncssh
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,11 @@ class SshIdentity:
             offered.append(str(self.dedicated_key))
         return ", ".join(offered)
 
-    def host_key_error(self, name: str, host: HostConfig, detail: str) -> HostKeyError:
-        """Say whether the key is unknown or changed, and how to trust it."""
-        recorded = _recorded_keys(self, host)
-        if recorded:
+    def host_key_error(
+        self, name: str, host: HostConfig, detail: str, *, changed: bool
+    ) -> HostKeyError:
+        """Say whether the key is unknown or ``changed``, and how to trust it."""
+        if changed:
             return HostKeyError(
                 name,
                 f"the host key of {host.address} has CHANGED since it was recorded: "
@@ -132,19 +132,6 @@ def known_hosts_for(identity: SshIdentity) -> list[str] | bytes:
     """The ``known_hosts`` argument for asyncssh: never ``None`` (which disables checks)."""
     files = identity.known_hosts_files()
     return [str(p) for p in files] if files else b""
-
-
-def _recorded_keys(identity: SshIdentity, host: HostConfig) -> bool:
-    port = host.port if host.port not in (None, 22) else None
-    for path in identity.known_hosts_files():
-        try:
-            known = asyncssh.read_known_hosts(str(path))
-        except (OSError, ValueError):
-            continue
-        trusted = known.match(host.address, "", port)
-        if trusted[0] or trusted[1]:
-            return True
-    return False
 
 
 def describe_target(host: HostConfig) -> str:
