@@ -9,6 +9,7 @@ output into a real Traefik as well.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -16,13 +17,15 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from compose_farm.compose import build_project, parse_dotenv
+from compose_farm.compose import ComposeProject, build_project, parse_dotenv
 from compose_farm.config import Config, HostConfig, StackConfig
 from compose_farm.state import State
 from compose_farm.traefik import (
     Placement,
     TraefikConfig,
     build,
+    defined_names,
+    docker_names,
     generate,
     placements,
     regenerate,
@@ -33,8 +36,8 @@ from compose_farm.traefik.build import HEADER
 
 DATA = Path(__file__).parent / "data" / "traefik"
 COMPOSE_DIR = Path("/opt/compose")
-STACK_KEYS = {"stack", "hosts", "compose", "env", "environ"}
-CASE_KEYS = {"name", "doc", "stacks", "expect", "warnings", "xfail", *STACK_KEYS}
+STACK_KEYS = {"stack", "hosts", "compose", "env", "environ", "docker"}
+CASE_KEYS = {"name", "doc", "stacks", "traefik_hosts", "expect", "warnings", "xfail", *STACK_KEYS}
 
 
 def load_cases() -> list[dict[str, Any]]:
@@ -63,23 +66,34 @@ def case_params(cases: list[dict[str, Any]] = CASES) -> list[Any]:
     ]
 
 
-def placement(spec: dict[str, Any]) -> Placement:
+def project(spec: dict[str, Any]) -> ComposeProject:
     """One stack of a case, parsed as ``load_compose`` would read it from disk."""
     stack = spec.get("stack", "web")
     path = COMPOSE_DIR / stack / "compose.yaml"
     environ: dict[str, str] = {k: str(v) for k, v in (spec.get("environ") or {}).items()}
     dotenv = parse_dotenv(spec.get("env", ""), path.parent / ".env", environ)
-    project = build_project(
+    return build_project(
         stack=stack, path=path, text=spec["compose"], dotenv=dotenv, environ=environ
     )
+
+
+def placement(spec: dict[str, Any], traefik_hosts: Sequence[str] = ()) -> Placement:
+    """A stack of a case on its hosts; those in ``traefik_hosts`` run Traefik."""
     hosts = tuple((str(name), str(address)) for name, address in spec["hosts"].items())
-    return Placement(project, hosts)
+    return Placement(project(spec), hosts, tuple(h for h, _ in hosts if h in traefik_hosts))
+
+
+def stack_specs(case: dict[str, Any]) -> list[dict[str, Any]]:
+    return case.get("stacks") or [{k: v for k, v in case.items() if k in STACK_KEYS}]
 
 
 def generated(case: dict[str, Any]) -> TraefikConfig:
-    """The generator's result for ``case``."""
-    specs = case.get("stacks") or [{k: v for k, v in case.items() if k in STACK_KEYS}]
-    return generate([placement(spec) for spec in specs])
+    """The generator's result for ``case``: stacks marked ``docker`` only lend their names."""
+    specs = stack_specs(case)
+    traefik_hosts = [str(h) for h in case.get("traefik_hosts", ())]
+    placed = [placement(spec, traefik_hosts) for spec in specs if not spec.get("docker")]
+    docker = {name for spec in specs if spec.get("docker") for name in defined_names(project(spec))}
+    return generate(placed, docker)
 
 
 def assert_warnings(actual: list[str], expected: list[str | list[str]]) -> None:
@@ -179,7 +193,12 @@ def test_stacks_on_the_traefik_host_are_left_to_its_docker_provider(tmp_path: Pa
     state = State({"proxy": ("h1",), "near": ("h1",), "far": ("h2",), "both": ("h1", "h3")})
     warnings: list[str] = []
     found = placements(cfg, state, None, {}, warnings)
-    assert where(found) == {"both": (("h3", "10.0.0.3"),), "far": (("h2", "10.0.0.2"),)}
+    # `both` keeps its Traefik-host copy: the file balances over h1 and h3.
+    assert where(found) == {
+        "both": (("h1", "10.0.0.1"), ("h3", "10.0.0.3")),
+        "far": (("h2", "10.0.0.2"),),
+    }
+    assert {p.project.stack: p.traefik_hosts for p in found} == {"both": ("h1",), "far": ()}
     assert warnings == []
 
 
@@ -237,6 +256,121 @@ def test_build_reads_variables_from_the_environ_it_is_given(tmp_path: Path) -> N
     result = build(cfg, State({"a": ("h1",)}), None, {"PORT": "18999"})
     servers = result.document["http"]["services"]["app-a"]["loadBalancer"]["servers"]
     assert servers == [{"url": "http://10.0.0.1:18999"}]
+
+
+# --- docker_names: what Traefik's Docker provider defines ------------------------------
+
+PROXY = """\
+services:
+  traefik:
+    image: traefik
+    ports: ["80:80"]
+    labels:
+      - traefik.http.routers.dashboard.rule=Host(`traefik.example.com`)
+      - traefik.http.routers.dashboard.service=api@internal
+      - traefik.http.routers.dashboard.middlewares=auth
+      - traefik.http.middlewares.auth.basicauth.users=admin:$$apr1$$abcdefgh$$h9FWgUz3n9YxylKLlR5SQ/
+      - traefik.tcp.middlewares.allow.ipallowlist.sourcerange=10.0.0.0/8
+  whoami:
+    image: whoami
+    labels:
+      - traefik.http.routers.whoami.rule=Host(`whoami.${DOMAIN}`)
+  hidden:
+    image: nginx
+    labels:
+      - traefik.enable=false
+      - traefik.http.middlewares.off.compress=true
+"""
+
+
+def proxy_farm(tmp_path: Path) -> Config:
+    """Traefik (stack proxy) on h1 with its own middlewares; stacks around it."""
+    cfg = farm(
+        tmp_path,
+        {"proxy": ("h1",), "near": ("h1",), "far": ("h2",), "both": ("h1", "h3")},
+        traefik_stack="proxy",
+    )
+    (tmp_path / "compose" / "proxy" / "compose.yaml").write_text(PROXY)
+    return cfg
+
+
+def test_docker_names_are_read_from_the_traefik_stacks_compose_file(tmp_path: Path) -> None:
+    cfg = proxy_farm(tmp_path)
+    state = State({"proxy": ("h1",), "far": ("h2",)})
+    warnings: list[str] = []
+    names = docker_names(cfg, state, None, {"DOMAIN": "example.com"}, warnings)
+    assert names == {
+        ("http", "routers", "dashboard"),
+        ("http", "routers", "whoami"),
+        ("http", "middlewares", "auth"),
+        ("tcp", "middlewares", "allow"),
+        # The Docker provider's implicit services: <compose service>-<project>.
+        ("http", "services", "traefik-proxy"),
+        ("http", "services", "whoami-proxy"),
+    }
+    assert warnings == []
+
+
+def test_docker_names_include_stacks_on_traefik_hosts_only(tmp_path: Path) -> None:
+    cfg = proxy_farm(tmp_path)
+    state = State({"proxy": ("h1",), "near": ("h1",), "far": ("h2",), "both": ("h1", "h3")})
+    names = docker_names(cfg, state, None, {}, [])
+    # near (h1 only) is the Docker provider's; both (h1 + h3) and far are in the file.
+    assert ("http", "routers", "near") in names
+    assert ("http", "services", "app-near") in names
+    assert not {n for n in names if n[2] in {"both", "far", "app-both", "app-far"}}
+    # Routing only some stacks does not change what the Docker provider defines.
+    assert docker_names(cfg, state, ["far"], {}, []) == names
+
+
+def test_no_traefik_stack_means_no_docker_names(tmp_path: Path) -> None:
+    cfg = farm(tmp_path, {"proxy": ("h1",), "app": ("h1",)})
+    assert docker_names(cfg, State({"proxy": ("h1",), "app": ("h1",)}), None, {}, []) == set()
+
+
+def test_an_unreadable_traefik_stack_leaves_references_as_written(tmp_path: Path) -> None:
+    cfg = proxy_farm(tmp_path)
+    (tmp_path / "compose" / "proxy" / "compose.yaml").unlink()
+    warnings: list[str] = []
+    assert docker_names(cfg, State({"proxy": ("h1",)}), None, {}, warnings) == set()
+    assert len(warnings) == 1
+    assert warnings[0].startswith("stack proxy: its labels cannot be read (")
+    assert "left as written" in warnings[0]
+
+
+def test_build_qualifies_references_and_outranks_the_docker_copy(tmp_path: Path) -> None:
+    cfg = proxy_farm(tmp_path)
+    for name in ("far", "both"):
+        (tmp_path / "compose" / name / "compose.yaml").write_text(
+            LABELS.format(name=name)
+            + f"      - traefik.http.routers.{name}.middlewares=auth,auth2@docker\n"
+        )
+    state = State({"proxy": ("h1",), "near": ("h1",), "far": ("h2",), "both": ("h1", "h3")})
+    result = build(cfg, state, None, {})
+    routers = result.document["http"]["routers"]
+    assert routers["far"] == {
+        "middlewares": ["auth@docker", "auth2@docker"],
+        "rule": "Host(`far.example.com`)",
+        "service": "app-far",
+    }
+    rule = "Host(`both.example.com`)"
+    assert routers["both"]["priority"] == len(rule) + 1
+    assert routers["both"]["middlewares"] == ["auth@docker", "auth2@docker"]
+    servers = result.document["http"]["services"]["app-both"]["loadBalancer"]["servers"]
+    assert servers == [{"url": "http://10.0.0.1:18080"}, {"url": "http://10.0.0.3:18080"}]
+    assert set(routers) == {"far", "both"}
+    assert result.warnings == []
+
+
+def test_a_priority_that_is_no_number_is_reported_not_raised() -> None:
+    spec = {
+        "stack": "web",
+        "hosts": {"h1": "10.0.0.1", "h2": "10.0.0.2"},
+        "compose": LABELS.format(name="app") + "      - traefik.http.routers.app.priority=high\n",
+    }
+    result = generate([placement(spec, ["h1"])])
+    assert result.document["http"]["routers"]["app"]["priority"] == "high"
+    assert_warnings(result.warnings, [["router app", "priority 'high' is not a number", "h1"]])
 
 
 # --- write_if_changed ---------------------------------------------------------------

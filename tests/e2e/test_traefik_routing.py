@@ -7,6 +7,12 @@ the engines say runs the stack: the web server answers with its container's
 hostname, which Docker sets to the short container id. Before and after a
 migration, and from both hosts of a two-host stack.
 
+Next to Traefik's Docker provider: a second Traefik runs "on" h1 (in its
+network namespace) with the file provider and the Docker provider on h1's
+engine, as a user runs it on the Traefik host. A stack on h1 and h3 must still
+answer from both, and a stack on h2 must get a middleware that only the
+Docker provider defines.
+
 Also here: every table case's expected document (data/traefik/) is loaded
 into a real Traefik (host addresses moved to loopback), which must accept the
 file and enable every router, service and middleware in it; tests/test_traefik.py
@@ -70,24 +76,30 @@ def _needs_traefik() -> None:
 
 
 class TraefikFarm(Farm):
-    """A ``Farm`` whose config sets ``traefik_file``."""
+    """A ``Farm`` whose config sets ``traefik_file`` (and ``traefik_stack`` once it is set)."""
 
     def __init__(self, lab: Lab, folder: Path, hosts: Sequence[str], traefik_file: Path) -> None:
         self.traefik_file = traefik_file
+        self.traefik_stack: str | None = None
         super().__init__(lab, folder, hosts)
 
     def write_config(self) -> None:
         super().write_config()
         document = json.loads(self.config_path.read_text())
         document["traefik_file"] = str(self.traefik_file)
+        if self.traefik_stack is not None:
+            document["traefik_stack"] = self.traefik_stack
         self.config_path.write_text(json.dumps(document, indent=2) + "\n")
 
-    def web_stack(self, suffix: str, where: str | list[str]) -> tuple[str, str, int]:
+    def web_stack(
+        self, suffix: str, where: str | list[str], labels: Sequence[str] = ()
+    ) -> tuple[str, str, int]:
         """A web stack on ``where``: its name, its Host name and its published port."""
         name = self.name(suffix)
         domain = f"{name}.lab"
         port = free_host_port(self.lab, self.hosts)
         compose = WEB_STACK.format(image=self.lab.image, port=port, router=name, domain=domain)
+        compose += "".join(f"      - {label}\n" for label in labels)
         self.stack(suffix, where, compose)
         return name, domain, port
 
@@ -239,6 +251,100 @@ def test_traefik_file_command(farm: TraefikFarm, traefik: Traefik, tmp_path: Pat
     assert out.stat().st_mtime_ns == old
 
 
+# --- next to Traefik's Docker provider on h1 ---------------------------------------------
+
+# The stack cf knows as `traefik_stack`, on h1. Traefik itself is the test's
+# process "on" h1 (in its network namespace); this stack stands in for its
+# labels: a router, and a middleware only Traefik's Docker provider defines.
+PROXY_STACK = """\
+services:
+  web:
+    image: {image}
+    init: true
+    stop_grace_period: 1s
+    command:
+      - sh
+      - -c
+      - mkdir -p /srv && echo proxy > /srv/index.html && exec httpd -f -p 8080 -h /srv
+    labels:
+      - "traefik.http.routers.{name}.rule=Host(`{name}.lab`)"
+      - traefik.http.routers.{name}.entrypoints=web
+      - traefik.http.services.{name}.loadbalancer.server.port=8080
+      - traefik.http.middlewares.via-docker.headers.customresponseheaders.X-Cf-Via=docker-provider
+"""
+
+
+@pytest.fixture
+def on_h1(lab: Lab, tmp_path: Path) -> Iterator[tuple[TraefikFarm, Traefik]]:
+    """A farm, and a Traefik on h1 with the file provider and h1's Docker provider.
+
+    The Docker provider reads h1's engine over its socket and only sees this
+    farm's containers (a constraint on the compose project name); Traefik
+    listens on h1's address and reaches h1's containers at their own addresses.
+    """
+    missing = [h for h in HOSTS if h not in {x.name for x in lab.hosts}]
+    if missing:
+        pytest.skip(f"the lab has no {', '.join(missing)}")
+    h1 = lab.host("h1")
+    folder = tmp_path / "traefik-h1"
+    f = TraefikFarm(lab, tmp_path / "farm", HOSTS, folder / "dynamic.yml")
+    docker = [
+        f"--providers.docker.endpoint={h1.docker_host}",
+        f"--providers.docker.constraints=LabelRegex(`com.docker.compose.project`, `^{f.prefix}-`)",
+    ]
+    try:
+        with running_traefik(
+            folder, netns=h1.netns, address=h1.address, api=True, args=docker
+        ) as proxy:
+            try:
+                yield f, proxy
+            finally:
+                f.close()  # before Traefik stops, as in ``farm``
+    finally:
+        f.close()
+
+
+def test_next_to_the_docker_provider_on_the_traefik_host(
+    on_h1: tuple[TraefikFarm, Traefik],
+) -> None:
+    """A stack on h1 (Traefik's) and h3 answers from both; a stack on h2 uses a
+    middleware that only the Docker provider defines (from Traefik's own stack)."""
+    farm, traefik = on_h1
+    proxy = farm.stack(
+        "proxy", "h1", PROXY_STACK.format(image=farm.lab.image, name=farm.name("proxy"))
+    )
+    farm.traefik_stack = proxy
+    farm.write_config()
+    pair, pair_domain, _ = farm.web_stack("pair", ["h1", "h3"])
+    far, far_domain, _ = farm.web_stack(
+        "far", "h2", [f"traefik.http.routers.{farm.name('far')}.middlewares=via-docker"]
+    )
+    assert (up := farm.cf("up", proxy, pair, far)).returncode == 0, up
+
+    # Traefik's Docker provider sees h1's containers: its own copy of pair's router too.
+    answer(traefik, f"{proxy}.lab", "proxy")
+
+    def docker_copy() -> dict[str, Any] | None:
+        raw: dict[str, Any] = traefik.api("rawdata")
+        routers = raw.get("routers") or {}
+        return raw if f"{pair}@docker" in routers and f"{pair}@file" in routers else None
+
+    raw = poll(docker_copy, timeout=20, what=f"{pair}@docker and {pair}@file")
+    assert raw["routers"][f"{pair}@file"]["priority"] > raw["routers"][f"{pair}@docker"]["priority"]
+
+    expected = {short_id(farm, pair, "h1"), short_id(farm, pair, "h3")}
+    answer(traefik, pair_domain, *expected)
+    bodies = {traefik.get(pair_domain).body.strip() for _ in range(20)}
+    assert bodies == expected, farm.traefik_file.read_text()
+
+    reply = answer(traefik, far_domain, short_id(farm, far, "h2"))
+    assert reply.headers.get("X-Cf-Via") == "docker-provider", reply
+    written = yaml.safe_load(farm.traefik_file.read_text())
+    assert written["http"]["routers"][far]["middlewares"] == ["via-docker@docker"]
+    assert "via-docker" not in written["http"].get("middlewares", {})
+    assert proxy not in written["http"]["routers"]
+
+
 # --- every table case is a file Traefik accepts ----------------------------------------------
 
 # Entry point names the cases use (data/traefik/*.yaml); Traefik rejects a router
@@ -262,7 +368,7 @@ def on_loopback(case: dict[str, Any]) -> dict[str, Any]:
     """
     moves: dict[str, str] = {}
     for spec in case.get("stacks") or [case]:
-        for address in map(str, spec["hosts"].values()):
+        for address in map(str, (spec.get("hosts") or {}).values()):
             moves.setdefault(address, "::1" if ":" in address else f"127.0.0.{len(moves) + 1}")
     pattern = re.compile("|".join(rf"(?<![\w.:]){re.escape(a)}(?!\w|\.\d)" for a in moves))
 
@@ -321,11 +427,33 @@ def test_traefik_accepts_the_expected_document(checker: Traefik, case: dict[str,
                 seen.pop(probe, None)
             assert set(seen) == set(entries), f"{protocol} {kind}"
             for name, state in seen.items():
-                target = entries[name].get("service") if kind == "routers" else None
-                if target is not None and target not in kinds.get("services", {}):
-                    # The case's service was skipped (with a warning): Traefik says so.
+                if kind == "routers" and missing(kinds, entries[name]):
+                    # A skipped service (with a warning), or a name this file does not
+                    # define (@docker, another file): Traefik reports it missing.
                     assert state["status"] == "disabled", state
                     assert "does not exist" in " ".join(state.get("error", [])), state
                 else:
                     assert state["status"] == "enabled", (protocol, kind, name, state)
                     assert not state.get("error"), state
+
+
+def missing(kinds: dict[str, Any], router: dict[str, Any]) -> list[str]:
+    """The names ``router`` uses (chains followed) that neither this file nor Traefik defines."""
+
+    def defined(kind: str, ref: str) -> bool:
+        name, _, provider = ref.partition("@")
+        return provider == "internal" or (provider in {"", "file"} and name in kinds.get(kind, {}))
+
+    found = [] if defined("services", router["service"]) else [router["service"]]
+    todo, seen = list(router.get("middlewares", [])), set()
+    while todo:
+        ref = todo.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        if not defined("middlewares", ref):
+            found.append(ref)
+            continue
+        chain = kinds["middlewares"][ref.partition("@")[0]].get("chain", {})
+        todo += chain.get("middlewares", [])
+    return found

@@ -5,6 +5,8 @@ puts beside the interpreter, with the file provider watching one dynamic file,
 the entry points the test names (each on a free 127.0.0.1 port) and ``/ping``
 for readiness; it waits for the ping and stops the process on the way out.
 Traefik never reaches out: the version check and usage statistics are off.
+Given ``netns``, it runs inside that network namespace (a lab host's: Traefik
+"on" that host) and listens on ``address`` there; ``args`` adds providers.
 
 ``Traefik.get`` sends a request through an entry point with a chosen ``Host``
 header (``http.client``, so no proxy variable can divert it); ``Traefik.api``
@@ -21,8 +23,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,6 +59,7 @@ class Reply:
 
     status: int
     body: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,14 +71,15 @@ class Traefik:
     admin_port: int
     log: Path
     process: subprocess.Popen[bytes]
+    address: str = LOOPBACK
 
     def get(self, host: str, path: str = "/", *, entrypoint: str = "web") -> Reply:
         """``GET path`` through ``entrypoint`` with ``Host: host``."""
-        return _get(self.ports[entrypoint], path, {"Host": host})
+        return _get(self.ports[entrypoint], path, {"Host": host}, address=self.address)
 
     def api(self, path: str) -> Any:
         """``GET /api/PATH`` as JSON (Traefik must run with ``api=True``)."""
-        reply = _get(self.admin_port, f"/api/{path.lstrip('/')}", {})
+        reply = _get(self.admin_port, f"/api/{path.lstrip('/')}", {}, address=self.address)
         if reply.status != 200:
             raise TraefikError(f"GET /api/{path}: {reply.status} {reply.body[:200]}")
         return json.loads(reply.body)
@@ -90,12 +94,20 @@ class Traefik:
         return self.process.poll() is None
 
 
-def _get(port: int, path: str, headers: Mapping[str, str], timeout: float = 5) -> Reply:
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+def _get(
+    port: int,
+    path: str,
+    headers: Mapping[str, str],
+    timeout: float = 5,
+    *,
+    address: str = LOOPBACK,
+) -> Reply:
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         conn.request("GET", path, headers=dict(headers))
         response = conn.getresponse()
-        return Reply(response.status, response.read().decode(errors="replace"))
+        body = response.read().decode(errors="replace")
+        return Reply(response.status, body, dict(response.getheaders()))
     finally:
         conn.close()
 
@@ -126,11 +138,16 @@ def running_traefik(
     api: bool = False,
     throttle: str | None = None,
     log_level: str = "ERROR",
+    netns: str | None = None,
+    address: str = LOOPBACK,
+    args: Sequence[str] = (),
 ) -> Iterator[Traefik]:
     """Traefik watching ``dynamic`` (default ``folder/dynamic.yml``) until the block ends.
 
     ``entrypoints`` maps a name to ``"tcp"`` or ``"udp"`` (default: ``web``, tcp).
     ``throttle`` sets ``providers.providersThrottleDuration`` (Traefik's default: 2s).
+    ``netns`` (a name under /run/netns) runs it in that network namespace, where
+    it listens on ``address``; the ports are the kernel's picks on this side.
     """
     binary = traefik_binary()
     if binary is None:
@@ -141,7 +158,9 @@ def running_traefik(
         # The file provider gives up for good on a missing file; an empty mapping loads.
         dynamic.write_text("{}\n")
     ports: dict[str, int] = {}
+    enter = ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
     argv = [
+        *enter,
         str(binary),
         f"--providers.file.filename={dynamic}",
         "--providers.file.watch=true",
@@ -158,18 +177,19 @@ def running_traefik(
     for name, kind in (entrypoints or {"web": "tcp"}).items():
         if kind == "udp":
             ports[name] = free_port(socket.SOCK_DGRAM)
-            argv.append(f"--entrypoints.{name}.address={LOOPBACK}:{ports[name]}/udp")
+            argv.append(f"--entrypoints.{name}.address={address}:{ports[name]}/udp")
         else:
             ports[name] = free_port()
-            argv.append(f"--entrypoints.{name}.address={LOOPBACK}:{ports[name]}")
+            argv.append(f"--entrypoints.{name}.address={address}:{ports[name]}")
     admin_port = free_port()
-    argv.append(f"--entrypoints.traefik.address={LOOPBACK}:{admin_port}")
+    argv.append(f"--entrypoints.traefik.address={address}:{admin_port}")
+    argv += args
     log = folder / "traefik.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=folder
         )
-    traefik = Traefik(dynamic, ports, admin_port, log, process)
+    traefik = Traefik(dynamic, ports, admin_port, log, process, address)
     try:
         _wait_ready(traefik)
         yield traefik
@@ -183,7 +203,8 @@ def _wait_ready(traefik: Traefik, timeout: float = 30) -> None:
             raise TraefikError(
                 f"traefik exited with {traefik.process.returncode}:\n{traefik.log_text()[-2000:]}"
             )
-        return True if _get(traefik.admin_port, "/ping", {}, timeout=2).status == 200 else None
+        ping = _get(traefik.admin_port, "/ping", {}, timeout=2, address=traefik.address)
+        return True if ping.status == 200 else None
 
     try:
         poll(ready, timeout=timeout, what="traefik's /ping")

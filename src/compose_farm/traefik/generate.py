@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from compose_farm.compose import ComposeProject, PublishedPort, ServiceInfo
 from compose_farm.traefik.labels import enabled, nest
+from compose_farm.traefik.refs import Name, resolve
 
 PROTOCOLS = ("http", "tcp", "udp")
 
 
 @dataclass(frozen=True)
 class Placement:
-    """A stack's parsed compose file and the hosts (name, address) it runs on."""
+    """A stack's parsed compose file and the hosts (name, address) it runs on.
+
+    ``traefik_hosts`` are those of ``hosts`` that Traefik runs on: its Docker
+    provider defines the stack's routers there too.
+    """
 
     project: ComposeProject
     hosts: tuple[tuple[str, str], ...]
+    traefik_hosts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -37,16 +43,49 @@ class TraefikConfig:
     warnings: list[str] = field(default_factory=list)
 
 
-def generate(placements: Sequence[Placement]) -> TraefikConfig:
-    """The file-provider config for ``placements``, sorted for stable output."""
+def generate(placements: Sequence[Placement], docker: Collection[Name] = ()) -> TraefikConfig:
+    """The file-provider config for ``placements``, sorted for stable output.
+
+    ``docker`` names what Traefik's Docker provider defines (``defined_names``
+    of the stacks left to it): references to those become ``NAME@docker``.
+    """
     out = TraefikConfig()
     owners: dict[tuple[str, str, str], str] = {}
     for placement in sorted(placements, key=lambda p: p.project.stack):
         for service in placement.project.services.values():
             if enabled(service.labels):
                 _add_service(out, owners, placement, service)
+    resolve(out.document, frozenset(docker))
     out.document = _sorted(out.document)
     return out
+
+
+def defined_names(project: ComposeProject) -> frozenset[Name]:
+    """What Traefik's Docker provider defines from ``project``'s labels.
+
+    Like the Docker provider, a container that labels no service of a protocol
+    but has routers of it gets the implicit one; so does one with HTTP labels
+    (or no TCP/UDP routers and services) but no HTTP service.
+    """
+    names: set[Name] = set()
+    for service in project.services.values():
+        if not enabled(service.labels):
+            continue
+        trees = {p: nest(service.labels, f"traefik.{p}") for p in PROTOCOLS}
+        tcp_or_udp = any(trees[p].get(k) for p in ("tcp", "udp") for k in ("routers", "services"))
+        for protocol, tree in trees.items():
+            for kind in ("routers", "services", "middlewares"):
+                names.update((protocol, kind, name) for name in tree.get(kind, {}))
+            if tree.get("services"):
+                continue
+            if tree.get("routers") or (protocol == "http" and (tree or not tcp_or_udp)):
+                names.add((protocol, "services", _implicit(service, project)))
+    return frozenset(names)
+
+
+def _implicit(service: ServiceInfo, project: ComposeProject) -> str:
+    """The service name Traefik's Docker provider gives a container without one."""
+    return re.sub(r"[^A-Za-z0-9-]+", "-", f"{service.name}-{project.project_name}")
 
 
 def _add_service(
@@ -65,9 +104,7 @@ def _add_service(
         if not routers and not services and not middlewares:
             continue
         if not services and any("service" not in r for r in routers.values()):
-            # Traefik's Docker provider names the implicit service after the compose service.
-            implicit = f"{service.name}-{placement.project.project_name}"
-            services = {re.sub(r"[^A-Za-z0-9-]+", "-", implicit): {}}
+            services = {_implicit(service, placement.project): {}}
         for name, router in routers.items():
             if "service" not in router:
                 if len(services) == 1:
@@ -84,6 +121,8 @@ def _add_service(
                     del router["tls"]
                 elif not isinstance(tls, dict):
                     router["tls"] = {}
+            if placement.traefik_hosts:
+                _outrank_docker(out, where, protocol, name, router, placement.traefik_hosts)
             _put(out, owners, protocol, "routers", name, router, stack)
         for name, middleware in middlewares.items():
             _put(out, owners, protocol, "middlewares", name, middleware, stack)
@@ -91,6 +130,41 @@ def _add_service(
             built = _service(out, protocol, name, svc, service, placement, where)
             if built is not None:
                 _put(out, owners, protocol, "services", name, built, stack)
+
+
+def _outrank_docker(
+    out: TraefikConfig,
+    where: str,
+    protocol: str,
+    name: str,
+    router: dict[str, Any],
+    traefik_hosts: Sequence[str],
+) -> None:
+    """Rank ``router`` one above the Docker provider's copy of it, which has the same labels.
+
+    That copy only knows the Traefik host's container; this one balances over
+    every host. Traefik's default priority is the length of the rule.
+    """
+    on = ", ".join(traefik_hosts)
+    if protocol == "udp":
+        out.warnings.append(
+            f"{where}: udp router {name} is also defined by Traefik's Docker provider on "
+            f"{on} (the Traefik host); UDP routers have no priority and Traefik uses one per "
+            "entry point, so the traffic may all go to that host's copy. Run the stack on "
+            "the Traefik host only, or not there"
+        )
+        return
+    priority = router.get("priority")
+    if priority is None or priority == 0:
+        rule = router.get("rule")
+        priority = len(rule.encode()) if isinstance(rule, str) else 0
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        out.warnings.append(
+            f"{where}: {protocol} router {name}: priority {priority!r} is not a number, so it "
+            f"cannot be ranked above the Docker provider's copy on {on} (the Traefik host)"
+        )
+        return
+    router["priority"] = priority + 1
 
 
 def _mappings(out: TraefikConfig, where: str, found: dict[str, Any], what: str) -> dict[str, Any]:
