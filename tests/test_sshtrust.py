@@ -41,7 +41,8 @@ def host(address: str = "10.0.0.1", port: int | None = None) -> HostConfig:
 
 
 def identity(home: Path, **environ: str) -> SshIdentity:
-    return SshIdentity(home=home, environ=environ)
+    """Everything under ``home``, the system-wide known_hosts file too."""
+    return SshIdentity(home=home, environ=environ, global_known_hosts=home / "ssh_known_hosts")
 
 
 def new_key() -> asyncssh.SSHKey:
@@ -80,13 +81,14 @@ def test_known_hosts_name(address: str, port: int | None, name: str) -> None:
 
 
 def test_known_hosts_files_in_order_and_only_those_that_exist(tmp_path: Path) -> None:
-    extra = tmp_path / "farm-known-hosts"
-    me = SshIdentity(home=tmp_path, extra_known_hosts=extra, environ={})
+    extra, system = tmp_path / "farm-known-hosts", tmp_path / "etc-ssh-known-hosts"
+    me = SshIdentity(home=tmp_path, extra_known_hosts=extra, global_known_hosts=system)
     assert me.known_hosts_files() == []
     me.farm_dir.mkdir(parents=True)
-    for path in (me.farm_known_hosts, me.ssh_dir / "known_hosts", extra):
+    for path in (system, me.farm_known_hosts, me.ssh_dir / "known_hosts", extra):
         path.write_text("")
-    assert me.known_hosts_files() == [me.ssh_dir / "known_hosts", me.farm_known_hosts, extra]
+    expected = [me.ssh_dir / "known_hosts", me.farm_known_hosts, extra, system]
+    assert me.known_hosts_files() == expected
 
 
 def test_record_key_writes_cfs_own_file(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ class SshIdentity:
 
     home: Path
     extra_known_hosts: Path | None = None
+    global_known_hosts: Path = Path("/etc/ssh/ssh_known_hosts")  # ssh's GlobalKnownHostsFile
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     _agent_checked: str | None = field(default=None, compare=False, repr=False)
 
@@ -55,6 +56,7 @@ class SshIdentity:
         ]
         if self.extra_known_hosts is not None:
             candidates.append(self.extra_known_hosts)
+        candidates.append(self.global_known_hosts)
         return [p for p in candidates if p.is_file()]
 
     def client_keys(self, host: HostConfig) -> list[str] | tuple[()]:
