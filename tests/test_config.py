@@ -36,9 +36,20 @@ def write(tmp_path: Path, text: str, name: str = "compose-farm.yaml") -> Path:
     return path
 
 
+def make_case(tmp_path: Path, case: dict[str, Any]) -> Path:
+    """The config file of a table case: its text, or no file, or a folder in its place."""
+    if case.get("file") == "missing":
+        return tmp_path / "compose-farm.yaml"
+    if case.get("file") == "directory":
+        path = tmp_path / "compose-farm.yaml"
+        path.mkdir()
+        return path
+    return write(tmp_path, case["text"])
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_bad_config_message(tmp_path: Path, case: dict[str, Any]) -> None:
-    path = write(tmp_path, case["text"])
+    path = make_case(tmp_path, case)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     message = str(caught.value)
@@ -53,28 +64,28 @@ def test_bad_config_message(tmp_path: Path, case: dict[str, Any]) -> None:
     [
         c
         for c in CASES
-        if c["name"] in {"unknown host in a stack", "yaml syntax error", "empty file"}
+        if c["name"]
+        in {
+            "unknown host in a stack",
+            "yaml syntax error",
+            "empty file",
+            "missing file",
+            "stack names YAML reads as a boolean and as null",
+        }
     ],
     ids=lambda c: c["name"],
 )
-def test_bad_config_through_the_cli(tmp_path: Path, case: dict[str, Any]) -> None:
-    path = write(tmp_path, case["text"])
-    result = run_cf("config", "validate", "-c", str(path))
+@pytest.mark.parametrize("command", [["config", "validate"], ["list"]])
+def test_bad_config_through_the_cli(
+    tmp_path: Path, case: dict[str, Any], command: list[str]
+) -> None:
+    path = make_case(tmp_path, case)
+    result = run_cf(*command, "-c", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert str(path) in result.stderr
     for word in case["expect"]:
         assert word in result.stderr
-
-
-def test_missing_file_and_directory(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file not found"):
-        load_config(tmp_path / "nope.yaml")
-    with pytest.raises(ConfigError, match="is a directory"):
-        load_config(tmp_path)
-    result = run_cf("list", "-c", str(tmp_path / "nope.yaml"))
-    assert result.returncode == 2
-    assert "nope.yaml" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_good_config_is_normalised(tmp_path: Path) -> None:

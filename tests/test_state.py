@@ -39,6 +39,8 @@ def test_legacy_file_without_version(tmp_path: Path) -> None:
         ("version: 1\ndeployed: 5\n", ["'deployed' must be a mapping"]),
         ("version: 1\ndeployed: {plex: 5}\n", ["deployed.plex"]),
         ("version: 1\ndeployed: {'../x': a}\n", ["bad stack name"]),
+        ("version: 1\ndeployed:\n  plex: a\n  true: b\n", ["line 4: deployed.true", "a boolean"]),
+        ("version: 1\ndata_left: {null: [a]}\n", ["data_left.null: key null is null"]),
         ("version: 1\nextra: 1\n", ["unknown keys: extra"]),
         ("version: 99\ndeployed: {}\n", ["version 99 is not supported"]),
     ],

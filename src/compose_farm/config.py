@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from compose_farm.errors import ConfigError, Problem
 from compose_farm.names import RESERVED_HOST_NAMES, name_problem
-from compose_farm.yamlio import line_of, read_yaml_file, to_plain
+from compose_farm.yamlio import line_of, odd_keys, read_yaml_file, to_plain
 
 CONFIG_FILENAME = "compose-farm.yaml"
 STATE_FILENAME = "compose-farm-state.yaml"
@@ -50,13 +50,22 @@ def _check_address(value: str) -> str:
 Address = Annotated[str, AfterValidator(_check_address)]
 
 
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):  # Pydantic would take YAML's `true` for the number 1
+        raise ValueError(f"must be a whole number, not {str(value).lower()}")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_a_boolean)]
+
+
 class HostConfig(_Strict):
     """How to reach one host. ``user`` and ``port`` fall back to ``~/.ssh/config``."""
 
     address: Address
-    user: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    identity_file: str | None = None
+    user: str | None = Field(default=None, min_length=1)
+    port: Count | None = Field(default=None, ge=1, le=65535)
+    identity_file: str | None = Field(default=None, min_length=1)
     local: bool = False
 
     @property
@@ -69,8 +78,8 @@ class SshOptions(_Strict):
     """Farm-wide SSH settings."""
 
     connect_timeout: float = Field(default=10.0, gt=0, le=600)
-    max_channels_per_host: int = Field(default=8, ge=1, le=64)
-    max_concurrent_handshakes: int = Field(default=10, ge=1, le=100)
+    max_channels_per_host: Count = Field(default=8, ge=1, le=64)
+    max_concurrent_handshakes: Count = Field(default=10, ge=1, le=100)
     known_hosts: str | None = None
 
 
@@ -252,6 +261,17 @@ def load_config(path: Path) -> Config:
 
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate already-parsed YAML (ruamel nodes keep line numbers for messages)."""
+    odd = [
+        Problem(
+            f'key {found.text} is read as {found.kind}, not as text: quote it: "{found.text}"',
+            path,
+            found.line,
+            ".".join(str(p) for p in (*found.loc, found.text)),
+        )
+        for found in odd_keys(raw)
+    ]
+    if odd:
+        raise ConfigError(problems=odd)
     data = dict(to_plain(raw))
     key_alias = "stacks"
     if "services" in data:
@@ -264,8 +284,9 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
             )
         data["stacks"] = data.pop("services")
         key_alias = "services"
-    if data.get("stacks") is None and "stacks" in data:
-        data["stacks"] = {}
+    for key in ("stacks", "hosts"):  # `hosts:` with nothing under it is reported as empty below
+        if key in data and data[key] is None:
+            data[key] = {}
 
     try:
         parsed = _RawConfig.model_validate(data)
@@ -313,6 +334,8 @@ def _friendly(err: Any) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "string_too_short" and err.get("ctx", {}).get("min_length") == 1:
+        return "must not be empty"
     if kind in {"string_type", "list_type", "model_type", "dict_type"}:
         expected = {
             "string_type": "a string",
@@ -375,7 +398,7 @@ def _check_references(cfg: _RawConfig, raw: Any, path: Path, key_alias: str) -> 
     if not PurePosixPath(cfg.compose_dir).is_absolute():
         add("must be an absolute path (the same path on every host)", "compose_dir")
     if not cfg.hosts:
-        add("at least one host is required", "hosts")
+        add("is empty: add at least one host", "hosts")
     for host in cfg.hosts:
         if host in RESERVED_HOST_NAMES:
             add(

@@ -33,7 +33,7 @@ from typing import Any
 from compose_farm.errors import ConfigError, StateError
 from compose_farm.fsutil import atomic_write
 from compose_farm.names import name_problem
-from compose_farm.yamlio import dump_yaml, parse_yaml, to_plain
+from compose_farm.yamlio import dump_yaml, odd_keys, parse_yaml, to_plain
 
 STATE_VERSION = 1
 
@@ -93,9 +93,15 @@ class State:
 def parse_state(text: str, path: Path) -> State:
     """Parse the state file's text; anything unexpected is a ``StateError``."""
     try:
-        raw = to_plain(parse_yaml(text, path))
+        parsed = parse_yaml(text, path)
     except ConfigError as exc:
         raise StateError(_corrupt(path, str(exc))) from None
+    if odds := odd_keys(parsed):  # `true: nuc` must not quietly become a stack named True
+        odd = odds[0]
+        where = ".".join(str(p) for p in (*odd.loc, odd.text))
+        line = f"line {odd.line}: " if odd.line is not None else ""
+        raise StateError(_corrupt(path, f"{line}{where}: key {odd.text} is {odd.kind}, not a name"))
+    raw = to_plain(parsed)
     if raw is None:
         return State()
     if not isinstance(raw, dict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,56 @@ def line_of(data: Any, loc: Sequence[str | int]) -> int | None:
     if line is None and isinstance(data, CommentedMap | CommentedSeq):
         line = data.lc.line + 1
     return line
+
+
+@dataclass(frozen=True)
+class OddKey:
+    """A mapping key YAML read as something other than a string (``true``, ``null``, ``80``)."""
+
+    loc: tuple[str | int, ...]  # where the mapping holding it is
+    key: Any
+    line: int | None
+
+    @property
+    def text(self) -> str:
+        """The key as it was most likely written."""
+        if isinstance(self.key, bool):
+            return "true" if self.key else "false"
+        return "null" if self.key is None else str(self.key)
+
+    @property
+    def kind(self) -> str:
+        """What YAML took the key for: ``a boolean``, ``null``, ``a number``..."""
+        if isinstance(self.key, bool):
+            return "a boolean"
+        if self.key is None:
+            return "null"
+        if isinstance(self.key, int | float):
+            return "a number"
+        return f"a {type(self.key).__name__}"
+
+
+def odd_keys(data: Any, loc: tuple[str | int, ...] = ()) -> list[OddKey]:
+    """Every mapping key in ``data`` that is not a string, with its line.
+
+    ``to_plain`` turns such keys into Python's spelling (``True``, ``None``), so
+    a file that says ``true: nuc`` would silently name a stack ``True``: readers
+    of names check this first.
+    """
+    found: list[OddKey] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(key, str):
+                line = None
+                if isinstance(data, CommentedMap) and key in data.lc.data:
+                    line = data.lc.key(key)[0] + 1
+                found.append(OddKey(loc, key, line))
+            else:
+                found += odd_keys(value, (*loc, key))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            found += odd_keys(item, (*loc, i))
+    return found
 
 
 def to_plain(data: Any) -> Any:

@@ -48,6 +48,22 @@ def main() -> None:
         from compose_farm.cli.common import report
 
         report(error)
+    except OSError as error:
+        # A file problem no command anticipated: still one line naming the file.
+        from compose_farm.cli.common import report
+
+        report(FarmError(_describe(error)))
     finally:
         early.finish()
         gc.freeze()
+
+
+def _describe(error: OSError) -> str:
+    """``/path: Permission denied`` (both paths for a rename or link), as ``ls`` would say it."""
+    what = error.strerror or str(error)
+    if error.filename is None:
+        return what
+    paths = [str(error.filename)]
+    if error.filename2 is not None:
+        paths.append(str(error.filename2))
+    return f"{' -> '.join(paths)}: {what}"

@@ -17,7 +17,7 @@ app = typer.Typer(help="Create, show, validate and edit the config file.", no_ar
 TEMPLATE = """\
 # Compose Farm config. Reference: https://github.com/compose-farm (README, "Config reference").
 # Every host must see the compose folders at this same path.
-compose_dir: {compose_dir}
+{compose_dir}
 
 # Host name -> address, or a mapping with address / user / port / identity_file.
 # user and port default to ~/.ssh/config, then to your user name and 22.
@@ -27,23 +27,42 @@ hosts:
   # hp: {{address: 192.168.1.11, user: admin, port: 2222}}
 
 # Stack (a folder in compose_dir) -> a host, a list of hosts, or "all".
-stacks:
 {stacks}
 # traefik_file: /opt/traefik/dynamic.d/compose-farm.yml
 # traefik_stack: traefik
 """
 
 
-def _target_path(config: str | None) -> Path:
-    """Where ``init``/``symlink`` act: ``-c``, ``$CF_CONFIG``, else the XDG location."""
+def _target_path(config: str | None) -> tuple[Path, str]:
+    """Where ``init``/``symlink`` act: ``-c``, ``$CF_CONFIG``, else the XDG location;
+    and a hint saying how to choose another place, for when that one is unusable."""
     from compose_farm.config import CONFIG_FILENAME
 
     if config:
-        return Path(config).expanduser()
+        return Path(config).expanduser(), "pass -c a file in a folder you can write"
     if os.environ.get("CF_CONFIG"):
-        return Path(os.environ["CF_CONFIG"]).expanduser()
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(xdg).expanduser() / "compose-farm" / CONFIG_FILENAME
+        return Path(os.environ["CF_CONFIG"]).expanduser(), "set CF_CONFIG to a file you can write"
+    if os.environ.get("XDG_CONFIG_HOME"):
+        where = Path(os.environ["XDG_CONFIG_HOME"]).expanduser()
+        hint = "set XDG_CONFIG_HOME to a folder you can write, or set CF_CONFIG to a file"
+    else:
+        where = Path.home() / ".config"
+        hint = f"make {where} a folder you can write, or set CF_CONFIG to a file"
+    return where / "compose-farm" / CONFIG_FILENAME, hint
+
+
+def _starter(compose_dir: Path, stacks: list[str]) -> str:
+    """The starter config's text; names are written by the YAML dumper, so a stack
+    folder called ``true`` or ``null`` is quoted and stays a name."""
+    from compose_farm.yamlio import dump_yaml
+
+    if stacks:
+        listed = dump_yaml({"stacks": dict.fromkeys(stacks, "local")})
+    else:
+        listed = "stacks:\n  # plex: nuc\n"
+    return TEMPLATE.format(
+        compose_dir=dump_yaml({"compose_dir": str(compose_dir)}).rstrip("\n"), stacks=listed
+    )
 
 
 @app.command()
@@ -54,23 +73,36 @@ def init(
     ] = "/opt/compose",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a starter config, listing the stacks found in --compose-dir."""
-    from compose_farm.compose import list_stack_dirs
+    """Write a starter config, listing the stacks found in --compose-dir.
 
-    path = _target_path(config)
+    Folders whose names cannot be stack names (spaces, a leading dot...) are
+    left out, and said so.
+    """
+    from compose_farm.compose import list_stack_dirs
+    from compose_farm.names import name_problem
+
+    path, hint = _target_path(config)
     if path.exists() and not force:
         fail(
             f"{path} already exists",
             hint="pass --force to overwrite it, or edit it: cf config edit",
         )
-    found = list_stack_dirs(Path(compose_dir)) if Path(compose_dir).is_dir() else []
-    stacks = "".join(f"  {name}: local\n" for name in found) or "  # plex: nuc\n"
+    # The config needs an absolute path; a relative one means "from here". Not
+    # resolve(): the path every host shares may be a link on this machine.
+    folder = Path(os.path.abspath(Path(compose_dir).expanduser()))  # noqa: PTH100
+    found = list_stack_dirs(folder) if folder.is_dir() else []
+    skipped = {name: why for name in found if (why := name_problem(name)) is not None}
+    stacks = [name for name in found if name not in skipped]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(TEMPLATE.format(compose_dir=compose_dir, stacks=stacks), encoding="utf-8")
+        path.write_text(_starter(folder, stacks), encoding="utf-8")
     except OSError as exc:
-        fail(f"{path}: cannot write the config: {exc.strerror}")
-    typer.echo(f"Wrote {path} ({len(found)} stacks found in {compose_dir}).")
+        fail(f"{path}: cannot write the config: {exc.strerror or exc}", hint=hint)
+    typer.echo(f"Wrote {path} ({len(stacks)} stacks found in {folder}).")
+    for name, why in skipped.items():
+        typer.echo(f"Skipped folder {name!r}: the stack name {why}.", err=True)
+    if skipped:
+        typer.echo("Rename those folders to add them as stacks.", err=True)
     typer.echo("Next: add your hosts, then run `cf config validate`.")
 
 
@@ -129,11 +161,28 @@ def edit(config: ConfigOption = None) -> None:
     from compose_farm.config import find_config
 
     target = find_config(config, os.environ)
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    variable = next((v for v in ("VISUAL", "EDITOR") if os.environ.get(v)), None)
+    name = variable or "EDITOR"
+    hint = f"set {name} to an editor command, e.g. {name}=nano"
+    if variable is None:
+        argv, source = ["vi"], "(the default: neither $VISUAL nor $EDITOR is set)"
+    else:
+        editor, source = os.environ[variable], f"from ${variable}"
+        try:
+            argv = shlex.split(editor)
+        except ValueError as exc:
+            fail(f"${variable} is not a valid command line ({exc}): {editor}", hint=hint)
+        if not argv:
+            fail(f"${variable} is blank", hint=hint)
     try:
-        result = subprocess.run([*shlex.split(editor), str(target)], check=False)
+        result = subprocess.run([*argv, str(target)], check=False)
     except FileNotFoundError:
-        fail(f"editor {editor!r} not found", hint="set $EDITOR, e.g. EDITOR=nano")
+        fail(f"editor {argv[0]!r} {source} not found", hint=hint)
+    except OSError as exc:
+        fail(
+            f"cannot run editor {argv[0]!r} {source}: {exc.strerror or exc}",
+            hint=f"make {argv[0]} executable, or {hint}",
+        )
     if result.returncode != 0:
         fail(f"the editor exited with status {result.returncode}; the file was not checked")
     validate(str(target))
@@ -144,22 +193,50 @@ def symlink(
     target: Annotated[
         Path, typer.Argument(help="The config file to point at.", show_default=False)
     ] = Path("compose-farm.yaml"),
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing link.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing link (never a file or folder)."),
+    ] = False,
 ) -> None:
-    """Link the default config location to TARGET, so cf finds it from any folder."""
+    """Link the default config location to TARGET, so cf finds it from any folder.
+
+    The link is $CF_CONFIG when set, else $XDG_CONFIG_HOME/compose-farm/compose-farm.yaml
+    (~/.config by default). --force replaces a link there; a regular file or a folder
+    there is never removed, and a link that would point to itself is refused.
+    """
     source = target.expanduser().resolve()
     if not source.is_file():
         fail(f"{source}: no such config file", hint="pass the path of your compose-farm.yaml")
-    link = _target_path(None)
-    if link.is_symlink() or link.exists():
-        if link.is_symlink() and link.resolve() == source:
+    link, hint = _target_path(None)
+    if _resolved(link) == source:
+        if link.is_symlink():
             typer.echo(f"{link} already points to {source}")
             return
-        if not force:
-            fail(f"{link} already exists", hint="pass --force to replace it")
-        if link.is_dir() and not link.is_symlink():
-            fail(f"{link} is a directory; move it aside first")
-        link.unlink()
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(source)
+        fail(
+            f"{link} is the config file itself (TARGET is {source}): "
+            "a link there would point to itself",
+            hint="nothing to do: cf already finds this file",
+        )
+    try:
+        if link.is_symlink():
+            if not force:
+                fail(f"{link} already exists (a link)", hint="pass --force to replace the link")
+            link.unlink()
+        elif link.exists():
+            fail(
+                f"{link} already exists and is not a link: cf never removes it",
+                hint="move it aside yourself, then run this again",
+            )
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(source)
+    except OSError as exc:
+        fail(f"{link}: cannot create the link: {exc.strerror or exc}", hint=hint)
     typer.echo(f"{link} -> {source}")
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` with every link followed, or None when that fails (a loop)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None

@@ -2,7 +2,9 @@
 
 Short syntax is ``[[IP:]HOST:]CONTAINER[/PROTO]``; the IP may be bracketed
 (``[::1]``) or bare (``::1:8080:80``: everything before the last two parts);
-HOST and CONTAINER may be ranges. Equal-length ranges pair up
+HOST may be empty (``:80``: not published); HOST and CONTAINER may be ranges,
+and a container port is never 0. The long syntax takes ``host_ip`` bare
+(``::1``, not ``[::1]``), as Compose does. Equal-length ranges pair up
 (``9090-9091:8080-8081``); a host range for one container port
 (``8080-8081:80``) lets the engine pick one free host port, kept here as
 ``published``..``published_end``. Checked against ``docker compose config``.
@@ -48,7 +50,7 @@ def parse_port(entry: object) -> list[PublishedPort]:
     if isinstance(entry, bool):
         raise PortError(f"invalid port {entry!r}")
     if isinstance(entry, int):
-        return [PublishedPort(target=_port_number(str(entry), "container port"))]
+        return _parse_short(str(entry))
     if isinstance(entry, str):
         return _parse_short(entry)
     if isinstance(entry, Mapping):
@@ -63,10 +65,11 @@ def _parse_short(spec: str) -> list[PublishedPort]:
     container = parts[-1]
     host = parts[-2] if len(parts) >= 2 else ""
     raw_ip = ":".join(parts[:-2])
-    host_ip = _host_ip(raw_ip) if raw_ip else None
-    if len(parts) == 2 and not host:
-        raise PortError(f"invalid port {spec!r}: empty host port")
+    host_ip = _host_ip(raw_ip, brackets=True) if raw_ip else None
+    # An empty host part (":80", "::80") publishes nothing, as in Compose.
     c_start, c_end = _port_range(container, "container port")
+    if c_start == 0:
+        raise PortError(f"invalid port {spec!r}: container port 0 (Compose: missing a target port)")
     if not host:
         return [
             PublishedPort(target=port, host_ip=host_ip, protocol=protocol)
@@ -112,7 +115,7 @@ def _parse_long(entry: Mapping[Any, Any]) -> PublishedPort:
         target=_port_number(str(target), "target port"),
         published=start,
         published_end=end if end != start else None,
-        host_ip=_host_ip(host_ip) if host_ip else None,
+        host_ip=_host_ip(host_ip, brackets=False) if host_ip is not None else None,
         protocol=_protocol(str(entry.get("protocol") or "tcp")),
         mode=str(mode),
     )
@@ -125,8 +128,10 @@ def _protocol(text: str) -> str:
     return protocol
 
 
-def _host_ip(text: str) -> str:
-    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+def _host_ip(text: str, *, brackets: bool) -> str:
+    """An IP address; ``[::1]`` only in the short syntax (the long one takes it bare)."""
+    bracketed = text.startswith("[") and text.endswith("]")
+    bare = text[1:-1] if brackets and bracketed else text
     try:
         ipaddress.ip_address(bare)
     except ValueError:
