@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -600,3 +601,34 @@ def test_the_log_names_the_users_key_by_fingerprint(
     line = login_log(me, mine, caplog, monkeypatch)
 
     assert line == f"nas: logged in with key {mine.get_fingerprint('sha256')} (me@laptop)"
+
+
+def test_the_agent_named_by_identity_agent_in_the_ssh_config_is_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No $SSH_AUTH_SOCK; ~/.ssh/config says where the agent is, as ssh would read it."""
+    me = identity(tmp_path)
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="in-the-agent")
+    key.write_private_key(str(tmp_path / "agent-key"))
+    (tmp_path / "agent-key").chmod(0o600)  # ssh-add refuses a key others can read
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(500):
+            if sock.exists():
+                break
+            time.sleep(0.01)
+        env = {"SSH_AUTH_SOCK": str(sock), "PATH": os.environ["PATH"]}
+        subprocess.run(["ssh-add", "-q", str(tmp_path / "agent-key")], env=env, check=True)
+        monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+        me.ssh_dir.mkdir()
+        (me.ssh_dir / "config").write_text(f"Host *\n  IdentityAgent {sock}\n")
+
+        line = login_log(me, key, caplog, monkeypatch)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
+
+    assert (
+        line == f"nas: logged in with ssh-agent key {key.get_fingerprint('sha256')} (in-the-agent)"
+    )

@@ -52,7 +52,8 @@ def resolve(identity: SshIdentity, host: HostConfig) -> Target:
         port=host.port if host.port is not None else (),
         username=host.user if host.user is not None else (),
         client_keys=identity.client_keys(host),
-        agent_path=identity.agent_path() or "",
+        # The agent is IdentityAgent from the ssh config, else $SSH_AUTH_SOCK. One that
+        # does not answer (a stale socket) only means no agent keys: see FarmClient._keys.
         known_hosts=known_hosts_for(identity),
     )
     return Target(
