@@ -239,12 +239,72 @@ def test_the_backup_of_a_private_file_stays_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(backup.stat().st_mode) & 0o077 == 0, oct(backup.stat().st_mode)
 
 
-def test_a_failed_save_leaves_the_old_file(tmp_path: Path) -> None:
+def test_a_file_where_the_backup_folder_should_be_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "compose.yaml"
     path.write_text("old\n")
     (tmp_path / files.BACKUP_DIR).write_text("a file where the backup folder should be")
 
-    with pytest.raises(OSError):
+    with pytest.raises(files.FileRefused, match="is not a folder"):
         files.save(path, "new\n")
 
     assert path.read_text() == "old\n"
+
+
+OLD_BACKUP = "compose.yaml.20000101-000000.{:020d}"  # named as `save` names backups, long ago
+
+
+def victims(folder: Path) -> dict[str, str]:
+    """Files whose names start like compose.yaml's backups, and one named exactly like one."""
+    folder.mkdir()
+    found = {
+        f"compose.yaml.victim{n:02d}": f"precious {n}\n" for n in range(files.KEEP_BACKUPS + 3)
+    }
+    found[OLD_BACKUP.format(1)] = "named like a backup\n"
+    for file, text in found.items():
+        (folder / file).write_text(text)
+    return found
+
+
+def contents(folder: Path) -> dict[str, str]:
+    """Name -> text of the regular files in ``folder``."""
+    return {p.name: p.read_text() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("target", ["elsewhere", "elsewhere/missing"])
+def test_a_backup_folder_that_is_a_symlink_is_refused(tmp_path: Path, target: str) -> None:
+    stack = tmp_path / "app"
+    stack.mkdir()
+    path = stack / "compose.yaml"
+    path.write_text("old\n")
+    before = victims(tmp_path / "elsewhere")
+    (stack / files.BACKUP_DIR).symlink_to(tmp_path / target)
+
+    with pytest.raises(files.FileRefused, match=r"\.cf-backup is a symlink"):
+        files.save(path, "new\n")
+
+    assert path.read_text() == "old\n"
+    assert contents(tmp_path / "elsewhere") == before
+    assert sorted(p.name for p in stack.iterdir()) == [files.BACKUP_DIR, "compose.yaml"]
+
+
+def test_pruning_removes_only_the_backups_cf_made(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("v0\n")
+    folder = tmp_path / files.BACKUP_DIR
+    before = victims(folder)
+    del before[OLD_BACKUP.format(1)]  # a regular file named as cf names them: cf's, pruned
+    outside = tmp_path / "outside.txt"
+    outside.write_text("outside\n")
+    linked = folder / OLD_BACKUP.format(2)
+    linked.symlink_to(outside)
+    (folder / OLD_BACKUP.format(3)).mkdir()
+
+    for n in range(1, 14):
+        files.save(path, f"v{n}\n", now=1_700_000_000 + n)
+
+    made = {k: v for k, v in contents(folder).items() if k.startswith("compose.yaml.2023")}
+    assert sorted(made.values()) == sorted(f"v{n}\n" for n in range(3, 13))
+    assert {k: v for k, v in contents(folder).items() if k in before} == before
+    assert not (folder / OLD_BACKUP.format(1)).exists()
+    assert linked.is_symlink() and outside.read_text() == "outside\n"
+    assert (folder / OLD_BACKUP.format(3)).is_dir()

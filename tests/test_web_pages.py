@@ -422,15 +422,31 @@ def test_container_logs_follow_one_service_on_one_host(
     stack = farm.stack("talk", ["h1", "h3"], TALKING.format(image=lab.image))
     assert farm.cf("up", stack).returncode == 0
     origin = {"origin": "http://testserver"}
-    path = f"/ws/logs/{stack}?tail=10&host=h3&service=two"
-    with client.websocket_connect(path, headers=origin) as ws:
-        item = ws.receive_json()
-    assert (item["host"], item["stack"]) == ("h3", stack)
-    assert "from-two" in item["text"] and "from-one" not in item["text"]
-    for bad in ("host=..", "service=a;b", "service=$(id)"):
+    two = farm.ids(stack)[("h3", "two")]  # what the stack page's per-container button sends
+    for query in ("host=h3&service=two", f"host=h3&container={two}"):
+        with client.websocket_connect(f"/ws/logs/{stack}?tail=10&{query}", headers=origin) as ws:
+            item = ws.receive_json()
+        assert (item["host"], item["stack"]) == ("h3", stack), query
+        assert "from-two" in item["text"] and "from-one" not in item["text"], query
+    for bad, reason in (
+        ("host=..", "host '..' contains '..'"),
+        ("service=a;b", "service 'a;b' is not a safe name"),
+        ("service=$(id)", "service '$(id)' is not a safe name"),
+        ("host=h3&container=two", "container id 'two' is not a container id"),
+    ):
         with (
             client.websocket_connect(f"/ws/logs/{stack}?{bad}", headers=origin) as ws,
             pytest.raises(WebSocketDisconnect) as closed,
         ):
             ws.receive_json()
-        assert closed.value.code == 4404  # refused before anything ran
+        assert closed.value.code == 4400  # refused before anything ran
+        assert closed.value.reason.startswith(reason), closed.value.reason
+    other = farm.ids(stack)[("h1", "two")]  # a real container of the stack, not on h3
+    with (
+        client.websocket_connect(
+            f"/ws/logs/{stack}?host=h3&container={other}", headers=origin
+        ) as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_json()
+    assert closed.value.code == 4404

@@ -24,7 +24,9 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Mount, WebSocketRoute
 
+from compose_farm.names import name_problem
 from compose_farm.web.auth import CSRF_HEADER, MAX_FAILURES_PER_MINUTE, SESSION_COOKIE
+from compose_farm.web.routes.sockets import close_reason
 from tests.e2e.farm import Farm as LabFarm
 from tests.e2e.farm import farm_for
 from tests.e2e.webfarm import (
@@ -33,6 +35,7 @@ from tests.e2e.webfarm import (
     TOKEN,
     WebServer,
     close_code,
+    close_of,
     csrf_of,
     farm_of,
     follow_task,
@@ -47,6 +50,7 @@ from tests.lab import Lab
 
 HTML = {"accept": "text/html"}
 JSON = {"accept": "application/json"}
+
 EVIL = "http://evil.example"
 
 # Reachable without a session, on purpose: the login itself, logging out, a liveness probe.
@@ -57,7 +61,7 @@ PARAMS = {
     "action": "up",
     "file": "compose.yaml",
     "host": "h1",
-    "container": "app-app-1",
+    "container": "0123456789abcdef0123",
     "task_id": "0123456789abcdef",
 }
 WS_QUERY = {"/ws/terminal": "?host=h1", "/ws/logs/{stack}": "?tail=1"}
@@ -284,6 +288,31 @@ def test_editor_refuses_links_that_lead_outside_the_stack_folder(
     assert (outside / "compose.yaml").read_text() == "outside-compose\n"
 
 
+def test_a_save_through_a_backup_folder_linked_elsewhere_is_refused(
+    editor: tuple[TestClient, str, Path],
+) -> None:
+    client, csrf, outside = editor
+    folder = farm_of(client).config_path.parent / "stacks" / "app"
+    for n in range(15):  # what pruning would have taken for old backups
+        (outside / f"compose.yaml.victim{n:02d}").write_text(f"victim {n}\n")
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    (folder / ".cf-backup").symlink_to(outside)
+
+    saved = client.post(
+        "/api/stack/app/file/compose.yaml",
+        json={"text": COMPOSE.replace("3600", "60")},
+        headers={CSRF_HEADER: csrf},
+    )
+
+    assert saved.status_code == 400, saved.text
+    assert saved.json()["detail"] == (
+        f"{folder}/.cf-backup is a symlink: cf keeps backups only in a real folder there; "
+        "move it away. Nothing was saved"
+    )
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+    assert (folder / "compose.yaml").read_text() == COMPOSE
+
+
 # --- names in URLs ------------------------------------------------------------------------
 
 
@@ -292,6 +321,12 @@ def lab_farm(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("HOME", str(lab.client_home))
     with farm_for(lab, tmp_path / "farm", ("h1", "h2", "h3")) as f:
         yield f
+
+
+def refusal(what: str, bad: str) -> str:
+    """What the UI must answer for an unsafe name: which name, and ``name_problem``'s reason
+    (which lets a final newline by: the UI refuses that too)."""
+    return f"{what} {bad!r} {name_problem(bad) or 'contains a control character'}"
 
 
 def test_unsafe_names_in_urls_are_refused_before_anything_runs(lab_farm: LabFarm, lab: Lab) -> None:
@@ -305,44 +340,88 @@ def test_unsafe_names_in_urls_are_refused_before_anything_runs(lab_farm: LabFarm
         f"`touch {canary}`",
         f"x|touch {canary}",
         f"x&&touch {canary}",
+        "x;id",
+        "$(id)",
         "-rf",
         ".hidden",
         "a b",
         "a\nb",
+        "ab\n",
         "x'y",
     ]
+    cid = "0" * 64  # a well-formed id: only the name under test is wrong
     with web_client(lab_farm.config_path) as client:
         csrf = csrf_of(client)
         for bad in bad_names:
             q = quote(bad, safe="").replace(".", "%2E")  # or the client resolves ".."
+            # (URL, the name in it that is wrong): each would run something on a host.
             posts = [
-                f"/api/stack/{q}/up",
-                f"/api/stack/{q}/down",
-                f"/api/stack/{q}/file/compose.yaml",
-                f"/api/stack/{q}/container/h1/x/restart",
-                f"/api/stack/{ok}/container/{q}/x/restart",
-                f"/api/stack/{ok}/container/h1/{q}/restart",
+                (f"/api/stack/{q}/up", "stack"),
+                (f"/api/stack/{q}/down", "stack"),
+                (f"/api/stack/{q}/file/compose.yaml", "stack"),
+                (f"/api/stack/{q}/container/h1/{cid}/restart", "stack"),
+                (f"/api/stack/{ok}/container/{q}/{cid}/restart", "host"),
             ]
-            for target in posts:
-                done = client.post(target, json={"text": COMPOSE}, headers={CSRF_HEADER: csrf})
-                assert done.status_code in (400, 404), (bad, target, done.text)
-            for target in (f"/stack/{q}", f"/stack/{q}/status", f"/api/stack/{q}/file/.env"):
-                done = client.get(target, headers=JSON)
-                assert done.status_code in (400, 404), (bad, target, done.text)
-            for target, code in (
-                (f"/ws/logs/{q}", 4404),
-                (f"/ws/terminal?host={q}", 4400),
-                (f"/ws/terminal?host=h1&stack={ok}&container={q}", 4400),
-                (f"/ws/terminal?host=h1&stack={q}&container=x", 4400),
-            ):
-                refused = (code, 1000) if "/" in bad else (code,)  # 1000: no such route
-                assert close_code(client, target, {"origin": ORIGIN}) in refused, (bad, target)
+            gets = [(f"/stack/{q}", "stack"), (f"/stack/{q}/status", "stack")]
+            gets += [(f"/api/stack/{q}/file/.env", "stack")]
+            sockets = [
+                (f"/ws/logs/{q}", "stack"),
+                (f"/ws/logs/{ok}?host={q}", "host"),
+                (f"/ws/logs/{ok}?service={q}", "service"),
+                (f"/ws/terminal?host={q}", "host"),
+                (f"/ws/terminal?host=h1&stack={q}&container={cid}", "stack"),
+            ]
+            answers = [
+                (
+                    target,
+                    what,
+                    client.post(
+                        target, json={"text": COMPOSE}, headers={**JSON, CSRF_HEADER: csrf}
+                    ),
+                )
+                for target, what in posts
+            ]
+            answers += [(target, what, client.get(target, headers=JSON)) for target, what in gets]
+            for target, what, done in answers:
+                if "/" in bad:  # no route takes a slash: 404 (or 405) before any name check
+                    assert done.status_code in (404, 405), (bad, target, done.text)
+                    continue
+                assert done.status_code == 400, (bad, target, done.text)
+                assert done.json()["detail"] == refusal(what, bad), (bad, target)
+            for target, what in sockets:
+                code, reason = close_of(client, target, {"origin": ORIGIN})
+                if "/" in bad and not target.startswith(("/ws/terminal", f"/ws/logs/{ok}?")):
+                    assert code == 1000, (bad, target)  # no such route
+                    continue
+                assert code == 4400, (bad, target, code, reason)
+                assert reason == close_reason(refusal(what, bad)), (bad, target, reason)
         unknown = client.post("/api/stack/not-configured/up", headers={CSRF_HEADER: csrf})
         assert unknown.status_code == 404
         assert tasks_started(client) == 0
     assert lab_farm.file_exists_anywhere(canary) == []
     assert lab_farm.on_engines() == {}
     assert sorted(p.name for p in (lab.compose_dir / ok).iterdir()) == ["compose.yaml"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["x", "APP-APP-1", "0f0f0f0f0f0", "0f" * 33, "0f0f0f0f0f0f;id", "0f0f0f0f0f0f\n"]
+)
+def test_a_container_that_is_not_named_by_its_id_is_refused(config_path: Path, bad: str) -> None:
+    with web_client(config_path) as client:
+        csrf = csrf_of(client)
+        q = quote(bad, safe="")
+        restart = client.post(
+            f"/api/stack/app/container/h1/{q}/restart", headers={**JSON, CSRF_HEADER: csrf}
+        )
+        logs = close_of(client, f"/ws/logs/app?host=h1&container={q}", {"origin": ORIGIN})
+        shell = close_of(
+            client, f"/ws/terminal?host=h1&stack=app&container={q}", {"origin": ORIGIN}
+        )
+        assert tasks_started(client) == 0
+
+    expected = f"container id {bad!r} is not a container id: use its 12 to 64 lowercase hex digits"
+    assert (restart.status_code, restart.json()["detail"]) == (400, expected)
+    assert logs == shell == (4400, close_reason(expected))
 
 
 # --- logging in ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 # Compose's own rule for project and service names, widened with dots and
 # uppercase for folder names people already have. No slash, no space, no
 # shell metacharacter, never starting with '.' or '-'.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 RESERVED_HOST_NAMES = frozenset({"all"})
 
@@ -23,7 +23,7 @@ def name_problem(name: str) -> str | None:
         return "is empty"
     if ".." in name:
         return "contains '..'"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         return (
             "is not a safe name: use letters, digits, '.', '_' and '-', "
             "starting with a letter or digit (no slashes, spaces or shell characters)"

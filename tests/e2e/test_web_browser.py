@@ -1,8 +1,8 @@
 """The web UI in a real browser: `cf web` as a user starts it, driven by headless Chromium.
 
 A few journeys a person takes (log in, click Up, edit and save a compose
-file, open a shell, use the command palette), each checked on the hosts'
-engines rather than on the page alone. The screenshots in docs/screenshots/
+file, open a shell, use the command palette with Ctrl-K and Cmd-K), each
+checked on the hosts' engines rather than on the page alone. The screenshots in docs/screenshots/
 are taken here, at 1280x800.
 """
 
@@ -354,6 +354,62 @@ def test_command_palette_runs_down_on_a_stack(page: Any, site: Site, errors: lis
     assert errors == []
 
 
+def palette_choose(page: Any, key: str, query: str, expected: list[str]) -> None:
+    """Open the palette with ``key``, type ``query``, check what is listed, run the first."""
+    page.keyboard.press(key)
+    page.wait_for_selector("#palette:not([hidden])")
+    page.keyboard.type(query)
+    assert page.locator("#palette-list li").all_inner_texts() == expected
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#palette", state="hidden")
+
+
+def test_command_palette_with_cmd_k_follows_logs_and_opens_a_shell_on_a_host(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    stack = site.stacks["talk"]
+    page.keyboard.press("Meta+k")
+    page.wait_for_selector("#palette:not([hidden])")
+    for query, expected in {
+        "shell on": ["Shell on h1", "Shell on h2", "Shell on h3"],
+        "go to": ["Go to dashboard", "Go to console"],
+        f" {stack}": [
+            f"Open stack {stack}",
+            *(f"{verb} {stack}" for verb in ("Up", "Down", "Restart", "Pull", "Update")),
+            f"Logs of {stack}",
+        ],
+    }.items():
+        page.fill("#palette-input", query)
+        assert page.locator("#palette-list li").all_inner_texts() == expected, query
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#palette", state="hidden")
+
+    palette_choose(page, "Meta+k", f"logs of {stack}", [f"Logs of {stack}"])
+
+    assert page.text_content("#output-title") == f"Logs: {stack}"
+    page.wait_for_function(
+        "() => document.querySelector('#output-lines').textContent.includes('hello-from-the-log')"
+    )
+    assert page.text_content("#output-status") == "following"
+    page.click("#output-close")
+
+    palette_choose(page, "Meta+k", "shell on h3", ["Shell on h3"])
+
+    page.wait_for_url(f"{site.server.url}/console?host=h3")
+    assert page.input_value("#console-host") == "h3"
+    page.wait_for_function(
+        "() => document.querySelector('#console-term .xterm-rows').textContent.trim().length > 0"
+    )  # connected at once: the prompt
+    page.keyboard.type("hostname")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#console-term .xterm-rows > div')]"
+        ".some(row => row.textContent.trim() === 'h3')",
+        timeout=30_000,
+    )
+    assert errors == []
+
+
 def test_logs_and_a_shell_in_a_container_from_the_stack_page(
     page: Any, site: Site, errors: list[str]
 ) -> None:
@@ -372,7 +428,10 @@ def test_logs_and_a_shell_in_a_container_from_the_stack_page(
     assert page.text_content("#output-status") == "following"
     page.click("#output-close")
 
-    page.click(f"button[data-shell-container='{container}']")
+    row = page.locator("#containers tr[data-host='h2'][data-service='app']")
+    container_id = site.lab.docker("h2", "inspect", "-f", "{{.Id}}", container).stdout.strip()
+    assert row.get_attribute("data-container") == container_id  # named by id, not by name
+    row.locator("button[data-shell-container]").click()
 
     page.wait_for_selector("#term-modal:not([hidden])")
     assert page.text_content("#term-title") == f"Shell: {container} on h2"

@@ -27,13 +27,17 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from compose_farm.executor import Executor
 from compose_farm.web.app import create_app
 from compose_farm.web.auth import CSRF_HEADER, SESSION_COOKIE, Auth, hash_password
+from compose_farm.web.farm import ExecutorFactory
 from compose_farm.web.farm import Farm as WebFarm
+from compose_farm.web.hosts import LOOPBACK, AllowedHosts
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "one-time-token-for-tests"
 ORIGIN = "http://testserver"  # TestClient's base URL: the app's own origin
+TEST_HOSTS = AllowedHosts.of(["testserver", *LOOPBACK])  # what web_app answers to
 PROJECT_LABEL = "com.docker.compose.project"
 
 _password_hash: str | None = None
@@ -47,16 +51,31 @@ def password_hash() -> str:
     return _password_hash
 
 
-def web_app(config_path: Path, environ: Mapping[str, str] | None = None) -> FastAPI:
-    """The app over ``config_path``, with ``PASSWORD`` and the one-time ``TOKEN``."""
+def web_app(
+    config_path: Path,
+    environ: Mapping[str, str] | None = None,
+    executor_factory: ExecutorFactory = Executor,
+) -> FastAPI:
+    """The app over ``config_path``, with ``PASSWORD`` and the one-time ``TOKEN``, answering
+    to TestClient's ``testserver`` and the loopback names."""
     auth = Auth(password_hash=password_hash(), token=TOKEN)
-    return create_app(config_path, auth, environ=environ)
+    return create_app(
+        config_path,
+        auth,
+        environ=environ,
+        executor_factory=executor_factory,
+        allowed_hosts=TEST_HOSTS,
+    )
 
 
 @contextlib.contextmanager
-def web_client(config_path: Path, environ: Mapping[str, str] | None = None) -> Iterator[TestClient]:
+def web_client(
+    config_path: Path,
+    environ: Mapping[str, str] | None = None,
+    executor_factory: ExecutorFactory = Executor,
+) -> Iterator[TestClient]:
     """A logged-in TestClient (one-time token) with a live event loop for the block."""
-    with TestClient(web_app(config_path, environ)) as client:
+    with TestClient(web_app(config_path, environ, executor_factory)) as client:
         login = client.get(f"/login?token={TOKEN}", follow_redirects=False)
         assert login.status_code == 303, login.text
         yield client
@@ -239,21 +258,35 @@ def close_code(client: TestClient, target: str, headers: dict[str, str]) -> int:
 
     Anything else it sends first (a terminal's prompt, a log line) fails the test.
     """
+    return close_of(client, target, headers)[0]
+
+
+def close_of(client: TestClient, target: str, headers: dict[str, str]) -> tuple[int, str]:
+    """The code and reason with which the server closed the WebSocket at ``target`` (as
+    ``close_code``)."""
     try:
         with client.websocket_connect(target, headers=headers) as ws:
             message = ws.receive()
     except WebSocketDisconnect as exc:
-        return exc.code
+        return exc.code, str(exc.reason or "")
     assert message["type"] == "websocket.close", (target, message)
-    code: int = message["code"]
-    return code
+    return int(message["code"]), str(message.get("reason") or "")
 
 
 def raw_request(
-    port: int, method: str, target: str, headers: dict[str, str], body: str = ""
+    port: int,
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: str = "",
+    host: str | None = None,
 ) -> str:
-    """One HTTP/1.1 request sent byte for byte (no client-side ``..`` resolution); the answer."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    """One HTTP/1.1 request sent byte for byte (no client-side ``..`` resolution); the answer.
+
+    ``host``: the ``Host`` header (default ``127.0.0.1:PORT``).
+    """
+    host = host if host is not None else f"127.0.0.1:{port}"
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in {**headers, "Content-Length": str(len(body))}.items()]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n" + body).encode())

@@ -27,12 +27,30 @@ def web(
         bool,
         typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
     ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help=(
+                "Also answer to this Host name (NAME or NAME:PORT), e.g. the name a proxy or "
+                "your LAN uses; repeatable. Always allowed: the --host address, localhost, "
+                "127.0.0.1 and [::1] on --port. Other names get 400 (against DNS rebinding)."
+            ),
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Serve the web UI. Log in with the password (--set-password or $CF_WEB_PASSWORD),
     or the one-time link printed at start."""
     from compose_farm.fsutil import atomic_write
     from compose_farm.web.auth import Auth, hash_password, password_file
+    from compose_farm.web.hosts import AllowedHosts, host_problem, url_host
+
+    extra_hosts = allowed_host or []
+    for name in extra_hosts:
+        if (problem := host_problem(name)) is not None:
+            fail(f"--allowed-host {problem}")
 
     stored = password_file(_config_home())
     if set_password:
@@ -47,12 +65,16 @@ def web(
         typer.echo(f"Password hash stored in {stored}")
         return
 
+    # Taken out of the environment before anything starts: shells and compose runs that
+    # the UI starts must not inherit it.
+    from_env = os.environ.pop("CF_WEB_PASSWORD", "")
+
     from compose_farm.cli.common import load
 
     cfg = load(config)
     password_hash = None
-    if os.environ.get("CF_WEB_PASSWORD"):
-        password_hash = hash_password(os.environ["CF_WEB_PASSWORD"])
+    if from_env:
+        password_hash = hash_password(from_env)
     elif stored.is_file():
         password_hash = stored.read_text(encoding="utf-8").strip() or None
     token = secrets.token_urlsafe(24)
@@ -63,7 +85,13 @@ def web(
             "Put it behind HTTPS (and use --secure-cookies).",
             err=True,
         )
-    shown = f"[{host}]" if ":" in host else host
+        if not extra_hosts:
+            typer.echo(
+                f"  only Host {url_host(host)}:{port} and the loopback names are answered: add "
+                "--allowed-host NAME for the name browsers use to reach it.",
+                err=True,
+            )
+    shown = url_host(host)
     typer.echo(f"Compose Farm UI for {cfg.path}")
     typer.echo(f"  open: http://{shown}:{port}/login?token={token}   (works once)")
     if password_hash is None:
@@ -73,7 +101,8 @@ def web(
 
     from compose_farm.web.app import create_app
 
-    app = create_app(cfg.path, auth)
+    allowed = AllowedHosts.for_server(host, port, extra_hosts)
+    app = create_app(cfg.path, auth, allowed_hosts=allowed)
     uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
 
 

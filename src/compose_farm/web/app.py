@@ -16,7 +16,8 @@ from compose_farm.executor import Executor
 from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, Auth
 from compose_farm.web.deps import LoginRequired
 from compose_farm.web.farm import ExecutorFactory, Farm
-from compose_farm.web.routes import actions, files, login, pages, sockets
+from compose_farm.web.hosts import AllowedHosts, HostCheck
+from compose_farm.web.routes import actions, files, login, pages, sockets, terminal
 
 HERE = Path(__file__).parent
 
@@ -38,14 +39,20 @@ def create_app(
     *,
     executor_factory: ExecutorFactory = Executor,
     environ: Mapping[str, str] | None = None,
+    allowed_hosts: AllowedHosts | None = None,
 ) -> FastAPI:
-    """The web app for the farm described by ``config_path``."""
+    """The web app for the farm described by ``config_path``.
+
+    ``allowed_hosts``: the ``Host`` names it answers to (default: loopback names only).
+    """
     app = FastAPI(
         title="Compose Farm", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
     )
     farm = Farm(config_path=config_path, auth=auth, executor_factory=executor_factory)
     if environ is not None:
         farm.environ = dict(environ)
+    if allowed_hosts is not None:
+        farm.allowed_hosts = allowed_hosts
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(
         version=__version__, csrf_header=CSRF_HEADER, csrf_field=CSRF_FIELD
@@ -54,7 +61,7 @@ def create_app(
     app.state.templates = templates
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (login, pages, actions, files, sockets):
+    for module in (login, pages, actions, files, sockets, terminal):
         app.include_router(module.router)
 
     @app.middleware("http")
@@ -74,14 +81,17 @@ def create_app(
 
     @app.exception_handler(FarmError)
     async def farm_error(request: Request, exc: FarmError) -> Response:
+        message = farm.mask(None, exc.message)
+        hint = farm.mask(None, exc.hint) if exc.hint else exc.hint
         if "text/html" in request.headers.get("accept", ""):
             return templates.TemplateResponse(
-                request, "error.html", {"message": exc.message, "hint": exc.hint}, status_code=500
+                request, "error.html", {"message": message, "hint": hint}, status_code=500
             )
-        return JSONResponse({"detail": exc.message, "hint": exc.hint}, status_code=500)
+        return JSONResponse({"detail": message, "hint": hint}, status_code=500)
 
     @app.get("/healthz", response_class=HTMLResponse, include_in_schema=False)
     async def healthz() -> str:
         return "ok"
 
+    app.add_middleware(HostCheck, allowed=farm.allowed_hosts)  # outermost: before any route
     return app

@@ -4,7 +4,7 @@ The UI can run commands and open shells on every host, so nothing but the
 login page and static files is served without a session. Sessions live in
 server memory behind a random HttpOnly, SameSite=Strict cookie; each session
 has a CSRF token that every state-changing request must echo, and WebSockets
-must come from the UI's own origin.
+must come from the UI's own origin (``hosts.AllowedHosts.origin_ok``).
 """
 
 from __future__ import annotations
@@ -112,10 +112,3 @@ class Auth:
         """Log out."""
         if sid:
             self.sessions.pop(sid, None)
-
-
-def same_origin(origin: str | None, host: str | None) -> bool:
-    """True when a browser ``Origin`` names the host the request was sent to."""
-    if not origin or not host:
-        return False
-    return origin.split("://", 1)[-1].rstrip("/") == host

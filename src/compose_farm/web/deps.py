@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -10,8 +11,10 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from compose_farm.names import name_problem
-from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, same_origin
+from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session
 from compose_farm.web.farm import Farm
+
+CONTAINER_ID = re.compile(r"[0-9a-f]{12,64}")
 
 
 class LoginRequired(Exception):
@@ -48,16 +51,44 @@ async def require_csrf(
     if not session.csrf_ok(sent):
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
     origin = request.headers.get("origin")
-    if origin is not None and not same_origin(origin, request.headers.get("host")):
+    farm: Farm = request.app.state.farm
+    if origin is not None and not farm.allowed_hosts.origin_ok(origin, request.headers.get("host")):
         raise HTTPException(status_code=403, detail="cross-origin request refused")
     return session
 
 
-def checked_name(value: str, what: str = "name") -> str:
-    """A stack, host or service name from a URL, refused unless safe."""
+def name_refusal(value: str, what: str = "name") -> str | None:
+    """Why a stack, host or service name from a URL is refused, or ``None`` when it is safe."""
     why = name_problem(value)
-    if why is not None:
-        raise HTTPException(status_code=400, detail=f"{what} {value!r} {why}")
+    if why is None and not value.isprintable():  # name_problem's `$` lets one final "\n" by
+        why = "contains a control character"
+    return None if why is None else f"{what} {value!r} {why}"
+
+
+def id_refusal(value: str) -> str | None:
+    """Why a container id from a URL is refused, or ``None`` when it is one.
+
+    Pages name containers by id, never by name: a name may carry a ``.env``
+    value (``container_name: app-${SECRET}``) and the page must not.
+    """
+    if CONTAINER_ID.fullmatch(value):
+        return None
+    return f"container id {value!r} is not a container id: use its 12 to 64 lowercase hex digits"
+
+
+def checked_name(value: str, what: str = "name") -> str:
+    """A stack, host or service name from a URL, refused (400) unless safe."""
+    refusal = name_refusal(value, what)
+    if refusal is not None:
+        raise HTTPException(status_code=400, detail=refusal)
+    return value
+
+
+def checked_id(value: str) -> str:
+    """A container id from a URL, refused (400) unless it is 12 to 64 hex digits."""
+    refusal = id_refusal(value)
+    if refusal is not None:
+        raise HTTPException(status_code=400, detail=refusal)
     return value
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from compose_farm.config import Config, load_config
 from compose_farm.executor import Executor
-from compose_farm.facts import Facts, gather_facts
+from compose_farm.facts import Container, Facts, gather_facts
 from compose_farm.secrets import Secrets
 from compose_farm.state import State, StateStore
 from compose_farm.web.auth import Auth
+from compose_farm.web.hosts import AllowedHosts
 from compose_farm.web.tasks import TaskManager
 
 ExecutorFactory = Callable[[Config], Executor]
@@ -43,6 +44,7 @@ class Farm:
     auth: Auth
     executor_factory: ExecutorFactory = Executor
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts.loopback)
     tasks: TaskManager = field(init=False)
     _snapshot: Snapshot | None = field(default=None, init=False)
     _secrets: tuple[float, Secrets] | None = field(default=None, init=False)
@@ -86,5 +88,19 @@ class Farm:
             return self._snapshot
 
     def invalidate(self) -> None:
-        """Forget the cached snapshot (after an action changed something)."""
+        """Forget the cached snapshot and secrets (after an action or a save changed them)."""
         self._snapshot = None
+        self._secrets = None
+
+
+def find_container(facts: Facts, stack: str, host: str, container_id: str) -> Container | None:
+    """``stack``'s container on ``host`` whose id starts with ``container_id`` (one match only).
+
+    Pages send ids, never names, so the real name is looked up here.
+    """
+    found = [
+        c
+        for c in facts.containers(stack)
+        if c.host == host and container_id and c.id.startswith(container_id)
+    ]
+    return found[0] if len(found) == 1 else None

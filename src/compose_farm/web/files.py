@@ -7,6 +7,9 @@ out of the folder is refused before anything is read or written.
 
 from __future__ import annotations
 
+import contextlib
+import re
+import stat
 import time
 from pathlib import Path
 
@@ -82,23 +85,49 @@ def validate_config(path: Path, text: str) -> None:
     parse_config(raw, path)
 
 
+def backup_folder(path: Path) -> Path:
+    """``.cf-backup/`` beside ``path``, made if need be; refused unless a real folder there.
+
+    A ``.cf-backup`` that is a symlink (or a file) would send backups, and the
+    pruning of old ones, somewhere else: nothing is written or removed then.
+    """
+    folder = path.parent / BACKUP_DIR
+    why = "cf keeps backups only in a real folder there; move it away. Nothing was saved"
+    if folder.is_symlink():
+        raise FileRefused(f"{folder} is a symlink: {why}")
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    if not stat.S_ISDIR(folder.lstat().st_mode):
+        raise FileRefused(f"{folder} is not a folder: {why}")
+    return folder
+
+
+def _backups(folder: Path, name: str) -> list[Path]:
+    """The regular files in ``folder`` that ``save`` made for ``name``, oldest first."""
+    pattern = re.compile(re.escape(name) + r"\.\d{8}-\d{6}\.\d{20}")
+    found = []
+    for entry in folder.iterdir():
+        if pattern.fullmatch(entry.name) and stat.S_ISREG(entry.lstat().st_mode):
+            found.append(entry)
+    return sorted(found)
+
+
 def save(path: Path, text: str, *, now: float | None = None) -> Path | None:
     """Back up the current file (if any) into ``.cf-backup/``, then write atomically.
 
-    Returns the backup's path. Old backups beyond ``KEEP_BACKUPS`` are removed.
+    Returns the backup's path. Old backups beyond ``KEEP_BACKUPS`` are removed
+    (only files named as ``save`` names them; anything else there is left alone).
     """
     backup = None
     if path.is_file():
-        folder = path.parent / BACKUP_DIR
-        folder.mkdir(mode=0o700, exist_ok=True)
+        folder = backup_folder(path)
         # A readable time, then zero-padded nanoseconds: names sort in the order made.
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
         backup = folder / f"{path.name}.{stamp}.{time.time_ns():020d}"
         mode = path.stat().st_mode & 0o777  # a 0600 .env keeps a 0600 backup
         atomic_write(backup, path.read_text(encoding="utf-8"), default_mode=mode)
         backup.chmod(mode)
-        old = sorted(folder.glob(f"{path.name}.*"))
-        for stale in old[:-KEEP_BACKUPS]:
+        for stale in _backups(folder, path.name)[:-KEEP_BACKUPS]:
             stale.unlink(missing_ok=True)
     atomic_write(path, text)
     return backup

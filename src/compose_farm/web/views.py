@@ -3,11 +3,16 @@
 Templates only lay out what these functions return; every decision (what is
 running where, which stacks are pending, which links a stack has) is made
 here, in plain functions over config, state and facts.
+
+Text that comes from the hosts or from Compose (container names, images,
+ports, statuses, errors) is masked here, with the farm's ``.env`` values,
+before a template sees it; containers are keyed by id, never by name.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +24,8 @@ from compose_farm.plan import Section, describe, plan_from_facts
 from compose_farm.web.farm import Snapshot
 
 _HOST_RULE = re.compile(r"Host\(\s*`([^`]+)`\s*\)")
+
+Mask = Callable[[str | None, str], str]  # (stack or None for every stack, text) -> text
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,44 @@ class Dashboard:
 
 
 @dataclass(frozen=True)
+class ContainerRow:
+    """A container as the browser may see it: every text masked, keyed by its id."""
+
+    host: str
+    id: str
+    service: str
+    name: str
+    image: str
+    state: str
+    status: str
+    ports: str
+    running: bool
+
+    @classmethod
+    def of(cls, container: Container, stack: str, mask: Mask) -> ContainerRow:
+        """``container`` of ``stack``, with the stack's secrets masked."""
+        c = container
+        return cls(
+            host=c.host,
+            id=c.id,
+            service=mask(stack, c.service),
+            name=mask(stack, c.name),
+            image=mask(stack, c.image),
+            state=mask(stack, c.state),
+            status=mask(stack, c.status),
+            ports=mask(stack, c.ports),
+            running=c.running,
+        )
+
+
+@dataclass(frozen=True)
 class StackPage:
     """Everything a stack's page shows."""
 
     name: str
     configured: tuple[str, ...]
     recorded: tuple[str, ...]
-    containers: list[Container]
+    containers: list[ContainerRow]
     unreachable: dict[str, str]
     links: list[str]
     files: list[str]
@@ -76,8 +114,8 @@ def _status(configured: tuple[str, ...], running: tuple[str, ...], unknown: bool
     return "unknown" if unknown else "stopped"
 
 
-def dashboard(snap: Snapshot) -> Dashboard:
-    """The dashboard's data from one snapshot."""
+def dashboard(snap: Snapshot, mask: Mask) -> Dashboard:
+    """The dashboard's data from one snapshot (host errors and plan lines masked)."""
     cfg, state, facts = snap.config, snap.state, snap.facts
     down = facts.unreachable()
     hosts = [
@@ -85,7 +123,7 @@ def dashboard(snap: Snapshot) -> Dashboard:
             name,
             h.address,
             name not in down,
-            down.get(name),
+            mask(None, down[name]) if name in down else None,
             sum(1 for c in facts.hosts[name].containers if c.running) if name in facts.hosts else 0,
         )
         for name, h in cfg.hosts.items()
@@ -104,7 +142,10 @@ def dashboard(snap: Snapshot) -> Dashboard:
         for host in stack.hosts:
             by_host[host].append(row)
     plan = plan_from_facts(cfg, state, facts)
-    return Dashboard(hosts, by_host, describe(plan), len(plan.steps))
+    sections = [
+        Section(s.title, tuple(mask(None, line) for line in s.lines)) for s in describe(plan)
+    ]
+    return Dashboard(hosts, by_host, sections, len(plan.steps))
 
 
 def stack_links(project: ComposeProject) -> list[str]:
@@ -128,8 +169,8 @@ def editable_files(config: Config, stack: str) -> list[str]:
     return [*files, ".env"]
 
 
-def stack_page(snap: Snapshot, stack: str) -> StackPage:
-    """One stack's data from a snapshot."""
+def stack_page(snap: Snapshot, stack: str, mask: Mask) -> StackPage:
+    """One stack's data from a snapshot (container texts and errors masked)."""
     cfg, state, facts = snap.config, snap.state, snap.facts
     links: list[str] = []
     services: list[str] = []
@@ -139,13 +180,14 @@ def stack_page(snap: Snapshot, stack: str) -> StackPage:
         links = stack_links(project)
         services = list(project.services)
     except ComposeFileError as exc:
-        error = exc.message
+        error = mask(stack, exc.message)
+    down = facts.unreachable()
     return StackPage(
         name=stack,
         configured=cfg.stacks[stack].hosts,
         recorded=state.hosts_of(stack),
-        containers=facts.containers(stack),
-        unreachable={h: e for h, e in facts.unreachable().items() if h in cfg.stacks[stack].hosts},
+        containers=[ContainerRow.of(c, stack, mask) for c in facts.containers(stack)],
+        unreachable={h: mask(stack, e) for h, e in down.items() if h in cfg.stacks[stack].hosts},
         links=links,
         files=editable_files(cfg, stack),
         services=services,

@@ -21,8 +21,8 @@ from compose_farm.operations.lifecycle import Operations, Outcome
 from compose_farm.operations.reconcile import execute
 from compose_farm.operations.refresh import refresh_state
 from compose_farm.plan import plan_from_facts
-from compose_farm.web.deps import CsrfDep, FarmDep, SessionDep, checked_name
-from compose_farm.web.farm import Farm
+from compose_farm.web.deps import CsrfDep, FarmDep, SessionDep, checked_id, checked_name
+from compose_farm.web.farm import Farm, find_container
 from compose_farm.web.tasks import Sink, Task
 
 router = APIRouter(prefix="/api")
@@ -157,21 +157,26 @@ async def stack_action(name: str, action: str, farm: FarmDep, _csrf: CsrfDep) ->
 async def restart_container(
     name: str, host: str, container: str, farm: FarmDep, _csrf: CsrfDep
 ) -> JSONResponse:
-    """Restart one container of a stack (it must belong to the stack, per the facts)."""
-    for value, what in ((name, "stack"), (host, "host"), (container, "container")):
-        checked_name(value, what)
+    """Restart one container of a stack, named by its id (it must belong to the stack, per
+    the facts)."""
+    checked_name(name, "stack")
+    checked_name(host, "host")
+    checked_id(container)
     snap = await farm.snapshot(fresh=True)
-    owned = {(c.host, c.name) for c in snap.facts.containers(name)}
-    if (host, container) not in owned:
-        raise HTTPException(status_code=404, detail=f"{container} on {host} is not part of {name}")
+    found = find_container(snap.facts, name, host, container)
+    if found is None:
+        raise HTTPException(
+            status_code=404, detail=f"container {container} on {host} is not part of {name}"
+        )
 
     async def run(ops: Operations, _cfg: Config) -> list[Outcome]:
         result = await ops.executor.run(
-            host, Command(argv=("docker", "restart", container)), stack=name, sink=ops.sink
+            host, Command(argv=("docker", "restart", found.id)), stack=name, sink=ops.sink
         )
         return [Outcome(name, (host,), result.ok, result.error or "")]
 
-    return _started(start_ops(farm, f"Restart {container}", "restart", run))
+    title = f"Restart {farm.mask(name, found.name)}"
+    return _started(start_ops(farm, title, "restart", run))
 
 
 @router.get("/tasks")

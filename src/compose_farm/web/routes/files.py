@@ -1,7 +1,8 @@
 """The editors: read and save a stack's compose file or ``.env``, and the config.
 
 Saving validates first (the same parsers the CLI uses), keeps a backup of the
-previous version in ``.cf-backup/``, and writes atomically.
+previous version in ``.cf-backup/``, and writes atomically. Errors are masked:
+Compose interpolates ``.env`` values into the text it complains about.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from compose_farm.errors import FarmError
 from compose_farm.web import files
 from compose_farm.web.deps import CsrfDep, FarmDep, SessionDep, checked_name
+from compose_farm.web.farm import Farm
 
 router = APIRouter(prefix="/api")
 
@@ -23,8 +25,8 @@ class Body(BaseModel):
     text: str
 
 
-def _refused(exc: FarmError) -> HTTPException:
-    return HTTPException(status_code=400, detail=exc.message)
+def _refused(farm: Farm, stack: str | None, exc: FarmError) -> HTTPException:
+    return HTTPException(status_code=400, detail=farm.mask(stack, exc.message))
 
 
 @router.get("/stack/{name}/file/{file}")
@@ -37,7 +39,7 @@ async def read_stack_file(
         path = files.stack_file(farm.config(), name, file)
         return JSONResponse({"path": str(path), "text": files.read_text(path)})
     except FarmError as exc:
-        raise _refused(exc) from None
+        raise _refused(farm, name, exc) from None
 
 
 @router.post("/stack/{name}/file/{file}")
@@ -52,7 +54,7 @@ async def save_stack_file(
         files.validate_stack_file(config, name, file, body.text)
         backup = files.save(path, body.text)
     except FarmError as exc:
-        raise _refused(exc) from None
+        raise _refused(farm, name, exc) from None
     farm.invalidate()
     return JSONResponse({"ok": True, "path": str(path), "backup": str(backup) if backup else None})
 
@@ -71,6 +73,6 @@ async def save_config(body: Body, farm: FarmDep, _csrf: CsrfDep) -> JSONResponse
         files.validate_config(path, body.text)
         backup = files.save(path, body.text)
     except FarmError as exc:
-        raise _refused(exc) from None
+        raise _refused(farm, None, exc) from None
     farm.invalidate()
     return JSONResponse({"ok": True, "path": str(path), "backup": str(backup) if backup else None})

@@ -21,7 +21,11 @@ def _render(
 async def dashboard(request: Request, farm: FarmDep, session: SessionDep) -> Response:
     """Hosts, stacks by host, the pending plan, and the farm-wide actions."""
     snap = await farm.snapshot()
-    context = {"page": views.dashboard(snap), "tasks": farm.tasks.running(), "config": snap.config}
+    context = {
+        "page": views.dashboard(snap, farm.mask),
+        "tasks": farm.tasks.running(),
+        "config": snap.config,
+    }
     return _render(request, "dashboard.html", context, session)
 
 
@@ -31,7 +35,11 @@ async def partial(request: Request, name: str, farm: FarmDep, session: SessionDe
     if name not in {"hosts", "stacks", "plan", "tasks"}:
         raise HTTPException(status_code=404)
     snap = await farm.snapshot()
-    context = {"page": views.dashboard(snap), "tasks": farm.tasks.running(), "config": snap.config}
+    context = {
+        "page": views.dashboard(snap, farm.mask),
+        "tasks": farm.tasks.running(),
+        "config": snap.config,
+    }
     return _render(request, f"partials/{name}.html", context, session)
 
 
@@ -42,7 +50,7 @@ async def stack(request: Request, name: str, farm: FarmDep, session: SessionDep)
     snap = await farm.snapshot()
     if name not in snap.config.stacks:
         raise HTTPException(status_code=404, detail=f"no stack {name!r} in the config")
-    context = {"page": views.stack_page(snap, name), "config": snap.config}
+    context = {"page": views.stack_page(snap, name, farm.mask), "config": snap.config}
     return _render(request, "stack.html", context, session)
 
 
@@ -53,7 +61,7 @@ async def stack_status(request: Request, name: str, farm: FarmDep, session: Sess
     snap = await farm.snapshot()
     if name not in snap.config.stacks:
         raise HTTPException(status_code=404)
-    context = {"page": views.stack_page(snap, name), "config": snap.config}
+    context = {"page": views.stack_page(snap, name, farm.mask), "config": snap.config}
     return _render(request, "partials/containers.html", context, session)
 
 

@@ -1,41 +1,66 @@
-"""WebSockets: follow a task's output, follow logs, and terminals.
+"""WebSockets: follow a task's output and follow logs (terminals: ``routes/terminal.py``).
 
 A WebSocket is accepted only with a live session cookie and from the UI's own
 origin (a browser sends ``Origin``; a page elsewhere cannot ride the cookie).
+A name that is not safe closes the socket with 4400 and says why; an unknown
+stack or container closes it with 4404.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from compose_farm.errors import HostUnreachableError
-from compose_farm.executor import Command, OutputLine, compose
-from compose_farm.executor.terminal import Terminal
-from compose_farm.names import name_problem
-from compose_farm.web.auth import SESSION_COOKIE, same_origin
-from compose_farm.web.farm import Farm
+from compose_farm.executor import OutputLine, compose
+from compose_farm.web.auth import SESSION_COOKIE
+from compose_farm.web.deps import id_refusal, name_refusal
+from compose_farm.web.farm import Farm, find_container
 
 router = APIRouter()
 
+BAD_NAME = 4400
+NOT_FOUND = 4404
 
-async def _admit(ws: WebSocket) -> Farm | None:
+
+async def admit(ws: WebSocket) -> Farm | None:
+    """Accept ``ws`` when it carries a live session from the UI's own origin, else close it."""
     farm: Farm = ws.app.state.farm
     session = farm.auth.session(ws.cookies.get(SESSION_COOKIE))
-    if session is None or not same_origin(ws.headers.get("origin"), ws.headers.get("host")):
+    if session is None or not farm.allowed_hosts.origin_ok(
+        ws.headers.get("origin"), ws.headers.get("host")
+    ):
         await ws.close(code=4401)
         return None
     await ws.accept()
     return farm
 
 
+async def refuse_names(
+    ws: WebSocket, names: dict[str, str | None], container: str | None = None
+) -> bool:
+    """Close ``ws`` (4400, with the reason) when a name (what -> value) or the container id is
+    not safe; True when it was closed."""
+    refusals = [name_refusal(value, what) for what, value in names.items() if value is not None]
+    if container is not None:
+        refusals.append(id_refusal(container))
+    reason = next((r for r in refusals if r is not None), None)
+    if reason is None:
+        return False
+    await ws.close(code=BAD_NAME, reason=close_reason(reason))
+    return True
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to the 123 bytes a WebSocket close frame can carry."""
+    return text.encode()[:123].decode("utf-8", "ignore")
+
+
 @router.websocket("/ws/tasks/{task_id}")
 async def task_output(ws: WebSocket, task_id: str) -> None:
     """Everything the task printed so far, then live lines, then a ``done`` item."""
-    farm = await _admit(ws)
+    farm = await admit(ws)
     if farm is None:
         return
     task = farm.tasks.tasks.get(task_id)
@@ -66,17 +91,27 @@ async def follow_logs(
     tail: int = 100,
     host: str | None = None,
     service: str | None = None,
+    container: str | None = None,
 ) -> None:
-    """``docker compose logs -f`` for the stack (or one service, on one host) until the page
-    closes."""
-    farm = await _admit(ws)
+    """``docker compose logs -f`` for the stack (or one service, or one container by id, on
+    one host) until the page closes."""
+    farm = await admit(ws)
     if farm is None:
         return
-    config = farm.config()
-    names = [stack, *(v for v in (host, service) if v is not None)]
-    if any(name_problem(n) is not None for n in names) or stack not in config.stacks:
-        await ws.close(code=4404)
+    names = {"stack": stack, "host": host, "service": service}
+    if await refuse_names(ws, names, container):
         return
+    config = farm.config()
+    if stack not in config.stacks:
+        await ws.close(code=NOT_FOUND)
+        return
+    if container is not None:
+        snap = await farm.snapshot(fresh=True)
+        found = find_container(snap.facts, stack, host or "", container) if host else None
+        if found is None:
+            await ws.close(code=NOT_FOUND)
+            return
+        service = found.service
     hosts = farm.store(config).read().hosts_of(stack) or config.stacks[stack].hosts
     if host is not None:
         hosts = tuple(h for h in hosts if h == host)
@@ -128,64 +163,3 @@ async def _until_closed(ws: WebSocket) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while True:
             await ws.receive_text()
-
-
-@router.websocket("/ws/terminal")
-async def terminal(
-    ws: WebSocket,
-    host: str,
-    stack: str | None = None,
-    container: str | None = None,
-    cols: int = 80,
-    rows: int = 24,
-) -> None:
-    """A shell on ``host``, or ``docker exec -it`` into one of a stack's containers.
-
-    Messages from the page: ``{"type": "input", "data": "..."}`` and
-    ``{"type": "resize", "cols": N, "rows": N}``; output goes back as binary frames.
-    """
-    farm = await _admit(ws)
-    if farm is None:
-        return
-    config = farm.config()
-    names = [host, *(v for v in (stack, container) if v is not None)]
-    if any(name_problem(n) is not None for n in names) or host not in config.hosts:
-        await ws.close(code=4400)
-        return
-    command = None
-    if container is not None:
-        snap = await farm.snapshot(fresh=True)
-        owned = {(c.host, c.name) for c in snap.facts.containers(stack)} if stack else set()
-        if (host, container) not in owned:
-            await ws.close(code=4404)
-            return
-        shell = "command -v bash >/dev/null && exec bash || exec sh"
-        command = Command(argv=("docker", "exec", "-it", container, "sh", "-c", shell))
-    async with farm.executor_factory(config) as executor:
-        try:
-            term = await executor.open_terminal(host, command, max(cols, 10), max(rows, 5))
-        except HostUnreachableError as exc:
-            await ws.send_bytes(f"\r\n{exc.message}\r\n".encode())
-            await ws.close()
-            return
-        pump = asyncio.ensure_future(_pump(ws, term))
-        try:
-            while True:
-                message = json.loads(await ws.receive_text())
-                if message.get("type") == "input":
-                    term.write(str(message.get("data", "")).encode())
-                elif message.get("type") == "resize":
-                    term.resize(int(message.get("cols", 80)), int(message.get("rows", 24)))
-        except (WebSocketDisconnect, RuntimeError, ValueError):
-            pass
-        finally:
-            pump.cancel()
-            term.close()
-
-
-async def _pump(ws: WebSocket, term: Terminal) -> None:
-    """Copy terminal output to the page until the session ends."""
-    while data := await term.read():
-        await ws.send_bytes(data)
-    with contextlib.suppress(RuntimeError):
-        await ws.close()

@@ -56,13 +56,15 @@
     };
   }
 
-  function followLogs(stack, host, service) {
+  // A container is named by its id (its name may hold a masked .env value); ``name`` is
+  // only what the title shows.
+  function followLogs(stack, host, container, name) {
     if (outputSocket) outputSocket.close();
-    openDrawer("Logs: " + stack + (service ? " / " + service + "@" + host : ""));
+    openDrawer("Logs: " + stack + (container ? " / " + (name || container.slice(0, 12)) + "@" + host : ""));
     $("#output-status").textContent = "following";
     let query = "?tail=200";
     if (host) query += "&host=" + encodeURIComponent(host);
-    if (service) query += "&service=" + encodeURIComponent(service);
+    if (container) query += "&container=" + encodeURIComponent(container);
     const ws = new WebSocket(wsUrl("/ws/logs/" + encodeURIComponent(stack) + query));
     outputSocket = ws;
     ws.onmessage = (msg) => appendLine(JSON.parse(msg.data));
@@ -84,9 +86,9 @@
       const task = e.target.closest("[data-task]");
       if (task) followTask(task.dataset.task, task.dataset.title);
       const logs = e.target.closest("[data-logs]");
-      if (logs) followLogs(logs.dataset.logs, logs.dataset.logsHost, logs.dataset.logsService);
+      if (logs) followLogs(logs.dataset.logs, logs.dataset.logsHost, logs.dataset.logsContainer, logs.dataset.logsName);
       const shell = e.target.closest("[data-shell-host]");
-      if (shell) openShell(shell.dataset.shellHost, shell.dataset.shellStack, shell.dataset.shellContainer);
+      if (shell) openShell(shell.dataset.shellHost, shell.dataset.shellStack, shell.dataset.shellContainer, shell.dataset.shellName);
     });
     const saved = sessionStorage.getItem("cf-task");
     if (saved) {
@@ -118,11 +120,11 @@
   }
 
   let shellSession = null;
-  function openShell(host, stack, container) {
+  function openShell(host, stack, container, name) {
     const modal = $("#term-modal");
     if (!modal) return;
     modal.hidden = false;
-    $("#term-title").textContent = "Shell: " + container + " on " + host;
+    $("#term-title").textContent = "Shell: " + (name || container.slice(0, 12)) + " on " + host;
     const q = "host=" + encodeURIComponent(host) + "&stack=" + encodeURIComponent(stack) + "&container=" + encodeURIComponent(container);
     shellSession = startTerminal($("#term-box"), q);
     $("#term-close").onclick = () => { shellSession.ws.close(); shellSession.term.dispose(); modal.hidden = true; };
@@ -132,11 +134,18 @@
     const button = $("#console-connect");
     if (!button) return;
     let session = null;
+    const select = $("#console-host");
     button.addEventListener("click", () => {
       if (session) { session.ws.close(); session.term.dispose(); }
-      session = startTerminal($("#console-term"), "host=" + encodeURIComponent($("#console-host").value));
+      session = startTerminal($("#console-term"), "host=" + encodeURIComponent(select.value));
       window.cfConsole = session;
     });
+    // /console?host=NAME (the palette's "Shell on NAME") connects at once.
+    const wanted = new URLSearchParams(location.search).get("host");
+    if (wanted && [...select.options].some((o) => o.value === wanted)) {
+      select.value = wanted;
+      button.click();
+    }
   }
 
   // ---------------------------------------------------------------- editors
@@ -178,19 +187,27 @@
   // ---------------------------------------------------------------- command palette
   function paletteItems() {
     const items = [];
+    const go = (path) => () => { location.href = path; };
+    const post = (path) => () => htmx.ajax("POST", path, { swap: "none" });
+    items.push({ label: "Go to dashboard", run: go("/") });
+    items.push({ label: "Go to console", run: go("/console") });
     document.querySelectorAll("[data-palette]").forEach((el) => items.push({ label: el.dataset.palette, run: () => el.click() }));
     const data = $("#palette-data");
     if (data) {
       const farm = JSON.parse(data.textContent);
-      const post = (path) => () => htmx.ajax("POST", path, { swap: "none" });
-      farm.stacks.forEach((s) => {
-        items.push({ label: "Open stack " + s, run: () => { location.href = "/stack/" + encodeURIComponent(s); } });
-        ["up", "down", "restart", "pull", "update"].forEach((a) =>
-          items.push({ label: a.charAt(0).toUpperCase() + a.slice(1) + " " + s, run: post("/api/stack/" + encodeURIComponent(s) + "/" + a) }));
-      });
       [["Apply", "/api/apply"], ["Refresh", "/api/refresh"], ["Pull all", "/api/pull-all"], ["Update all", "/api/update-all"]]
         .forEach(([label, path]) => items.push({ label: label, run: post(path) }));
+      farm.hosts.forEach((h) => items.push({ label: "Shell on " + h, run: go("/console?host=" + encodeURIComponent(h)) }));
+      farm.stacks.forEach((s) => {
+        const base = "/api/stack/" + encodeURIComponent(s) + "/";
+        items.push({ label: "Open stack " + s, run: go("/stack/" + encodeURIComponent(s)) });
+        ["Up", "Down", "Restart", "Pull", "Update"].forEach((a) =>
+          items.push({ label: a + " " + s, run: post(base + a.toLowerCase()) }));
+        items.push({ label: "Logs of " + s, run: () => followLogs(s) });
+      });
     }
+    const logout = $("form[action='/logout']");
+    if (logout) items.push({ label: "Log out", run: () => logout.submit() });
     const seen = new Set();
     return items.filter((i) => (seen.has(i.label) ? false : seen.add(i.label)));
   }
@@ -221,7 +238,9 @@
     const closeIt = () => { modal.hidden = true; };
     const choose = (n) => { const item = shown[n]; closeIt(); if (item) item.run(); };
     window.cfPalette = { open: open };
-    $("#palette-open").addEventListener("click", open);
+    const button = $("#palette-open");
+    button.addEventListener("click", open);
+    if (/Mac|iPhone|iPad/.test(navigator.platform)) button.querySelector("kbd").textContent = "\u2318 K";
     document.addEventListener("keydown", (e) => {
       if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") { e.preventDefault(); modal.hidden ? open() : closeIt(); }
       else if (!modal.hidden && e.key === "Escape") closeIt();
