@@ -324,9 +324,8 @@ def lab_farm(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def refusal(what: str, bad: str) -> str:
-    """What the UI must answer for an unsafe name: which name, and ``name_problem``'s reason
-    (which lets a final newline by: the UI refuses that too)."""
-    return f"{what} {bad!r} {name_problem(bad) or 'contains a control character'}"
+    """What the UI must answer for an unsafe name: which name, and ``name_problem``'s reason."""
+    return f"{what} {bad!r} {name_problem(bad)}"
 
 
 def test_unsafe_names_in_urls_are_refused_before_anything_runs(lab_farm: LabFarm, lab: Lab) -> None:
