@@ -17,10 +17,11 @@ from typing import TypeVar
 import asyncssh
 import pytest
 
-from compose_farm.config import HostConfig
-from compose_farm.errors import KeyFileError
+from compose_farm.config import HostConfig, SshOptions
+from compose_farm.errors import HostUnreachableError, KeyFileError
 from compose_farm.executor import Script
-from compose_farm.executor.login import connect
+from compose_farm.executor.login import connect, resolve
+from compose_farm.executor.ssh import SshPool
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.sshtrust import (
     INSTALL_KEY,
@@ -29,7 +30,6 @@ from compose_farm.sshtrust import (
     check_host_key,
     ensure_key,
     forget_in_user_known_hosts,
-    known_hosts_name,
     public_key_line,
     record_key,
 )
@@ -41,9 +41,14 @@ def host(address: str = "10.0.0.1", port: int | None = None) -> HostConfig:
     return HostConfig(address=address, port=port)
 
 
-def identity(home: Path, **environ: str) -> SshIdentity:
+def known_hosts_name(host: HostConfig) -> str:
+    """How known_hosts names a host with no ssh config in the way."""
+    return resolve(identity(Path("/nonexistent")), host, keys=False).known_hosts_name
+
+
+def identity(home: Path) -> SshIdentity:
     """Everything under ``home``, the system-wide known_hosts file too."""
-    return SshIdentity(home=home, environ=environ, global_known_hosts=home / "ssh_known_hosts")
+    return SshIdentity(home=home, global_known_hosts=home / "ssh_known_hosts")
 
 
 def new_key() -> asyncssh.SSHKey:
@@ -198,50 +203,6 @@ def test_ensure_key_force_replaces_it_and_tightens_the_mode(tmp_path: Path) -> N
     assert mode(path) == 0o600
     derived = asyncssh.read_private_key(str(path))
     assert public_key_line(me).split()[:2] == key_text(derived).split()[:2]
-
-
-# --- the agent socket ----------------------------------------------------------------------------
-
-
-def stale_socket(path: Path) -> Path:
-    """A socket file left behind by a dead agent: bound, then closed, nobody listening."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.bind(str(path))
-    assert path.is_socket()
-    return path
-
-
-def test_a_stale_agent_socket_is_skipped(tmp_path: Path) -> None:
-    stale = stale_socket(tmp_path / "agent.sock")
-    me = identity(tmp_path, SSH_AUTH_SOCK=str(stale))
-
-    assert me.agent_path() is None
-    assert "ssh-agent" not in me.describe_methods(host())
-
-
-def test_a_listening_agent_socket_is_used(tmp_path: Path) -> None:
-    path = tmp_path / "agent.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(str(path))
-        listener.listen(1)
-        me = identity(tmp_path, SSH_AUTH_SOCK=str(path))
-
-        assert me.agent_path() == str(path)
-        assert me.describe_methods(host()).startswith("ssh-agent, ")
-
-
-@pytest.mark.parametrize("value", ["", "missing.sock", "plain-file"])
-def test_no_agent_when_the_variable_names_no_socket(tmp_path: Path, value: str) -> None:
-    (tmp_path / "plain-file").write_text("")
-    environ = {"SSH_AUTH_SOCK": str(tmp_path / value)} if value else {}
-    assert SshIdentity(home=tmp_path, environ=environ).agent_path() is None
-
-
-def test_describe_methods_names_cfs_key_last(tmp_path: Path) -> None:
-    me = identity(tmp_path)
-    assert str(me.dedicated_key) not in me.describe_methods(host())
-    ensure_key(me)
-    assert me.describe_methods(host()).endswith(str(me.dedicated_key))
 
 
 def test_host_key_error_says_unknown_or_changed(tmp_path: Path) -> None:
@@ -527,29 +488,26 @@ def test_install_key_makes_a_private_file_when_there_is_none(tmp_path: Path) -> 
 # --- which key logs in, as -v tells it -----------------------------------------------------------
 
 
-def login_log(
+def on_login_server(
     me: SshIdentity,
-    authorized: asyncssh.SSHKey,
-    caplog: pytest.LogCaptureFixture,
+    authorized: asyncssh.SSHKey | None,
     monkeypatch: pytest.MonkeyPatch,
-) -> str:
-    """Log in to a server that accepts only ``authorized``; the log line saying how."""
-    monkeypatch.setenv("HOME", str(me.home))  # where ssh's default key names are looked up
+    check: Callable[[HostConfig], Awaitable[T]],
+) -> T:
+    """Run ``check(host)`` while 127.0.0.1 serves SSH accepting only ``authorized`` (or no key).
+
+    ``me`` already trusts the server's host key, and is ``$HOME`` (where ssh's
+    default key names are looked up).
+    """
+    monkeypatch.setenv("HOME", str(me.home))
     keys_file = me.home / "server_authorized_keys"
-    keys_file.write_text(key_text(authorized) + "\n")
+    keys_file.write_text(key_text(authorized or new_key()) + "\n")  # None: a key nobody has
 
     class Server(asyncssh.SSHServer):
         def begin_auth(self, username: str) -> bool:
             return True
 
-    async def check(port: int) -> None:
-        target = host("127.0.0.1", port)
-        record_key(me, known_hosts_name(target), SERVER_KEY)
-        conn = await connect(me, "nas", target, timeout=5)
-        conn.close()
-        await conn.wait_closed()
-
-    async def main() -> None:
+    async def main() -> T:
         server = await asyncssh.create_server(
             Server,
             "127.0.0.1",
@@ -558,13 +516,31 @@ def login_log(
             authorized_client_keys=str(keys_file),
         )
         try:
-            await check(server.sockets[0].getsockname()[1])
+            target = host("127.0.0.1", server.sockets[0].getsockname()[1])
+            record_key(me, known_hosts_name(target), SERVER_KEY)
+            return await check(target)
         finally:
             server.close()
             await server.wait_closed()
 
+    return asyncio.run(main())
+
+
+def login_log(
+    me: SshIdentity,
+    authorized: asyncssh.SSHKey,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    """Log in to a server that accepts only ``authorized``; the log line saying how."""
+
+    async def log_in(target: HostConfig) -> None:
+        conn = await connect(me, "nas", target, timeout=5)
+        conn.close()
+        await conn.wait_closed()
+
     with caplog.at_level(logging.INFO, logger="compose_farm.ssh"):
-        asyncio.run(main())
+        on_login_server(me, authorized, monkeypatch, log_in)
     (line,) = [r.getMessage() for r in caplog.records if "logged in with" in r.getMessage()]
     return line
 
@@ -632,3 +608,53 @@ def test_the_agent_named_by_identity_agent_in_the_ssh_config_is_used(
     assert (
         line == f"nas: logged in with ssh-agent key {key.get_fingerprint('sha256')} (in-the-agent)"
     )
+
+
+def test_a_stale_agent_socket_only_means_no_agent_keys(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$SSH_AUTH_SOCK names a socket a dead agent left behind: the key files still log in."""
+    me = identity(tmp_path)
+    mine = users_key(me)
+    stale = tmp_path / "agent.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(stale))  # bound, closed: nobody listens
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(stale))
+
+    line = login_log(me, mine, caplog, monkeypatch)
+
+    assert line == f"nas: logged in with key {mine.get_fingerprint('sha256')} (me@laptop)"
+
+
+def test_a_refused_login_names_every_key_it_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = identity(tmp_path)
+    mine = users_key(me)
+    ensure_key(me)
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+    async def refused(target: HostConfig) -> HostUnreachableError:
+        pool = SshPool({"nas": target}, SshOptions(connect_timeout=5), me)
+        with pytest.raises(HostUnreachableError) as caught:
+            await pool.connection("nas")
+        return caught.value
+
+    error = on_login_server(me, None, monkeypatch, refused)
+
+    assert "authentication refused" in error.message
+    assert error.message.endswith(
+        f"with key {mine.get_fingerprint('sha256')} (me@laptop), cf's key {me.dedicated_key})"
+    ), error.message
+
+
+def test_a_cert_authority_line_is_not_a_changed_host_key(tmp_path: Path) -> None:
+    """``@cert-authority`` vouches for host certificates; the plain key is simply not known."""
+    me = identity(tmp_path)
+
+    def authority(target: HostConfig) -> None:
+        me.ssh_dir.mkdir()
+        line = f"@cert-authority {known_hosts_name(target)} {key_text(new_key())}\n"
+        (me.ssh_dir / "known_hosts").write_text(line)
+
+    assert check_on(me, authority).status is KeyStatus.UNKNOWN

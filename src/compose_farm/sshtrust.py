@@ -112,7 +112,7 @@ async def check_host_key(identity: SshIdentity, host: HostConfig, timeout: float
     HostKeyAlias) is applied as a login would apply it.
     """
     try:
-        target = resolve(identity, host)
+        target = await asyncio.to_thread(resolve, identity, host, keys=False)
     except (OSError, ValueError) as exc:
         return HostKeyCheck(KeyStatus.UNREACHABLE, error=f"cannot read the ssh settings: {exc}")
     recorded = recorded_keys(identity, target)
@@ -152,12 +152,6 @@ async def _fetch(target: Target, timeout: float, algorithms: list[str]) -> async
         if algorithms:
             return None
         raise
-
-
-def known_hosts_name(host: HostConfig) -> str:
-    """How known_hosts names a host (without ssh config): ``addr`` or ``[addr]:port``."""
-    port = host.port or 22
-    return host.address if port == 22 else f"[{host.address}]:{port}"
 
 
 def record_key(identity: SshIdentity, name: str, key: asyncssh.SSHKey) -> None:

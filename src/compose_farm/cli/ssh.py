@@ -224,6 +224,8 @@ def status(
             return {**row, "host_key": "local", "login": "local", "rtt_ms": "", "error": ""}
         check = await check_host_key(identity, cfg.hosts[host], cfg.ssh.connect_timeout)
         row["host_key"] = check.status.value
+        if check.target is not None and check.target.hostname != cfg.hosts[host].address:
+            row["address"] += f" ({check.target.known_hosts_name})"  # ~/.ssh/config's HostName
         if check.status is KeyStatus.UNREACHABLE:
             return {**row, "login": "unreachable", "rtt_ms": "", "error": check.error or ""}
         if check.status is not KeyStatus.KNOWN:

@@ -41,17 +41,19 @@ class Target:
         return name if self.port == 22 else f"[{name}]:{self.port}"
 
 
-def resolve(identity: SshIdentity, host: HostConfig) -> Target:
+def resolve(identity: SshIdentity, host: HostConfig, *, keys: bool = True) -> Target:
     """Apply the ssh config to ``host`` and load the key files it names (or the defaults).
 
-    Raises ``ValueError`` or ``OSError`` for an unreadable ssh config or key file.
+    ``keys=False`` only finds where the host is (for host key checks). This
+    reads files: call it off the event loop. Raises ``ValueError`` or
+    ``OSError`` for an unreadable ssh config or key file.
     """
     options = asyncssh.SSHClientConnectionOptions(
         config=identity.ssh_config_paths(),
         host=host.address,
         port=host.port if host.port is not None else (),
         username=host.user if host.user is not None else (),
-        client_keys=identity.client_keys(host),
+        client_keys=identity.client_keys(host) if keys else None,
         # The agent is IdentityAgent from the ssh config, else $SSH_AUTH_SOCK. One that
         # does not answer (a stale socket) only means no agent keys: see FarmClient._keys.
         known_hosts=known_hosts_for(identity),
@@ -78,11 +80,14 @@ def _named(pair: asyncssh.SSHKeyPair, source: str) -> str:
 class FarmClient(asyncssh.SSHClient):
     """Hands asyncssh one key at a time (agent, key files, cf's key); logs the one that worked."""
 
-    def __init__(self, name: str, target: Target, dedicated: Path | None) -> None:
+    def __init__(
+        self, name: str, target: Target, dedicated: Path | None, offered: list[str]
+    ) -> None:
         self.name = name
         self.target = target
         self.dedicated = dedicated
-        self.offering: str | None = None  # what the key being tried is, for the log
+        self.offered = offered  # every key tried, for an "authentication refused" message
+        self.offering: str | None = None  # the key being tried, for the log
         self._queue: list[tuple[str, asyncssh.SSHKeyPair]] | None = None
         self._agent: Any = None
 
@@ -93,6 +98,7 @@ class FarmClient(asyncssh.SSHClient):
             self.offering = None
             return None
         self.offering, pair = self._queue.pop(0)
+        self.offered.append(self.offering)
         return pair
 
     async def _keys(self) -> list[tuple[str, asyncssh.SSHKeyPair]]:
@@ -137,15 +143,19 @@ async def connect(
     timeout: float,
     password: str | None = None,
     target: Target | None = None,
+    offered: list[str] | None = None,
     **extra: Any,
 ) -> asyncssh.SSHClientConnection:
     """Log in to ``host`` with host-key checking, the key order above and ``timeout``.
 
-    ``password`` is tried only after every key (for ``cf ssh setup``). Raises
-    what ``asyncssh.connect`` raises, and ``TimeoutError``.
+    ``password`` is for ``cf ssh setup``, which tries it on its own once the
+    keys were refused. ``offered`` collects what each key tried was. Raises
+    what ``asyncssh.connect`` raises, ``TimeoutError``, and ``resolve``'s errors.
     """
-    target = target or resolve(identity, host)
+    if target is None:
+        target = await asyncio.to_thread(resolve, identity, host)
     dedicated = identity.dedicated_key_if_present()
+    tried = offered if offered is not None else []
     return await asyncio.wait_for(
         asyncssh.connect(
             host.address,
@@ -154,7 +164,7 @@ async def connect(
             agent_path=None,
             public_key_auth=True,
             password=password,
-            client_factory=lambda: FarmClient(name, target, dedicated),
+            client_factory=lambda: FarmClient(name, target, dedicated, tried),
             connect_timeout=timeout,
             login_timeout=timeout,
             **extra,
@@ -164,7 +174,11 @@ async def connect(
 
 
 def recorded_keys(identity: SshIdentity, target: Target) -> list[asyncssh.SSHKey]:
-    """The host keys the known_hosts files record for ``target`` (as asyncssh matches them)."""
+    """The host keys the known_hosts files record for ``target`` (as asyncssh matches them).
+
+    Only the host's own keys: an ``@cert-authority`` line vouches for host
+    certificates, which a login checks and a fetched plain key cannot be.
+    """
     port = target.port if target.port != 22 else None
     keys: list[asyncssh.SSHKey] = []
     for path in identity.known_hosts_files():
@@ -172,6 +186,5 @@ def recorded_keys(identity: SshIdentity, target: Target) -> list[asyncssh.SSHKey
             known = asyncssh.read_known_hosts(str(path))
         except (OSError, ValueError):
             continue
-        trusted, cas, *_ = known.match(target.alias or target.hostname, "", port)
-        keys += [*trusted, *cas]
+        keys += known.match(target.alias or target.hostname, "", port)[0]
     return keys

@@ -81,9 +81,10 @@ class SshPool:
         cfg = self.hosts[host]
         timeout = self.options.connect_timeout
         target_name = describe_target(cfg)
+        offered: list[str] = []
         async with self._handshakes:
             try:
-                target = resolve(self.identity, cfg)
+                target = await asyncio.to_thread(resolve, self.identity, cfg)
             except (OSError, ValueError) as exc:
                 raise HostUnreachableError(
                     host, f"cannot read the ssh settings for {target_name}: {_reason(exc)}"
@@ -95,6 +96,7 @@ class SshPool:
                     cfg,
                     timeout=timeout,
                     target=target,
+                    offered=offered,
                     keepalive_interval=max(2.0, timeout / 2),
                     keepalive_count_max=2,
                 )
@@ -112,7 +114,7 @@ class SshPool:
                 raise HostUnreachableError(
                     host,
                     f"authentication refused (tried ssh {target_name} with "
-                    f"{self.identity.describe_methods(cfg)})",
+                    f"{', '.join(offered) or 'no key at all'})",
                     hint="run `cf ssh setup` to install a key, or add the key to ssh-agent",
                 ) from None
             except ConnectionRefusedError:

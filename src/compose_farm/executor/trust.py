@@ -7,10 +7,7 @@ verification off, and a host with no recorded key is refused.
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from compose_farm.config import HostConfig
@@ -24,8 +21,6 @@ class SshIdentity:
     home: Path
     extra_known_hosts: Path | None = None
     global_known_hosts: Path = Path("/etc/ssh/ssh_known_hosts")  # ssh's GlobalKnownHostsFile
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    _agent_checked: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def ssh_dir(self) -> Path:
@@ -64,7 +59,7 @@ class SshIdentity:
 
         ``()`` lets asyncssh pick what ``ssh`` would: ``IdentityFile`` from
         ``~/.ssh/config``, else the default key names. cf's own key is offered
-        after those (see ``executor/ssh.py``).
+        after those (see ``executor/login.py``).
         """
         if host.identity_file:
             return [str(Path(host.identity_file).expanduser())]
@@ -74,32 +69,13 @@ class SshIdentity:
         """cf's key, when ``cf ssh keygen`` made one."""
         return self.dedicated_key if self.dedicated_key.is_file() else None
 
-    def agent_path(self) -> str | None:
-        """``$SSH_AUTH_SOCK`` when an agent answers there; ``None`` for a stale socket.
+    def ssh_config_paths(self) -> list[str]:
+        """``~/.ssh/config`` when present (HostName, User, Port, IdentityFile, ProxyJump).
 
-        A socket left behind by a dead agent would make every login fail
-        before the key files are tried, so it is checked once and skipped.
+        Never ``()``: that would make asyncssh read the config of ``$HOME``, not ``home``'s.
         """
-        if self._agent_checked is None:
-            path = self.environ.get("SSH_AUTH_SOCK", "")
-            object.__setattr__(self, "_agent_checked", path if path and _answers(path) else "")
-        return self._agent_checked or None
-
-    def ssh_config_paths(self) -> list[str] | tuple[()]:
-        """``~/.ssh/config`` when present (HostName, User, Port, IdentityFile, ProxyJump)."""
         path = self.ssh_dir / "config"
-        return [str(path)] if path.is_file() else ()
-
-    def describe_methods(self, host: HostConfig) -> str:
-        """What we offered, for an authentication error."""
-        offered = ["ssh-agent"] if self.agent_path() else []
-        keys = self.client_keys(host)
-        offered += (
-            list(keys) if keys else ["the keys in ~/.ssh (or IdentityFile from ~/.ssh/config)"]
-        )
-        if not keys and self.dedicated_key.is_file():
-            offered.append(str(self.dedicated_key))
-        return ", ".join(offered)
+        return [str(path)] if path.is_file() else []
 
     def host_key_error(
         self, name: str, host: HostConfig, detail: str, *, changed: bool
@@ -117,17 +93,6 @@ class SshIdentity:
             f"the host key of {host.address} is not known ({detail})",
             hint=f"check its fingerprint and trust it: cf ssh trust {name}",
         )
-
-
-def _answers(path: str) -> bool:
-    """True when something accepts connections on the unix socket ``path``."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        try:
-            sock.connect(path)
-        except OSError:
-            return False
-    return True
 
 
 def known_hosts_for(identity: SshIdentity) -> list[str] | bytes:
