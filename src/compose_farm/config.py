@@ -266,7 +266,7 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
             f'key {found.text} is read as {found.kind}, not as text: quote it: "{found.text}"',
             path,
             found.line,
-            ".".join(str(p) for p in (*found.loc, found.text)),
+            found.where,
         )
         for found in odd_keys(raw)
     ]

@@ -98,9 +98,9 @@ def parse_state(text: str, path: Path) -> State:
         raise StateError(_corrupt(path, str(exc))) from None
     if odds := odd_keys(parsed):  # `true: nuc` must not quietly become a stack named True
         odd = odds[0]
-        where = ".".join(str(p) for p in (*odd.loc, odd.text))
         line = f"line {odd.line}: " if odd.line is not None else ""
-        raise StateError(_corrupt(path, f"{line}{where}: key {odd.text} is {odd.kind}, not a name"))
+        why = f"{line}{odd.where}: key {odd.text} is {odd.kind}, not a name"
+        raise StateError(_corrupt(path, why))
     raw = to_plain(parsed)
     if raw is None:
         return State()

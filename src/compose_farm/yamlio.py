@@ -88,6 +88,11 @@ class OddKey:
         return "null" if self.key is None else str(self.key)
 
     @property
+    def where(self) -> str:
+        """Its dotted path, the key itself last: ``stacks.true``."""
+        return ".".join(str(p) for p in (*self.loc, self.text))
+
+    @property
     def kind(self) -> str:
         """What YAML took the key for: ``a boolean``, ``null``, ``a number``..."""
         if isinstance(self.key, bool):

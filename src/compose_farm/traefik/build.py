@@ -47,6 +47,30 @@ def _load(config: Config, stack: str, environ: Mapping[str, str]) -> ComposeProj
         return exc.message
 
 
+def _partition(
+    config: Config, state: State, stacks: Sequence[str] | None
+) -> tuple[dict[str, list[str]], set[str]]:
+    """The stacks to route (with their hosts) and the stacks left to the Docker provider.
+
+    Routed: ``stacks`` (or every deployed stack) that run somewhere other than
+    on the Traefik hosts. Left to Docker: Traefik's own stack and every stack
+    (deployed, or named) whose hosts are all Traefik hosts, whichever are routed.
+    """
+    on_traefik = traefik_hosts(config, state)
+    routed: dict[str, list[str]] = {}
+    left = {config.traefik_stack} if config.traefik_stack else set()
+    for stack in sorted({*state.deployed, *(stacks or ())}):
+        if stack not in config.stacks or stack == config.traefik_stack:
+            continue
+        named = stacks is not None and stack in stacks
+        hosts = _hosts(config, state, stack, named)
+        if hosts and on_traefik.issuperset(hosts):
+            left.add(stack)
+        elif hosts and (stacks is None or named):
+            routed[stack] = hosts
+    return routed, left
+
+
 def placements(
     config: Config,
     state: State,
@@ -56,14 +80,8 @@ def placements(
 ) -> list[Placement]:
     """The stacks to route and their hosts; ``stacks=None`` means every deployed stack."""
     on_traefik = traefik_hosts(config, state)
-    names = list(stacks) if stacks is not None else sorted(state.deployed)
     result: list[Placement] = []
-    for stack in names:
-        if stack not in config.stacks or stack == config.traefik_stack:
-            continue
-        hosts = _hosts(config, state, stack, stacks is not None)
-        if not hosts or on_traefik.issuperset(hosts):
-            continue
+    for stack, hosts in _partition(config, state, stacks)[0].items():
         project = _load(config, stack, environ)
         if isinstance(project, str):
             warnings.append(f"stack {stack}: skipped: {project}")
@@ -80,22 +98,9 @@ def docker_names(
     environ: Mapping[str, str],
     warnings: list[str],
 ) -> frozenset[Name]:
-    """What Traefik's Docker provider defines: the names in the labels of the stacks left to it.
-
-    Those are Traefik's own stack and every stack (deployed, or named in
-    ``stacks``) whose hosts are all Traefik hosts, whichever stacks are routed.
-    """
-    if not config.traefik_stack:
-        return frozenset()
-    on_traefik = traefik_hosts(config, state)
-    left = {config.traefik_stack}
-    for stack in {*state.deployed, *(stacks or ())}:
-        if stack in config.stacks:
-            hosts = _hosts(config, state, stack, stacks is not None and stack in stacks)
-            if hosts and on_traefik.issuperset(hosts):
-                left.add(stack)
+    """What Traefik's Docker provider defines: the names in the labels of the stacks left to it."""
     names: set[Name] = set()
-    for stack in sorted(left):
+    for stack in sorted(_partition(config, state, stacks)[1]):
         project = _load(config, stack, environ)
         if isinstance(project, str):
             warnings.append(
