@@ -1,136 +1,179 @@
 """``.env`` values never reach the browser from container data or Compose errors.
 
-No lab: the hosts are ``tests/webfake.py``'s, which list a container whose
-name, image, status and ports carry the secret (as ``container_name:
-app-${SECRET}`` and friends would), and record what the app runs. Pages,
-partials, page contexts, task output, editor errors and WebSocket frames are
-all searched for the secret; actions on the container still reach the real
-container, by id.
+On the lab: a stack whose ``.env`` holds ``SECRET=<unique>`` names its
+container ``app-${SECRET}`` and prints ``ready ${SECRET}``; the UI's Up action
+starts it on h1, so the engine's own ``docker ps`` and logs carry the secret.
+Pages, partials, page contexts, task output, editor errors and WebSocket
+frames are all searched for it; actions on the container still reach the real
+container, by id, and the engine says what they did (``docker inspect``).
 """
 
 from __future__ import annotations
 
-import re
+import json
+import shutil
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.views import StackPage
+from tests.e2e.farm import Farm, farm_for
 from tests.e2e.webfarm import (
     ORIGIN,
+    close_code,
     context_of,
     csrf_of,
+    farm_of,
     follow_task,
     post_action,
+    read_terminal,
     web_client,
-    write_config,
 )
-from tests.webfake import FakeContainer, FakeHosts
+from tests.lab import Lab
 
-SECRET = "hunter2xyz"
-CID = "0f" * 32
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
+
+HOSTS = ("h1", "h2")
 COMPOSE = """\
 services:
   app:
-    image: registry.example/${SECRET}:1
-    container_name: app-${SECRET}
-    command: [sleep, '3600']
+    image: {image}
+    container_name: app-${{SECRET}}
+    command: ["sh", "-c", "echo ready ${{SECRET}}; exec sleep 3600"]
+    init: true
+    stop_grace_period: 1s
 """
-BROKEN = COMPOSE + "    ports: ['${SECRET}:x:y:z']\n"
+BROKEN_PORTS = "    ports: ['${SECRET}:x:y:z']\n"
 HTML = {"accept": "text/html"}
+STARTED_AT = "{{.State.StartedAt}}"
 
 
 @dataclass
 class Site:
     client: TestClient
-    hosts: FakeHosts
-    stack_dir: Path
+    farm: Farm
+    stack: str  # SECRET in its .env, on h1
+    other: str  # another stack on h1, never started
+    secret: str
+    compose: str  # the stack's compose text as written
+
+    @property
+    def folder(self) -> Path:
+        return self.farm.lab.compose_dir / self.stack
+
+    def assert_clean(self, what: str, text: str) -> None:
+        assert self.secret not in text, f"{what} shows the secret: {text}"
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    config = write_config(tmp_path, {"app": COMPOSE})
-    stack_dir = config.parent / "stacks" / "app"
-    (stack_dir / ".env").write_text(f"SECRET={SECRET}\n")
-    container = FakeContainer(
-        id=CID,
-        project="app",
-        service="app",
-        working_dir=stack_dir,
-        name=f"app-{SECRET}",
-        image=f"registry.example/{SECRET}:1",
-        status=f"Up 2 minutes ({SECRET})",
-        ports=f"{SECRET}:8080->80/tcp",
+def site(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    monkeypatch.setenv("HOME", str(lab.client_home))  # the executor's SSH key and known_hosts
+    secret = f"hush{uuid.uuid4().hex[:12]}"
+    compose = COMPOSE.format(image=lab.image)
+    with farm_for(lab, tmp_path / "farm", HOSTS) as farm:
+        try:
+            stack = farm.stack("app", "h1", compose, env=f"SECRET={secret}\n")
+            other = farm.stack("other", "h1")
+            with web_client(farm.config_path) as client:
+                yield Site(client, farm, stack, other, secret, compose)
+        finally:
+            for name in farm.stacks:  # editor backups: Farm.close removes plain files only
+                shutil.rmtree(lab.compose_dir / name / ".cf-backup", ignore_errors=True)
+
+
+def start(site: Site) -> tuple[str, list[dict[str, Any]]]:
+    """Start the stack with the UI's Up action: its container's id on h1, and the task's items.
+
+    The engine names the container with the secret, so the pages have something to mask.
+    """
+    items = follow_task(
+        site.client, post_action(site.client, f"/api/stack/{site.stack}/up", csrf_of(site.client))
     )
-    hosts = FakeHosts(containers={"h1": [container]}, say=[f"app-{SECRET}  | ready {SECRET}"])
-    with web_client(config, executor_factory=hosts.factory()) as client:
-        yield Site(client, hosts, stack_dir)
-
-
-def assert_clean(what: str, text: str) -> None:
-    assert SECRET not in text, f"{what} shows the secret: {text}"
+    assert items[-1]["ok"] is True, items
+    [app] = [c for c in site.farm.containers() if c.project == site.stack]
+    assert (app.host, app.name, app.state) == ("h1", f"app-{site.secret}", "running")
+    farm_of(site.client).invalidate()
+    return app.id, items
 
 
 def test_stack_pages_and_partials_never_show_the_secret(site: Site) -> None:
     client = site.client
-    page = client.get("/stack/app", headers=HTML)
-    status = client.get("/stack/app/status")
+    cid, up = start(site)
+
+    page = client.get(f"/stack/{site.stack}", headers=HTML)
+    status = client.get(f"/stack/{site.stack}/status")
 
     for what, response in {"page": page, "status": status}.items():
         assert response.status_code == 200, response.text
-        assert_clean(what, response.text)
+        site.assert_clean(what, response.text)
         data: StackPage = context_of(response)["page"]
-        assert_clean(f"{what} context", repr(data))
+        site.assert_clean(f"{what} context", repr(data))
         [row] = data.containers
-        assert (row.host, row.id, row.name, row.running) == ("h1", CID, "app-***", True)
+        assert (row.host, row.id, row.name, row.running) == ("h1", cid, "app-***", True)
     # The actions name the container by its id; nothing on the page needs its name.
-    assert f'hx-post="/api/stack/app/container/h1/{CID}/restart"' in status.text
-    assert f'data-shell-container="{CID}"' in status.text
-    assert f'data-logs-container="{CID}"' in status.text
+    assert f'hx-post="/api/stack/{site.stack}/container/h1/{cid}/restart"' in status.text
+    assert f'data-shell-container="{cid}"' in status.text
+    assert f'data-logs-container="{cid}"' in status.text
     assert "app-***" in status.text
     for path in ("/", "/partials/hosts", "/partials/stacks", "/partials/plan", "/console"):
-        assert_clean(path, client.get(path, headers=HTML).text)
+        response = client.get(path, headers=HTML)
+        assert response.status_code == 200, (path, response.text)
+        site.assert_clean(path, response.text)
+        site.assert_clean(f"{path} context", repr(context_of(response).get("page")))
+    # Compose printed the container's name while starting it; the task shows it masked.
+    site.assert_clean("up task", repr(up))
+    assert any("app-***" in item.get("text", "") for item in up), up
 
 
 def test_a_compose_error_is_masked_on_the_page_and_in_the_editor(site: Site) -> None:
     client = site.client
     csrf = csrf_of(client)
-    compose = site.stack_dir / "compose.yaml"
+    compose = site.folder / "compose.yaml"
+    broken = site.compose + BROKEN_PORTS
 
     refused = client.post(
-        "/api/stack/app/file/compose.yaml", json={"text": BROKEN}, headers={CSRF_HEADER: csrf}
+        f"/api/stack/{site.stack}/file/compose.yaml",
+        json={"text": broken},
+        headers={CSRF_HEADER: csrf},
     )
 
     assert refused.status_code == 400
     assert "invalid IP address '***:x'" in refused.json()["detail"], refused.text
-    assert_clean("editor error", refused.text)
-    assert compose.read_text() == COMPOSE
+    site.assert_clean("editor error", refused.text)
+    assert compose.read_text() == site.compose
 
-    compose.write_text(BROKEN)  # broken on disk (edited by hand): the page says why
-    page = client.get("/stack/app", headers=HTML)
+    compose.write_text(broken)  # broken on disk (edited by hand): the page says why
+    page = client.get(f"/stack/{site.stack}", headers=HTML)
+    assert page.status_code == 200, page.text
     error = context_of(page)["page"].error
     assert error is not None and "invalid IP address '***:x'" in error, error
-    assert_clean("page", page.text)
+    site.assert_clean("page", page.text)
 
 
 def test_an_env_saved_in_the_editor_is_masked_at_once(site: Site) -> None:
     client = site.client
     csrf = csrf_of(client)
-    fresh = "brandnew-secret-42"
-    assert client.get("/stack/app", headers=HTML).status_code == 200  # secrets cached
+    fresh = f"brandnew{uuid.uuid4().hex[:12]}"
+    compose_url = f"/api/stack/{site.stack}/file/compose.yaml"
+    broken = {"text": site.compose + BROKEN_PORTS}
+    before = client.post(compose_url, json=broken, headers={CSRF_HEADER: csrf})
+    assert "'***:x'" in before.text, before.text  # the stack's secrets are now cached
 
     saved = client.post(
-        "/api/stack/app/file/.env", json={"text": f"SECRET={fresh}\n"}, headers={CSRF_HEADER: csrf}
+        f"/api/stack/{site.stack}/file/.env",
+        json={"text": f"SECRET={fresh}\n"},
+        headers={CSRF_HEADER: csrf},
     )
-    refused = client.post(
-        "/api/stack/app/file/compose.yaml", json={"text": BROKEN}, headers={CSRF_HEADER: csrf}
-    )
+    refused = client.post(compose_url, json=broken, headers={CSRF_HEADER: csrf})
 
     assert saved.status_code == 200, saved.text
+    assert (site.folder / ".env").read_text() == f"SECRET={fresh}\n"
     assert refused.status_code == 400
     assert fresh not in refused.text and "'***:x'" in refused.text, refused.text
 
@@ -139,49 +182,56 @@ def test_restart_logs_and_shell_reach_the_container_by_id_and_show_no_secret(
     site: Site,
 ) -> None:
     client = site.client
+    farm = site.farm
+    cid, _up = start(site)
+    started = farm.inspect("h1", cid, STARTED_AT)
     csrf = csrf_of(client)
 
-    task = post_action(client, f"/api/stack/app/container/h1/{CID}/restart", csrf)
-    items = follow_task(client, task)
+    items = follow_task(
+        client, post_action(client, f"/api/stack/{site.stack}/container/h1/{cid}/restart", csrf)
+    )
     listed = client.get("/api/tasks").json()
     with client.websocket_connect(
-        f"/ws/logs/app?host=h1&container={CID[:12]}", headers={"origin": ORIGIN}
+        f"/ws/logs/{site.stack}?host=h1&container={cid[:12]}", headers={"origin": ORIGIN}
     ) as ws:
-        line = ws.receive_json()
+        lines = [ws.receive_json(), ws.receive_json()]  # one `ready` per start
     with client.websocket_connect(
-        f"/ws/terminal?host=h1&stack=app&container={CID}", headers={"origin": ORIGIN}
+        f"/ws/terminal?host=h1&stack={site.stack}&container={cid}", headers={"origin": ORIGIN}
     ) as ws:
-        ws.send_text('{"type": "input", "data": "id\\n"}')
-        assert ws.receive_bytes() == b"echo:id\n"
+        ws.send_text(json.dumps({"type": "input", "data": 'echo "[$((6*7)) $(hostname)]"\n'}))
+        shell = read_terminal(ws, r"\[42 \w+\]")
 
     assert items[-1]["ok"] is True, items
-    assert [t["title"] for t in listed] == ["Restart app-***"]
-    for what, text in {"task": repr(items), "tasks": repr(listed), "logs": repr(line)}.items():
-        assert_clean(what, text)
-    assert line["text"] == "app-***  | ready ***"
-    commands = [(host, re.sub(r"^cd \S+ && ", "", shell)) for host, shell in site.hosts.ran]
-    assert ("h1", f"exec docker restart {CID}") in commands, commands
-    assert ("h1", "exec docker compose logs --follow --no-color --tail 100 app") in commands
-    [(host, shell, _term)] = site.hosts.terminals
-    assert host == "h1" and shell is not None and f"docker exec -it {CID} sh -c" in shell
+    assert [c.id for c in farm.containers() if c.project == site.stack] == [cid]  # in place
+    assert farm.inspect("h1", cid, STARTED_AT) != started  # really restarted
+    assert [t["title"] for t in listed] == [f"Up {site.stack}", "Restart app-***"]
+    for what, text in {"task": repr(items), "tasks": repr(listed), "logs": repr(lines)}.items():
+        site.assert_clean(what, text)
+    assert [(line["host"], line["text"]) for line in lines] == [("h1", "app-***  | ready ***")] * 2
+    assert f"[42 {cid[:12]}]" in shell, shell  # a container's hostname is its short id
 
 
-@pytest.mark.parametrize(
-    ("stack", "host", "cid"),
-    [
-        ("app", "h1", "ab" * 32),  # no such container
-        ("app", "h2", CID),  # right id, wrong host
-        ("other", "h1", CID),  # not that stack's
-    ],
-)
-def test_a_container_id_of_nothing_the_stack_runs_is_refused(
-    site: Site, stack: str, host: str, cid: str
-) -> None:
-    csrf = csrf_of(site.client)
+def test_a_container_id_of_nothing_the_stack_runs_is_refused(site: Site) -> None:
+    client = site.client
+    cid, _up = start(site)
+    started = site.farm.inspect("h1", cid, STARTED_AT)
+    csrf = csrf_of(client)
+    cases = {
+        "no such container": (site.stack, "h1", "ab" * 32),
+        "right id, wrong host": (site.stack, "h2", cid),
+        "not that stack's": (site.other, "h1", cid),
+    }
 
-    refused = site.client.post(
-        f"/api/stack/{stack}/container/{host}/{cid}/restart", headers={CSRF_HEADER: csrf}
-    )
+    for case, (stack, host, target) in cases.items():
+        refused = client.post(
+            f"/api/stack/{stack}/container/{host}/{target}/restart", headers={CSRF_HEADER: csrf}
+        )
+        assert refused.status_code == 404, (case, refused.text)
+        for socket in (
+            f"/ws/terminal?host={host}&stack={stack}&container={target}",
+            f"/ws/logs/{stack}?host={host}&container={target}",
+        ):
+            assert close_code(client, socket, {"origin": ORIGIN}) == 4404, (case, socket)
 
-    assert refused.status_code == 404, refused.text
-    assert site.hosts.ran == []
+    assert [t["title"] for t in client.get("/api/tasks").json()] == [f"Up {site.stack}"]
+    assert site.farm.inspect("h1", cid, STARTED_AT) == started  # nothing ran

@@ -1,20 +1,27 @@
 """The terminal WebSocket ignores messages it does not understand and keeps sizes sane.
 
-The parser is table-driven; the socket itself is driven with TestClient over
-``tests/webfake.py``'s hosts, whose terminal echoes what it is sent: after each
-bad message a good one must still come back, and only clamped sizes arrive.
+The parser is table-driven (pure logic, no lab). The socket is driven with
+TestClient into a real login shell on lab host h1, as the console opens it:
+after each bad message the shell must still run a command, and the sizes it
+sees (``stty size``) are only ever the clamped ones the page asked for.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 
 from compose_farm.web.routes.terminal import Input, Resize, parse_message
-from tests.e2e.webfarm import ORIGIN, web_client, write_config
-from tests.webfake import FakeHosts
+from tests.e2e.farm import farm_for
+from tests.e2e.webfarm import ORIGIN, read_terminal, web_client
+from tests.lab import Lab
+from tests.lab.proc import wait_until
 
 BAD = [
     "[1]",
@@ -59,25 +66,55 @@ def test_messages_that_are_understood(raw: str, expected: Input | Resize | None)
     assert parse_message(raw) == expected
 
 
-def test_bad_messages_leave_the_session_running_and_sizes_stay_clamped(tmp_path: Path) -> None:
-    hosts = FakeHosts()
-    config = write_config(tmp_path, {})
-    with web_client(config, executor_factory=hosts.factory()) as client:
-        target = "/ws/terminal?host=h1&cols=50000&rows=0"
-        with client.websocket_connect(target, headers={"origin": ORIGIN}) as ws:
-            for n, raw in enumerate(BAD):
-                ws.send_text(raw)
-                ws.send_bytes(b"\x00binary")
-                ws.send_text(json.dumps({"type": "input", "data": f"after {n}"}))
-                assert ws.receive_bytes() == f"echo:after {n}".encode(), raw
-            ws.send_text('{"type": "resize", "cols": 5000, "rows": -1}')
-            ws.send_text('{"type": "resize", "cols": 132, "rows": 43}')
-            ws.send_text('{"type": "input", "data": "done"}')
-            assert ws.receive_bytes() == b"echo:done"
+@pytest.fixture
+def client(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The app over a farm of lab host h1 (no stacks: the console's host shell)."""
+    monkeypatch.setenv("HOME", str(lab.client_home))  # the executor's SSH key and known_hosts
+    with farm_for(lab, tmp_path / "farm", ["h1"]) as farm, web_client(farm.config_path) as c:
+        yield c
 
-    [(host, command, term)] = hosts.terminals
-    assert (host, command) == ("h1", None)
-    assert (term.cols, term.rows) == (1000, 1)
-    assert term.sizes == [(1000, 1), (132, 43)]
-    assert term.written == [f"after {n}".encode() for n in range(len(BAD))] + [b"done"]
-    assert term.closed
+
+def run(ws: WebSocketTestSession, command: str, until: str) -> str:
+    """Type ``command`` into the shell; its output up to the first match of the regex ``until``."""
+    ws.send_text(json.dumps({"type": "input", "data": command + "\n"}))
+    return read_terminal(ws, until)
+
+
+def stty_size(ws: WebSocketTestSession) -> str:
+    """``rows cols`` as the shell's terminal has them now."""
+    said = run(ws, 'echo "[size $(stty size)]"', r"\[size \d+ \d+\]")
+    found = re.search(r"\[size (\d+ \d+)\]", said)
+    assert found is not None, said
+    size: str = found.group(1)
+    return size
+
+
+@pytest.mark.lab
+@pytest.mark.timeout(60)
+def test_bad_messages_leave_the_session_running_and_sizes_stay_clamped(
+    client: TestClient, lab: Lab
+) -> None:
+    target = "/ws/terminal?host=h1&cols=50000&rows=0"
+    with client.websocket_connect(target, headers={"origin": ORIGIN}) as ws:
+        said = run(ws, 'echo "[at $(hostname) $$]"', r"\[at \w+ \d+\]")
+        [(host, pid)] = re.findall(r"\[at (\w+) (\d+)\]", said)
+        assert host == "h1"  # a shell on the host itself
+        assert stty_size(ws) == "1 1000"  # the page's size, clamped
+        for n, raw in enumerate(BAD):
+            ws.send_text(raw)
+            ws.send_bytes(b"\x00binary")  # typed, it would break the next command
+            # The fence ends the wait even if the first command was mangled.
+            said = run(ws, f'echo "[after $(({n}))]"; echo "[fence $(({n}))]"', rf"\[fence {n}\]")
+            assert f"[after {n}]" in said, (raw, said)
+        assert stty_size(ws) == "1 1000"  # no bad resize got through
+        ws.send_text('{"type": "resize", "cols": 132, "rows": 43}')
+        assert stty_size(ws) == "43 132"
+        ws.send_text('{"type": "resize", "cols": 5000, "rows": -1}')
+        assert stty_size(ws) == "1 1000"
+
+    # Closing the page hangs the shell up on the host.
+    wait_until(
+        lambda: lab.host_exec("h1", ["kill", "-0", pid], check=False).returncode != 0,
+        timeout=10,
+        what=f"the shell (pid {pid}) on h1 to end",
+    )

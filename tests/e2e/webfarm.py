@@ -3,9 +3,10 @@
 ``web_client`` builds the app with ``create_app`` over a test's config and logs
 in with the one-time token, inside ``with TestClient(app)`` so background
 tasks and WebSockets share one running event loop. ``follow_task`` reads a
-task's WebSocket to its end. ``WebServer`` starts ``cf web`` in a subprocess
-on a free 127.0.0.1 port with a known password (``$CF_WEB_PASSWORD``), waits
-until it answers, and stops it. ``write_config`` makes a config over the lab's
+task's WebSocket to its end; ``read_terminal`` reads a terminal's output up
+to a pattern. ``WebServer`` starts ``cf web`` in a subprocess on a free
+127.0.0.1 port with a known password (``$CF_WEB_PASSWORD``), waits until it
+answers, and stops it. ``write_config`` makes a config over the lab's
 h1..h3 for tests that never reach a host; ``close_code`` and ``raw_request``
 look at refusals as a browser (or an attacker's raw socket) would see them.
 """
@@ -13,6 +14,7 @@ look at refusals as a browser (or an attacker's raw socket) would see them.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from compose_farm.executor import Executor
@@ -129,6 +132,18 @@ def follow_task(client: TestClient, task_id: str) -> list[dict[str, Any]]:
             items.append(item)
             if item["type"] == "done":
                 return items
+
+
+def read_terminal(ws: WebSocketTestSession, until: str) -> str:
+    """What a ``/ws/terminal`` session printed, up to the first match of the regex ``until``.
+
+    Pick ``until`` so that the terminal's echo of the typed command cannot match it
+    (``echo "[$((6*7))]"`` is echoed as typed and prints ``[42]``).
+    """
+    seen = ""
+    while re.search(until, seen) is None:
+        seen += ws.receive_bytes().decode(errors="replace")
+    return seen
 
 
 def project_containers(lab_docker: Any, host: str, project: str) -> dict[str, str]:
