@@ -15,6 +15,9 @@ import pytest
 from compose_farm.config import Config, load_config
 from compose_farm.errors import ComposeFileError, ConfigError
 from compose_farm.web import files
+from compose_farm.web.auth import Auth
+from compose_farm.web.farm import Farm
+from tests.e2e.webfarm import write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n    command: [sleep, '3600']\n"
 
@@ -308,3 +311,25 @@ def test_pruning_removes_only_the_backups_cf_made(tmp_path: Path) -> None:
     assert not (folder / OLD_BACKUP.format(1)).exists()
     assert linked.is_symlink() and outside.read_text() == "outside\n"
     assert (folder / OLD_BACKUP.format(3)).is_dir()
+
+
+def test_masking_keeps_the_last_secrets_while_the_config_is_broken(tmp_path: Path) -> None:
+    """A config saved broken must not unmask farm-wide text (errors, plan lines, tasks)."""
+    config = write_config(tmp_path, {"app": "services: {app: {image: x}}\n"})
+    (tmp_path / "stacks" / "app" / ".env").write_text("TOKEN=hunter2-token\n")
+    farm = Farm(config_path=config, auth=Auth(password_hash=None))
+    assert farm.mask(None, "uses hunter2-token") == "uses ***"
+
+    config.write_text("hosts: [\n")  # broken YAML
+    farm.invalidate()
+
+    assert farm.mask(None, "uses hunter2-token") == "uses ***"
+    assert farm.mask("app", "uses hunter2-token") == "uses ***"
+
+
+def test_masking_with_no_readable_config_ever_hides_a_stacks_text(tmp_path: Path) -> None:
+    config = tmp_path / "compose-farm.yaml"
+    config.write_text("hosts: [\n")
+    farm = Farm(config_path=config, auth=Auth(password_hash=None))
+    assert farm.mask("app", "anything at all") == "***"
+    assert farm.mask(None, "the config is broken") == "the config is broken"

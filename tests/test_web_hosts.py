@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from compose_farm.web.auth import CSRF_HEADER
-from compose_farm.web.hosts import WS_HOST_REFUSED, AllowedHosts
+from compose_farm.web.hosts import WS_HOST_REFUSED, AllowedHosts, host_problem
 from tests.clihelp import run_cf
 from tests.e2e.webfarm import (
     PASSWORD,
@@ -178,3 +178,13 @@ def test_cf_web_refuses_an_allowed_host_that_is_not_a_host_name(config_path: Pat
 
     assert done.returncode != 0
     assert "is not a host name" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("value", ["nas.lan", "nas.lan:9000", "[::1]:8000", "10.0.0.5"])
+def test_host_names_that_can_be_allowed(value: str) -> None:
+    assert host_problem(value) is None
+
+
+@pytest.mark.parametrize("value", ["nas.lan\n", "http://nas.lan", "nas.lan/x", "nas lan", ""])
+def test_host_names_that_cannot_be_allowed(value: str) -> None:
+    assert host_problem(value) is not None

@@ -207,7 +207,7 @@ def test_restart_logs_and_shell_reach_the_container_by_id_and_show_no_secret(
     assert [t["title"] for t in listed] == [f"Up {site.stack}", "Restart app-***"]
     for what, text in {"task": repr(items), "tasks": repr(listed), "logs": repr(lines)}.items():
         site.assert_clean(what, text)
-    assert [(line["host"], line["text"]) for line in lines] == [("h1", "app-***  | ready ***")] * 2
+    assert [(line["host"], line["text"]) for line in lines] == [("h1", "ready ***")] * 2
     assert f"[42 {cid[:12]}]" in shell, shell  # a container's hostname is its short id
 
 

@@ -7,10 +7,11 @@ per run, when its first line needs masking.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from compose_farm.compose import mask, read_dotenv
+from compose_farm.compose import read_dotenv
+from compose_farm.compose.masking import masker
 from compose_farm.config import Config
 from compose_farm.errors import ComposeFileError
 
@@ -22,6 +23,7 @@ class Secrets:
         self.config = config
         self.environ = environ
         self._values: dict[str, frozenset[str]] = {}
+        self._maskers: dict[str | None, Callable[[str], str]] = {}  # None: every stack's
 
     def of(self, stack: str) -> frozenset[str]:
         """The secret values of one stack (empty when it has no readable ``.env``)."""
@@ -43,5 +45,9 @@ class Secrets:
 
     def mask(self, stack: str | None, text: str) -> str:
         """``text`` with the stack's secrets (every stack's when ``None``) replaced."""
-        values = self.of(stack) if stack is not None and stack in self.config.stacks else None
-        return mask(text, values if values is not None else self.everything())
+        key = stack if stack is not None and stack in self.config.stacks else None
+        replace = self._maskers.get(key)
+        if replace is None:
+            replace = masker(self.of(key) if key is not None else self.everything())
+            self._maskers[key] = replace
+        return replace(text)

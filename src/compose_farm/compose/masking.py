@@ -7,14 +7,15 @@ or sent to the web UI goes through ``mask`` first.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
 
 
-def mask(text: str, secrets: Iterable[str], *, min_length: int = MIN_SECRET_LENGTH) -> str:
-    """Replace every occurrence of each secret (at least ``min_length`` long) with ``***``.
+def masker(secrets: Iterable[str], *, min_length: int = MIN_SECRET_LENGTH) -> Callable[[str], str]:
+    """A function replacing every occurrence of each secret (at least ``min_length`` long)
+    with ``***``; build it once, use it for every line.
 
     Shorter values are left alone: masking ``1`` or ``yes`` everywhere would make
     output unreadable while hiding nothing worth hiding. Longer secrets are
@@ -22,6 +23,11 @@ def mask(text: str, secrets: Iterable[str], *, min_length: int = MIN_SECRET_LENG
     """
     wanted = sorted({s for s in secrets if len(s) >= min_length}, key=len, reverse=True)
     if not wanted:
-        return text
+        return lambda text: text
     pattern = re.compile("|".join(re.escape(s) for s in wanted))
-    return pattern.sub(MASK, text)
+    return lambda text: pattern.sub(MASK, text)
+
+
+def mask(text: str, secrets: Iterable[str], *, min_length: int = MIN_SECRET_LENGTH) -> str:
+    """``text`` with the secrets replaced (see ``masker``)."""
+    return masker(secrets, min_length=min_length)(text)

@@ -48,6 +48,7 @@ class Farm:
     tasks: TaskManager = field(init=False)
     _snapshot: Snapshot | None = field(default=None, init=False)
     _secrets: tuple[float, Secrets] | None = field(default=None, init=False)
+    _last_secrets: Secrets | None = field(default=None, init=False)  # kept by invalidate()
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def __post_init__(self) -> None:
@@ -62,14 +63,32 @@ class Farm:
         return StateStore(config.state_path)
 
     def mask(self, stack: str | None, text: str) -> str:
-        """Hide every ``.env`` value before text reaches a browser."""
+        """Hide every ``.env`` value before text reaches a browser.
+
+        While the config cannot be read, the last secrets read still apply; with
+        none ever read, a stack's text is hidden whole (farm-wide text, such as
+        the config error itself, holds no ``.env`` value cf could know of).
+        """
         now = time.monotonic()
         if self._secrets is None or now - self._secrets[0] > SNAPSHOT_TTL:
             try:
                 self._secrets = (now, Secrets(self.config(), self.environ))
             except Exception:
-                return text if stack is None else "***"
+                if self._last_secrets is None:
+                    return text if stack is None else "***"
+                return self._last_secrets.mask(stack, text)
+            self._last_secrets = self._secrets[1]
         return self._secrets[1].mask(stack, text)
+
+    async def container(self, stack: str, host: str, container_id: str) -> Container | None:
+        """``stack``'s container on ``host`` with that id: from the shared snapshot, else
+        from a fresh one (a container started since)."""
+        for fresh in (False, True):
+            snap = await self.snapshot(fresh=fresh)
+            found = find_container(snap.facts, stack, host, container_id)
+            if found is not None:
+                return found
+        return None
 
     async def snapshot(self, *, fresh: bool = False) -> Snapshot:
         """Config + state + facts, shared by requests within ``SNAPSHOT_TTL`` seconds."""

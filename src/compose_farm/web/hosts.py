@@ -20,12 +20,12 @@ LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 WS_HOST_REFUSED = 4400
 
 # A DNS name or IPv4 address, or a bracketed IPv6 address; an optional :port.
-_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$")
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?|\[[0-9a-f:.]+\])(?::\d{1,5})?")
 
 
 def host_problem(value: str) -> str | None:
     """Why ``value`` cannot be an allowed host (``NAME`` or ``NAME:PORT``), or ``None``."""
-    if not _HOST.match(value.lower()):
+    if not _HOST.fullmatch(value.lower()):
         return (
             f"{value!r} is not a host name: give a DNS name or address, optionally with "
             ":PORT (no scheme, no path, IPv6 in brackets)"

@@ -22,7 +22,7 @@ from compose_farm.operations.reconcile import execute
 from compose_farm.operations.refresh import refresh_state
 from compose_farm.plan import plan_from_facts
 from compose_farm.web.deps import CsrfDep, FarmDep, SessionDep, checked_id, checked_name
-from compose_farm.web.farm import Farm, find_container
+from compose_farm.web.farm import Farm
 from compose_farm.web.tasks import Sink, Task
 
 router = APIRouter(prefix="/api")
@@ -162,8 +162,7 @@ async def restart_container(
     checked_name(name, "stack")
     checked_name(host, "host")
     checked_id(container)
-    snap = await farm.snapshot(fresh=True)
-    found = find_container(snap.facts, name, host, container)
+    found = await farm.container(name, host, container)
     if found is None:
         raise HTTPException(
             status_code=404, detail=f"container {container} on {host} is not part of {name}"

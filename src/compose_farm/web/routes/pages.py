@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from compose_farm.web import views
 from compose_farm.web.deps import FarmDep, SessionDep, checked_name, render
+from compose_farm.web.farm import Farm
 
 router = APIRouter()
 
@@ -20,13 +21,16 @@ def _render(
 @router.get("/", response_class=HTMLResponse)
 async def dashboard(request: Request, farm: FarmDep, session: SessionDep) -> Response:
     """Hosts, stacks by host, the pending plan, and the farm-wide actions."""
+    return _render(request, "dashboard.html", await _dashboard_context(farm), session)
+
+
+async def _dashboard_context(farm: Farm) -> dict[str, object]:
     snap = await farm.snapshot()
-    context = {
+    return {
         "page": views.dashboard(snap, farm.mask),
         "tasks": farm.tasks.running(),
         "config": snap.config,
     }
-    return _render(request, "dashboard.html", context, session)
 
 
 @router.get("/partials/{name}", response_class=HTMLResponse)
@@ -34,13 +38,7 @@ async def partial(request: Request, name: str, farm: FarmDep, session: SessionDe
     """One dashboard panel (hosts, stacks, plan, tasks), for HTMX refreshes."""
     if name not in {"hosts", "stacks", "plan", "tasks"}:
         raise HTTPException(status_code=404)
-    snap = await farm.snapshot()
-    context = {
-        "page": views.dashboard(snap, farm.mask),
-        "tasks": farm.tasks.running(),
-        "config": snap.config,
-    }
-    return _render(request, f"partials/{name}.html", context, session)
+    return _render(request, f"partials/{name}.html", await _dashboard_context(farm), session)
 
 
 @router.get("/stack/{name}", response_class=HTMLResponse)

@@ -13,10 +13,10 @@ import contextlib
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from compose_farm.executor import OutputLine, compose
+from compose_farm.executor import Command, OutputLine, compose, docker
 from compose_farm.web.auth import SESSION_COOKIE
 from compose_farm.web.deps import id_refusal, name_refusal
-from compose_farm.web.farm import Farm, find_container
+from compose_farm.web.farm import Farm
 
 router = APIRouter()
 
@@ -93,8 +93,8 @@ async def follow_logs(
     service: str | None = None,
     container: str | None = None,
 ) -> None:
-    """``docker compose logs -f`` for the stack (or one service, or one container by id, on
-    one host) until the page closes."""
+    """``docker compose logs -f`` for the stack (or one service, on one host), or
+    ``docker logs -f`` for one container by id, until the page closes."""
     farm = await admit(ws)
     if farm is None:
         return
@@ -105,13 +105,13 @@ async def follow_logs(
     if stack not in config.stacks:
         await ws.close(code=NOT_FOUND)
         return
+    follow: Command | None = None
     if container is not None:
-        snap = await farm.snapshot(fresh=True)
-        found = find_container(snap.facts, stack, host or "", container) if host else None
+        found = await farm.container(stack, host, container) if host else None
         if found is None:
             await ws.close(code=NOT_FOUND)
             return
-        service = found.service
+        follow = docker("logs", "--follow", "--tail", str(max(0, min(tail, 5000))), found.id)
     hosts = farm.store(config).read().hosts_of(stack) or config.stacks[stack].hosts
     if host is not None:
         hosts = tuple(h for h in hosts if h == host)
@@ -131,12 +131,10 @@ async def follow_logs(
     )
     if service is not None:
         args = (*args, service)
+    command = follow or compose(config.stack_dir(stack), *args)
     async with farm.executor_factory(config) as executor:
         runs = [
-            asyncio.ensure_future(
-                executor.run(h, compose(config.stack_dir(stack), *args), stack=stack, sink=sink)
-            )
-            for h in hosts
+            asyncio.ensure_future(executor.run(h, command, stack=stack, sink=sink)) for h in hosts
         ]
         closed = asyncio.ensure_future(_until_closed(ws))
         try:

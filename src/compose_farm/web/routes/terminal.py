@@ -19,8 +19,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from compose_farm.errors import HostUnreachableError
 from compose_farm.executor import Command
 from compose_farm.executor.terminal import Terminal
-from compose_farm.web.farm import find_container
-from compose_farm.web.routes.sockets import BAD_NAME, NOT_FOUND, admit, refuse_names
+from compose_farm.web.routes.sockets import NOT_FOUND, admit, close_reason, refuse_names
 
 router = APIRouter()
 
@@ -89,12 +88,11 @@ async def terminal(
         return
     config = farm.config()
     if host not in config.hosts:
-        await ws.close(code=BAD_NAME, reason=f"no host {host!r} in the config")
+        await ws.close(code=NOT_FOUND, reason=close_reason(f"no host {host!r} in the config"))
         return
     command = None
     if container is not None:
-        snap = await farm.snapshot(fresh=True)
-        found = find_container(snap.facts, stack, host, container) if stack else None
+        found = await farm.container(stack, host, container) if stack else None
         if found is None:
             await ws.close(code=NOT_FOUND)
             return
