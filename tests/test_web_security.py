@@ -25,7 +25,13 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount, WebSocketRoute
 
 from compose_farm.names import name_problem
-from compose_farm.web.auth import CSRF_HEADER, MAX_FAILURES_PER_MINUTE, SESSION_COOKIE
+from compose_farm.web.auth import (
+    CSRF_HEADER,
+    MAX_FAILURES_PER_MINUTE,
+    SESSION_COOKIE,
+    SESSION_TTL,
+    Auth,
+)
 from compose_farm.web.routes.sockets import close_reason
 from tests.e2e.farm import Farm as LabFarm
 from tests.e2e.farm import farm_for
@@ -439,6 +445,29 @@ def test_the_session_cookie_is_httponly_and_samesite_strict(app: FastAPI) -> Non
         assert "httponly" in attributes, cookie
         assert attributes["samesite"].strip().lower() == "samesite=strict", cookie
         assert attributes["path"].strip() == "Path=/", cookie
+
+
+def test_the_session_cookie_is_secure_when_the_page_came_over_https(app: FastAPI) -> None:
+    def attributes(client: TestClient) -> set[str]:
+        response = client.post("/login", data={"password": PASSWORD}, follow_redirects=False)
+        assert response.status_code == 303, response.text
+        cookie = response.headers["set-cookie"]
+        return {a.strip().split("=")[0].lower() for a in cookie.split(";")[1:]}
+
+    assert "secure" in attributes(TestClient(app, base_url="https://testserver"))
+    assert "secure" not in attributes(TestClient(app))  # plain http on loopback
+
+
+def test_expired_sessions_and_old_failures_are_dropped() -> None:
+    auth = Auth(password_hash=None)
+    old = auth.open_session(now=1000.0)
+    auth.failed(1000.0, "10.0.0.9")
+
+    new = auth.open_session(now=1000.0 + SESSION_TTL + 1)
+    auth.failed(1000.0 + 61, "10.0.0.7")
+
+    assert set(auth.sessions) == {new} and old not in auth.sessions
+    assert set(auth.failures) == {"10.0.0.7"}
 
 
 def test_the_one_time_token_works_once(app: FastAPI) -> None:

@@ -25,7 +25,10 @@ def web(
     ] = False,
     secure_cookies: Annotated[
         bool,
-        typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind HTTPS)."),
+        typer.Option(
+            "--secure-cookies",
+            help="Always mark the session cookie Secure (https requests get it anyway).",
+        ),
     ] = False,
     allowed_host: Annotated[
         list[str] | None,

@@ -88,11 +88,15 @@ class Auth:
         return len(recent) >= MAX_FAILURES_PER_MINUTE
 
     def failed(self, now: float, client: str = "") -> None:
-        """Record a failed login from ``client``."""
+        """Record a failed login from ``client`` (and forget other clients' old ones)."""
+        for other in [c for c, times in self.failures.items() if times[-1] < now - 60]:
+            del self.failures[other]
         self.failures.setdefault(client, []).append(now)
 
     def open_session(self, now: float) -> str:
-        """A new session id (the cookie value)."""
+        """A new session id (the cookie value); expired sessions are dropped here."""
+        for old in [sid for sid, s in self.sessions.items() if s.expires < now]:
+            del self.sessions[old]
         sid = secrets.token_urlsafe(32)
         self.sessions[sid] = Session(csrf=secrets.token_urlsafe(32), expires=now + SESSION_TTL)
         return sid

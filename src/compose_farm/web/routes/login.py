@@ -20,7 +20,9 @@ def _client(request: Request) -> str:
 
 
 def _logged_in(request: Request, sid: str) -> Response:
-    secure = request.app.state.farm.auth.secure_cookies
+    # Secure when asked to, and always when the page came over https (directly, or from a
+    # local reverse proxy whose X-Forwarded-Proto uvicorn trusts).
+    secure = request.app.state.farm.auth.secure_cookies or request.url.scheme == "https"
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
