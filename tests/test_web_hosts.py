@@ -188,3 +188,11 @@ def test_host_names_that_can_be_allowed(value: str) -> None:
 @pytest.mark.parametrize("value", ["nas.lan\n", "http://nas.lan", "nas.lan/x", "nas lan", ""])
 def test_host_names_that_cannot_be_allowed(value: str) -> None:
     assert host_problem(value) is not None
+
+
+@pytest.mark.parametrize("port", [80, 443])
+def test_on_a_default_port_the_bare_names_are_answered_too(port: int) -> None:
+    allowed = AllowedHosts.for_server("127.0.0.1", port)
+    assert allowed.allows("localhost") and allowed.allows(f"127.0.0.1:{port}")
+    assert not allowed.allows("attacker.example")
+    assert not AllowedHosts.for_server("127.0.0.1", 8000).allows("localhost")

@@ -28,6 +28,7 @@ from compose_farm.names import name_problem
 from compose_farm.web.auth import (
     CSRF_HEADER,
     MAX_FAILURES_PER_MINUTE,
+    MAX_FAILURES_PER_MINUTE_IN_ALL,
     SESSION_COOKIE,
     SESSION_TTL,
     Auth,
@@ -468,6 +469,29 @@ def test_expired_sessions_and_old_failures_are_dropped() -> None:
 
     assert set(auth.sessions) == {new} and old not in auth.sessions
     assert set(auth.failures) == {"10.0.0.7"}
+
+
+def test_guesses_spread_over_many_addresses_are_throttled_in_all() -> None:
+    """Each address stays under its own limit; together they hit the farm-wide one."""
+    auth = Auth(password_hash=None)
+    addresses = [f"10.0.0.{n}" for n in range(MAX_FAILURES_PER_MINUTE_IN_ALL)]
+    for address in addresses:  # one guess each: no address comes near its own limit
+        assert not auth.throttled(100.0, address)
+        auth.failed(100.0, address)
+    assert auth.throttled(100.0, "10.9.9.9")  # a new address too, for this minute
+    assert not auth.throttled(161.0, "10.9.9.9")
+    assert auth.failures == {}
+
+
+def test_logging_in_again_ends_the_previous_session(app: FastAPI) -> None:
+    client = TestClient(app)
+    assert client.post("/login", data={"password": PASSWORD}, follow_redirects=False).is_redirect
+    first = client.cookies[SESSION_COOKIE]
+    assert client.post("/login", data={"password": PASSWORD}, follow_redirects=False).is_redirect
+
+    assert client.cookies[SESSION_COOKIE] != first
+    stale = TestClient(app, cookies={SESSION_COOKIE: first})
+    assert stale.get("/console", headers=HTML, follow_redirects=False).status_code == 303
 
 
 def test_the_one_time_token_works_once(app: FastAPI) -> None:

@@ -32,7 +32,7 @@ class Secrets:
             try:
                 values = frozenset(v for v in read_dotenv(path, {}).values.values() if v)
             except ComposeFileError:
-                values = frozenset()
+                values = _as_written(path)  # one odd line must not unmask the rest
             self._values[stack] = values
         return self._values[stack]
 
@@ -51,3 +51,26 @@ class Secrets:
             replace = masker(self.of(key) if key is not None else self.everything())
             self._maskers[key] = replace
         return replace(text)
+
+
+def _as_written(path: Path) -> frozenset[str]:
+    """Every ``KEY=VALUE`` value as written (quotes off, nothing interpolated).
+
+    For a ``.env`` that Compose's rules cannot parse here (say ``${HOME:?}``
+    with no environment): its values are secrets all the same.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    found: set[str] = set()
+    for line in text.splitlines():
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if not sep or not key.strip() or key.lstrip().startswith("#"):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        if value:
+            found.add(value)
+    return frozenset(found)

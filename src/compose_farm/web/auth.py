@@ -9,6 +9,7 @@ must come from the UI's own origin (``hosts.AllowedHosts.origin_ok``).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 import time
@@ -22,7 +23,8 @@ SESSION_COOKIE = "cf_session"
 SESSION_TTL = 12 * 3600.0
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-MAX_FAILURES_PER_MINUTE = 10
+MAX_FAILURES_PER_MINUTE = 10  # from one client address
+MAX_FAILURES_PER_MINUTE_IN_ALL = 30  # from all of them together
 
 _hasher = PasswordHasher()
 
@@ -58,6 +60,7 @@ class Auth:
     secure_cookies: bool = False
     sessions: dict[str, Session] = field(default_factory=dict)
     failures: dict[str, list[float]] = field(default_factory=dict)
+    hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
 
     def check_password(self, password: str) -> bool:
         """True when ``password`` matches the stored hash."""
@@ -78,20 +81,30 @@ class Auth:
         return False
 
     def throttled(self, now: float, client: str = "") -> bool:
-        """Too many failed logins from ``client`` in the last minute.
+        """Too many failed logins in the last minute: from ``client``, or from everyone.
 
         Counted per client address, so a stranger guessing cannot lock the
-        owner out from another machine.
+        owner out from another machine; and in all, so guesses spread over many
+        addresses (or forged ``X-Forwarded-For`` headers) stay slow too.
         """
-        recent = [t for t in self.failures.get(client, []) if now - t < 60]
-        self.failures[client] = recent
-        return len(recent) >= MAX_FAILURES_PER_MINUTE
+        self._forget(now)
+        mine = len(self.failures.get(client, ()))
+        everyone = sum(len(times) for times in self.failures.values())
+        return mine >= MAX_FAILURES_PER_MINUTE or everyone >= MAX_FAILURES_PER_MINUTE_IN_ALL
 
     def failed(self, now: float, client: str = "") -> None:
-        """Record a failed login from ``client`` (and forget other clients' old ones)."""
-        for other in [c for c, times in self.failures.items() if times[-1] < now - 60]:
-            del self.failures[other]
+        """Record a failed login from ``client``."""
+        self._forget(now)
         self.failures.setdefault(client, []).append(now)
+
+    def _forget(self, now: float) -> None:
+        """Drop failures older than a minute (and clients left with none)."""
+        for client, times in list(self.failures.items()):
+            recent = [t for t in times if now - t < 60]
+            if recent:
+                self.failures[client] = recent
+            else:
+                del self.failures[client]
 
     def open_session(self, now: float) -> str:
         """A new session id (the cookie value); expired sessions are dropped here."""

@@ -56,7 +56,10 @@ class AllowedHosts:
     @classmethod
     def for_server(cls, address: str, port: int, extra: Iterable[str] = ()) -> AllowedHosts:
         """What ``cf web --host ADDRESS --port PORT --allowed-host ...`` answers to."""
-        bound = [f"{name}:{port}" for name in (url_host(address), *LOOPBACK)]
+        names = (url_host(address), *LOOPBACK)
+        bound = [f"{name}:{port}" for name in names]
+        if port in (80, 443):  # browsers leave the scheme's default port out of Host
+            bound += names
         return cls.of([*bound, *extra])
 
     @classmethod
