@@ -17,7 +17,7 @@ def test_argv_keeps_host_key_checks_and_quotes_the_command(tmp_path: Path) -> No
     assert argv[:1] == ["ssh"] and argv[-3:] == ["--", "10.0.0.5", "echo 'a b'"]
     assert "StrictHostKeyChecking=yes" in argv and "-t" in argv
     assert argv[argv.index("-l") + 1] == "admin" and argv[argv.index("-p") + 1] == "2222"
-    assert f"UserKnownHostsFile={tmp_path}/.ssh/known_hosts" in argv
+    assert f'UserKnownHostsFile="{tmp_path}/.ssh/known_hosts"' in argv
 
 
 def test_control_sockets_move_out_of_a_deep_home(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import KeyFileError
 from compose_farm.executor import Script
-from compose_farm.executor.login import Target, connect, recorded_keys, resolve
+from compose_farm.executor.login import Target, connect, open_jump, recorded_keys, resolve_within
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.fsutil import atomic_write
 from compose_farm.sshlib import asyncssh
@@ -112,23 +112,30 @@ async def check_host_key(identity: SshIdentity, host: HostConfig, timeout: float
     HostKeyAlias) is applied as a login would apply it.
     """
     try:
-        target = await asyncio.to_thread(resolve, identity, host, keys=False)
+        target = await resolve_within(identity, host, timeout, keys=False)
     except (OSError, ValueError) as exc:
         return HostKeyCheck(KeyStatus.UNREACHABLE, error=f"cannot read the ssh settings: {exc}")
     recorded = recorded_keys(identity, target)
     wanted = _algorithms(recorded)
+    jump = None
     try:
-        key = await _fetch(target, timeout, wanted)
+        jump = await open_jump(identity, host.address, target, timeout)  # ProxyJump hops
+        key = await _fetch(target, timeout, wanted, jump)
         if key is None and wanted:
-            key = await _fetch(target, timeout, [])  # none of those types: a new key
-    except (TimeoutError, OSError, asyncssh.Error) as exc:
+            key = await _fetch(target, timeout, [], jump)  # none of those types: a new key
+    except (TimeoutError, OSError, ValueError, asyncssh.Error) as exc:
         if isinstance(exc, TimeoutError):
             reason = f"no answer within {timeout:g} s"
         elif isinstance(exc, ConnectionRefusedError):
             reason = "connection refused: is sshd running?"
         else:
             reason = str(exc) or type(exc).__name__
+        if target.jump is not None:
+            reason = f"{reason} (through ProxyJump {target.jump})"
         return HostKeyCheck(KeyStatus.UNREACHABLE, error=reason, target=target)
+    finally:
+        if jump is not None:
+            jump.close()
     if key is None:
         return HostKeyCheck(KeyStatus.UNREACHABLE, error="the host presented no key", target=target)
     if not recorded:
@@ -139,12 +146,21 @@ async def check_host_key(identity: SshIdentity, host: HostConfig, timeout: float
     return HostKeyCheck(KeyStatus.CHANGED, key, target=target, recorded=tuple(old))
 
 
-async def _fetch(target: Target, timeout: float, algorithms: list[str]) -> asyncssh.SSHKey | None:
+async def _fetch(
+    target: Target,
+    timeout: float,
+    algorithms: list[str],
+    jump: asyncssh.SSHClientConnection | None,
+) -> asyncssh.SSHKey | None:
     """The host key ``target`` presents, of one of ``algorithms`` (any when empty)."""
     try:
         return await asyncio.wait_for(
             asyncssh.get_server_host_key(
-                target.hostname, target.port, server_host_key_algs=algorithms or ()
+                target.hostname,
+                target.port,
+                tunnel=jump if jump is not None else None,
+                server_host_key_algs=algorithms or (),
+                config=None,  # already applied (resolve): not $HOME's again
             ),
             timeout=timeout,
         )
@@ -171,6 +187,29 @@ def record_key(identity: SshIdentity, name: str, key: asyncssh.SSHKey) -> None:
         atomic_write(path, "\n".join([*kept, line]) + "\n")
     except OSError as exc:
         raise KeyFileError(f"{path}: {_why(exc)}") from None
+
+
+def still_recording_others(
+    identity: SshIdentity, target: Target, key: asyncssh.SSHKey
+) -> list[Path]:
+    """The known_hosts files that still record a key other than ``key`` for ``target``.
+
+    After ``trust --replace`` only cf's own file and the user's are edited;
+    another key left in ``ssh.known_hosts`` or ``/etc/ssh/ssh_known_hosts``
+    would still be accepted, so the user must be told where it is.
+    """
+    port = target.port if target.port != 22 else None
+    found = []
+    for path in identity.known_hosts_files():
+        try:
+            keys = asyncssh.read_known_hosts(str(path)).match(
+                target.alias or target.hostname, "", port
+            )[0]
+        except (OSError, ValueError):
+            continue
+        if any(k.public_data != key.public_data for k in keys):
+            found.append(path)
+    return found
 
 
 def forget_in_user_known_hosts(identity: SshIdentity, name: str) -> None:

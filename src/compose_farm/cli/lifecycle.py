@@ -150,7 +150,6 @@ def compose_passthrough(
         command = compose(cfg.stack_dir(stack), *args)
         if len(hosts) > 1:
             fail(f"{stack} runs on {', '.join(hosts)}: pick one with --host")
-        from pathlib import Path
 
         from compose_farm.executor.local import is_local_address
         from compose_farm.executor.raw import run_raw
@@ -158,7 +157,7 @@ def compose_passthrough(
 
         hcfg = cfg.hosts[hosts[0]]
         local = hcfg.is_local or is_local_address(hcfg.address)
-        status = run_raw(None if local else hcfg, SshIdentity(Path.home()), command)
+        status = run_raw(None if local else hcfg, SshIdentity.of(cfg), command)
         raise SystemExit(status)
 
     run_on_hosts(cfg, names, host, args, f"compose {args[0]}")

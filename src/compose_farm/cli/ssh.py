@@ -31,10 +31,7 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Trust without aski
 def _identity(cfg: Config | None = None) -> Any:
     from compose_farm.executor.trust import SshIdentity
 
-    extra = None
-    if cfg is not None and cfg.ssh.known_hosts:
-        extra = Path(cfg.ssh.known_hosts).expanduser()
-    return SshIdentity(home=Path.home(), extra_known_hosts=extra)
+    return SshIdentity.of(cfg) if cfg is not None else SshIdentity(home=Path.home())
 
 
 def _hosts(cfg: Config, names: list[str] | None, *, remote_only: bool = True) -> list[str]:
@@ -74,6 +71,7 @@ def _trust(cfg: Config, hosts: list[str], yes: bool, replace: bool) -> list[str]
         check_host_key,
         forget_in_user_known_hosts,
         record_key,
+        still_recording_others,
     )
 
     identity = _identity(cfg)
@@ -124,6 +122,12 @@ def _trust(cfg: Config, hosts: list[str], yes: bool, replace: bool) -> list[str]
             forget_in_user_known_hosts(identity, name)
         record_key(identity, name, check.key)
         typer.echo(f"{where}: trusted {check.fingerprint}")
+        for path in still_recording_others(identity, check.target, check.key):
+            typer.echo(
+                f"{host}: warning: {path} still records another key for {name}, which cf "
+                "would accept too: remove that line there",
+                err=True,
+            )
         trusted.append(host)
     return trusted
 
@@ -193,7 +197,12 @@ def setup(
                     failed = True
                     continue
                 outcome = asyncio.run(install_key(host, hcfg, cfg.ssh, identity, line, secret))
-        except (OSError, asyncssh.Error, TimeoutError) as exc:
+        except asyncssh.ProcessError as exc:  # the authorized_keys program failed: say why
+            why = str(exc.stderr or "").strip() or f"exit status {exc.exit_status}"
+            typer.echo(f"{host}: failed to update authorized_keys: {why}", err=True)
+            failed = True
+            continue
+        except (OSError, ValueError, asyncssh.Error, TimeoutError) as exc:
             typer.echo(f"{host}: failed: {exc or type(exc).__name__}", err=True)
             failed = True
             continue

@@ -30,8 +30,7 @@ class Executor:
 
     def __init__(self, config: Config, *, home: Path | None = None) -> None:
         self.config = config
-        extra = Path(config.ssh.known_hosts).expanduser() if config.ssh.known_hosts else None
-        self.identity = SshIdentity(home=home or Path.home(), extra_known_hosts=extra)
+        self.identity = SshIdentity.of(config, home)
         self._ssh: SshPool | None = None
         self._local: dict[str, LocalRunner] = {}
 

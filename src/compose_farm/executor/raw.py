@@ -29,7 +29,7 @@ def ssh_argv(
         "-o",
         "ControlMaster=auto",
         "-o",
-        f"ControlPath={control_dir}/%C",
+        f'ControlPath="{control_dir}/%C"',  # quoted: a HOME may hold a space
         "-o",
         "ControlPersist=60",
         "-o",
@@ -40,7 +40,7 @@ def ssh_argv(
         argv += ["-F", str(user_config)]
     files = identity.known_hosts_files()
     if files:
-        argv += ["-o", "UserKnownHostsFile=" + " ".join(str(p) for p in files)]
+        argv += ["-o", "UserKnownHostsFile=" + " ".join(f'"{p}"' for p in files)]
     if host.user:
         argv += ["-l", host.user]
     if host.port:

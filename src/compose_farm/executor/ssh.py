@@ -20,7 +20,7 @@ from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostKeyError, HostUnreachableError
 from compose_farm.executor.command import Runnable, Script
 from compose_farm.executor.events import Result, Sink
-from compose_farm.executor.login import connect, recorded_keys, resolve
+from compose_farm.executor.login import connect, recorded_keys, resolve_within
 from compose_farm.executor.pipes import CHUNK, PipeEnd
 from compose_farm.executor.stream import joined, pump
 from compose_farm.executor.trust import SshIdentity, describe_target
@@ -84,7 +84,7 @@ class SshPool:
         offered: list[str] = []
         async with self._handshakes:
             try:
-                target = await asyncio.to_thread(resolve, self.identity, cfg)
+                target = await resolve_within(self.identity, cfg, timeout)
             except (OSError, ValueError) as exc:
                 raise HostUnreachableError(
                     host, f"cannot read the ssh settings for {target_name}: {_reason(exc)}"

@@ -1,16 +1,18 @@
 """Who we are and whom we trust over SSH: keys, known_hosts files, ssh config.
 
-Host keys are always verified. We pass the known_hosts files explicitly, so a
-``UserKnownHostsFile none`` in someone's ``~/.ssh/config`` cannot switch
+Host keys are always verified. cf matches them itself against the files
+listed here (``executor/login.py``), so ``UserKnownHostsFile none`` or
+``StrictHostKeyChecking no`` in someone's ``~/.ssh/config`` cannot switch
 verification off, and a host with no recorded key is refused.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from compose_farm.config import HostConfig
+from compose_farm.config import Config, HostConfig
 from compose_farm.errors import HostKeyError
 
 
@@ -21,6 +23,12 @@ class SshIdentity:
     home: Path
     extra_known_hosts: Path | None = None
     global_known_hosts: Path = Path("/etc/ssh/ssh_known_hosts")  # ssh's GlobalKnownHostsFile
+
+    @classmethod
+    def of(cls, config: Config, home: Path | None = None) -> SshIdentity:
+        """The identity a farm's commands use: ``home`` (``~``), plus ``ssh.known_hosts``."""
+        extra = Path(config.ssh.known_hosts).expanduser() if config.ssh.known_hosts else None
+        return cls(home=home or Path.home(), extra_known_hosts=extra)
 
     @property
     def ssh_dir(self) -> Path:
@@ -52,18 +60,8 @@ class SshIdentity:
         if self.extra_known_hosts is not None:
             candidates.append(self.extra_known_hosts)
         candidates.append(self.global_known_hosts)
-        return [p for p in candidates if p.is_file()]
-
-    def client_keys(self, host: HostConfig) -> list[str] | tuple[()]:
-        """Keys to offer after the agent's: the host's own ``identity_file``, else ``()``.
-
-        ``()`` lets asyncssh pick what ``ssh`` would: ``IdentityFile`` from
-        ``~/.ssh/config``, else the default key names. cf's own key is offered
-        after those (see ``executor/login.py``).
-        """
-        if host.identity_file:
-            return [str(Path(host.identity_file).expanduser())]
-        return ()
+        # One that cannot be read (a root-only system file) is skipped, as ssh skips it.
+        return [p for p in candidates if p.is_file() and os.access(p, os.R_OK)]
 
     def dedicated_key_if_present(self) -> Path | None:
         """cf's key, when ``cf ssh keygen`` made one."""
@@ -93,12 +91,6 @@ class SshIdentity:
             f"the host key of {host.address} is not known ({detail})",
             hint=f"check its fingerprint and trust it: cf ssh trust {name}",
         )
-
-
-def known_hosts_for(identity: SshIdentity) -> list[str] | bytes:
-    """The ``known_hosts`` argument for asyncssh: never ``None`` (which disables checks)."""
-    files = identity.known_hosts_files()
-    return [str(p) for p in files] if files else b""
 
 
 def describe_target(host: HostConfig) -> str:
