@@ -2,7 +2,7 @@
 the task WebSocket, and its outcome read from the hosts' engines (``docker ps`` /
 ``inspect``), never from the task's own output.
 
-Farm-wide: Apply, Refresh, Pull all, Update all. One stack: Pull and Update.
+Farm-wide: Apply, Refresh, Pull all, Update all. One stack: Pull, Update and Stop.
 One container: restart (its StartedAt moves, its id and its neighbour's do not).
 """
 
@@ -170,3 +170,21 @@ def test_restarting_one_container_restarts_only_it(
     assert now["app"] != started["app"], (started, now)
     assert now["side"] == started["side"]
     assert farm.on_engines() == {stack: on("h3")}
+
+
+def test_stop_stops_a_stacks_containers_and_keeps_them_and_its_place(
+    farm: ApplyFarm, client: TestClient, lab: Lab
+) -> None:
+    stack = farm.stack("halt", "h2", sleep_stack(lab.image, services=("app", "side")))
+    other = farm.stack("going", "h2")
+    ok(farm.cf("up", stack, other))
+    before = farm.snapshot()
+
+    items = run(client, f"/api/stack/{stack}/stop")
+
+    assert items[-1]["summary"] == "stop: 1 stacks ok"
+    after = farm.snapshot()
+    for service in ("app", "side"):  # the same containers, stopped, not removed
+        assert after[(stack, "h2", service)] == (before[(stack, "h2", service)][0], "exited")
+    assert after[(other, "h2", "app")] == before[(other, "h2", "app")]
+    assert farm.state() == {stack: ("h2",), other: ("h2",)}  # still deployed there, as `cf stop`

@@ -7,6 +7,7 @@ more than ``KEEP_BACKUPS`` backups).
 
 from __future__ import annotations
 
+import shutil
 import stat
 from pathlib import Path
 
@@ -117,6 +118,26 @@ def test_a_stack_folder_linked_outside_compose_dir_is_refused(tmp_path: Path) ->
     for name in files.STACK_FILES:
         with pytest.raises(files.FileRefused, match="leads outside"):
             files.stack_file(config, "linked", name)
+
+
+@pytest.mark.parametrize("target", ["other", "ABS"])
+def test_a_stack_folder_linked_to_another_stacks_folder_is_refused(
+    tmp_path: Path, target: str
+) -> None:
+    config = make_config(tmp_path, {"app": COMPOSE, "other": COMPOSE, "twin": COMPOSE})
+    root = Path(str(config.compose_dir))
+    (root / "other" / ".env").write_text("A=1\n")
+    shutil.rmtree(root / "twin")
+    (root / "twin").symlink_to(root / "other" if target == "ABS" else target)
+
+    for name in files.STACK_FILES:
+        with pytest.raises(files.FileRefused) as refused:
+            files.stack_file(config, "twin", name)
+        assert refused.value.message == (
+            f"{root}/twin is a symlink to {root}/other: the editors change only a stack's own "
+            "folder; edit the files there, or make it a real folder"
+        )
+    assert files.stack_file(config, "other", ".env") == root / "other" / ".env"
 
 
 # --- validation ----------------------------------------------------------------------

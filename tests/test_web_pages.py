@@ -222,6 +222,31 @@ def test_stack_page_shows_the_engines_containers_links_and_files(
     assert client.get("/stack/not-configured/status").status_code == 404
 
 
+def test_the_palette_gets_every_stacks_containers_by_id_and_the_stack_page_a_stop_button(
+    farm: LabFarm, client: TestClient, lab: Lab
+) -> None:
+    web = farm.stack("web", "h1", WEB_STACK.format(image=lab.image))
+    pair = farm.stack("pair", ["h2", "h3"])
+    idle = farm.stack("idle", "h3")
+    assert (up := farm.cf("up", web, pair)).returncode == 0, up
+
+    answer = client.get("/api/containers")
+
+    assert answer.status_code == 200, answer.text
+    on_engines = [
+        {"stack": c.project, "service": c.service, "host": c.host, "id": c.id, "name": c.name}
+        for c in farm.containers()
+    ]
+    assert len(on_engines) == 4
+    key = lambda c: (c["stack"], c["service"], c["host"])  # noqa: E731
+    assert answer.json() == sorted(on_engines, key=key)
+    assert idle not in {c["stack"] for c in answer.json()}
+
+    page = client.get(f"/stack/{web}", headers=HTML).text
+    assert f'id="action-stop" hx-post="/api/stack/{web}/stop"' in page
+    assert f'data-palette="Stop {web}"' in page
+
+
 def test_stack_page_of_a_stopped_stack_has_no_containers(farm: LabFarm, client: TestClient) -> None:
     idle = farm.stack("idle", "h3")
 

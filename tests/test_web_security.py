@@ -295,6 +295,32 @@ def test_editor_refuses_links_that_lead_outside_the_stack_folder(
     assert (outside / "compose.yaml").read_text() == "outside-compose\n"
 
 
+def test_a_save_through_a_stack_folder_linked_to_another_stack_is_refused(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, {"b": COMPOSE, "e": COMPOSE})
+    root = config.parent / "stacks"
+    (root / "b" / ".env").write_text("B_SECRET=kept\n")
+    shutil.rmtree(root / "e")
+    (root / "e").symlink_to("b")  # stacks/e -> stacks/b
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with web_client(config) as client:
+        csrf = csrf_of(client)
+        read = client.get("/api/stack/e/file/.env")
+        saved = [
+            client.post(
+                f"/api/stack/e/file/{name}", json={"text": text}, headers={CSRF_HEADER: csrf}
+            )
+            for name, text in ((".env", "B_SECRET=overwritten\n"), ("compose.yaml", COMPOSE))
+        ]
+
+    assert read.status_code == 400 and "kept" not in read.text
+    for answer in saved:
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["detail"].startswith(f"{root}/e is a symlink to {root}/b:")
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
 def test_a_save_through_a_backup_folder_linked_elsewhere_is_refused(
     editor: tuple[TestClient, str, Path],
 ) -> None:

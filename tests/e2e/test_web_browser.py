@@ -78,6 +78,7 @@ class Site:
             "talk": farm.name("talk"),
             "quiet": farm.name("quiet"),
             "reload": farm.name("reload"),
+            "box": farm.name("box"),
         }
 
 
@@ -97,7 +98,9 @@ def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             farm.stack("talk", "h2", TALKING.format(image=lab.image))
             farm.stack("quiet", "h1")
             farm.stack("reload", "h3", slow_stack(lab.image, ports[0] + 3))
-            started = farm.cf("up", *(farm.name(n) for n in ("pair", "pal", "talk", "quiet")))
+            farm.stack("box", "h2", sleep_stack(lab.image, services=("app", "side")))
+            names = ("pair", "pal", "talk", "quiet", "box")
+            started = farm.cf("up", *(farm.name(n) for n in names))
             assert started.returncode == 0, started
             with WebServer(farm.config_path, farm.env(), folder / "cf-web.log") as server:
                 yield Site(lab, farm, server, ports)
@@ -198,7 +201,11 @@ def test_log_in_and_see_the_stacks_under_their_hosts(browser: Any, site: Site) -
                 s["edit"]: status(s["edit"], "h1"),
                 s["quiet"]: "running",
             },
-            "h2": {s["pair"]: "running", s["talk"]: "running"},
+            "h2": {
+                s["pair"]: "running",
+                s["talk"]: "running",
+                s["box"]: status(s["box"], "h2"),
+            },
             "h3": {
                 s["pair"]: "running",
                 s["solo"]: "stopped",
@@ -354,10 +361,15 @@ def test_command_palette_runs_down_on_a_stack(page: Any, site: Site, errors: lis
     assert errors == []
 
 
+def palette_open(page: Any, key: str) -> None:
+    """Open the palette with ``key`` and wait for the containers it asks the server for."""
+    page.keyboard.press(key)
+    page.wait_for_selector("#palette:not([hidden])[data-containers='loaded']")
+
+
 def palette_choose(page: Any, key: str, query: str, expected: list[str]) -> None:
     """Open the palette with ``key``, type ``query``, check what is listed, run the first."""
-    page.keyboard.press(key)
-    page.wait_for_selector("#palette:not([hidden])")
+    palette_open(page, key)
     page.keyboard.type(query)
     assert page.locator("#palette-list li").all_inner_texts() == expected
     page.keyboard.press("Enter")
@@ -368,15 +380,15 @@ def test_command_palette_with_cmd_k_follows_logs_and_opens_a_shell_on_a_host(
     page: Any, site: Site, errors: list[str]
 ) -> None:
     stack = site.stacks["talk"]
-    page.keyboard.press("Meta+k")
-    page.wait_for_selector("#palette:not([hidden])")
+    palette_open(page, "Meta+k")
     for query, expected in {
         "shell on": ["Shell on h1", "Shell on h2", "Shell on h3"],
         "go to": ["Go to dashboard", "Go to console"],
         f" {stack}": [
             f"Open stack {stack}",
-            *(f"{verb} {stack}" for verb in ("Up", "Down", "Restart", "Pull", "Update")),
+            *(f"{verb} {stack}" for verb in ("Up", "Down", "Stop", "Restart", "Pull", "Update")),
             f"Logs of {stack}",
+            *(f"{verb} {stack}/app on h2" for verb in ("Logs of", "Restart", "Shell in")),
         ],
     }.items():
         page.fill("#palette-input", query)
@@ -384,7 +396,9 @@ def test_command_palette_with_cmd_k_follows_logs_and_opens_a_shell_on_a_host(
     page.keyboard.press("Escape")
     page.wait_for_selector("#palette", state="hidden")
 
-    palette_choose(page, "Meta+k", f"logs of {stack}", [f"Logs of {stack}"])
+    palette_choose(
+        page, "Meta+k", f"logs of {stack}", [f"Logs of {stack}", f"Logs of {stack}/app on h2"]
+    )
 
     assert page.text_content("#output-title") == f"Logs: {stack}"
     page.wait_for_function(
@@ -449,6 +463,65 @@ def test_logs_and_a_shell_in_a_container_from_the_stack_page(
     )
     page.click("#term-close")
     page.wait_for_selector("#term-modal", state="hidden")
+    assert errors == []
+
+
+def test_command_palette_restarts_a_container_opens_its_shell_and_stops_its_stack(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    stack = site.stacks["box"]
+    farm = site.farm
+    ids = farm.ids(stack)
+    started = {
+        s: farm.inspect("h2", ids[("h2", s)], "{{.State.StartedAt}}") for s in ("app", "side")
+    }
+
+    palette_choose(
+        page,
+        "Control+k",
+        f"restart {stack}/",
+        [f"Restart {stack}/app on h2", f"Restart {stack}/side on h2"],
+    )
+
+    assert wait_for_task(page) == "done", output_lines(page)
+    assert page.text_content("#output-title") == f"Restart {stack}-app-1"
+    assert farm.ids(stack) == ids  # restarted in place, by id
+    assert farm.inspect("h2", ids[("h2", "app")], "{{.State.StartedAt}}") != started["app"]
+    assert farm.inspect("h2", ids[("h2", "side")], "{{.State.StartedAt}}") == started["side"]
+    page.click("#output-close")
+
+    # From the dashboard, the shell opens on the stack's page, in that container.
+    palette_choose(page, "Control+k", f"shell in {stack}/side", [f"Shell in {stack}/side on h2"])
+
+    page.wait_for_url(f"{site.server.url}/stack/{stack}?shell={ids[('h2', 'side')]}&host=h2")
+    page.wait_for_selector("#term-modal:not([hidden])")
+    assert page.text_content("#term-title") == f"Shell: {stack}-side-1 on h2"
+    page.wait_for_function(
+        "() => document.querySelector('#term-box .xterm-rows').textContent.trim().length > 0"
+    )
+    page.keyboard.type("hostname")
+    page.keyboard.press("Enter")
+    inside = farm.inspect("h2", ids[("h2", "side")], "{{.Config.Hostname}}")
+    page.wait_for_function(
+        "name => [...document.querySelectorAll('#term-box .xterm-rows > div')]"
+        ".some(row => row.textContent.trim() === name)",
+        arg=inside,
+        timeout=30_000,
+    )
+    page.click("#term-close")
+
+    palette_choose(page, "Control+k", f"logs of {stack}/app", [f"Logs of {stack}/app on h2"])
+
+    assert page.text_content("#output-title") == f"Logs: {stack} / {stack}-app-1@h2"
+    assert page.text_content("#output-status") == "following"
+    page.click("#output-close")
+
+    palette_choose(page, "Control+k", f"stop {stack}", [f"Stop {stack}"])
+
+    assert wait_for_task(page) == "done", output_lines(page)
+    assert farm.ids(stack) == ids  # stopped, not removed
+    assert farm.on_engines()[stack] == {"h2": "exited"}
+    assert farm.state()[stack] == ("h2",)
     assert errors == []
 
 

@@ -16,6 +16,7 @@ from compose_farm.executor import Executor
 from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, Auth
 from compose_farm.web.deps import LoginRequired
 from compose_farm.web.farm import ExecutorFactory, Farm
+from compose_farm.web.guard import Guard
 from compose_farm.web.hosts import AllowedHosts, HostCheck
 from compose_farm.web.routes import actions, files, login, pages, sockets, terminal
 
@@ -63,6 +64,9 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (login, pages, actions, files, sockets, terminal):
         app.include_router(module.router)
+
+    # Inside the headers middleware (refusals carry the security headers too).
+    app.add_middleware(Guard, auth=farm.auth)
 
     @app.middleware("http")
     async def headers(

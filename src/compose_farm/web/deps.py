@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from compose_farm.names import name_problem
 from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session
 from compose_farm.web.farm import Farm
+from compose_farm.web.guard import wants_login_page
 
 CONTAINER_ID = re.compile(r"[0-9a-f]{12,64}")
 
@@ -28,10 +29,13 @@ def get_farm(request: Request) -> Farm:
 
 
 def get_session(request: Request, farm: Annotated[Farm, Depends(get_farm)]) -> Session:
-    """The browser's session; pages redirect to /login, APIs answer 401."""
+    """The browser's session; pages redirect to /login, APIs answer 401.
+
+    ``guard.Guard`` refused a request without one already; this is the second check.
+    """
     session = farm.auth.session(request.cookies.get(SESSION_COOKIE))
     if session is None:
-        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        if wants_login_page(request.method, request.headers.get("accept", "")):
             raise LoginRequired
         raise HTTPException(status_code=401, detail="log in first")
     return session

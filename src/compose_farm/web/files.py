@@ -1,8 +1,9 @@
 """The editors' files: which ones may be touched, validation, backups, atomic saves.
 
 The UI edits exactly two kinds of file: the config, and a stack's compose file
-or ``.env`` in its own folder. Any other name, a ``..``, or a symlink that leads
-out of the folder is refused before anything is read or written.
+or ``.env`` in its own folder. Any other name, a ``..``, a symlink that leads
+out of the folder, or a stack folder that is itself a symlink (to another
+stack's folder, say) is refused before anything is read or written.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def stack_file(config: Config, stack: str, name: str) -> Path:
     folder = Path(str(config.stack_dir(stack)))
     if folder.resolve().parent != root:
         raise FileRefused(f"{folder} leads outside {root}")
+    if folder.is_symlink() or folder.resolve().name != stack:
+        # e.g. stacks/e -> b: a save to e's .env would change stack b.
+        raise FileRefused(
+            f"{folder} is a symlink to {folder.resolve()}: the editors change only a "
+            "stack's own folder; edit the files there, or make it a real folder"
+        )
     path = folder / name
     if path.is_symlink() and path.resolve().parent != folder.resolve():
         raise FileRefused(f"{path} is a link to a file outside the stack folder")

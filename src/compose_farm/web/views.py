@@ -106,6 +106,28 @@ class StackPage:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class PaletteContainer:
+    """A container as the command palette lists it (by stack, service and host; acted on
+    by id, as the stack page does)."""
+
+    stack: str
+    service: str
+    host: str
+    id: str
+    name: str
+
+
+def palette_containers(snap: Snapshot, mask: Mask) -> list[PaletteContainer]:
+    """Every configured stack's containers on the reachable hosts, texts masked."""
+    found = [
+        PaletteContainer(stack, mask(stack, c.service), c.host, c.id, mask(stack, c.name))
+        for stack in snap.config.stacks
+        for c in snap.facts.containers(stack)
+    ]
+    return sorted(found, key=lambda c: (c.stack, c.service, c.host, c.name, c.id))
+
+
 def _status(configured: tuple[str, ...], running: tuple[str, ...], unknown: bool) -> str:
     if all(h in running for h in configured):
         return "running"

@@ -1,9 +1,11 @@
-"""Pages and the HTMX partials that refresh on ``cf:refresh``."""
+"""Pages, the HTMX partials that refresh on ``cf:refresh``, and the palette's containers."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from compose_farm.web import views
 from compose_farm.web.deps import FarmDep, SessionDep, checked_name, render
@@ -68,3 +70,11 @@ async def console(request: Request, farm: FarmDep, session: SessionDep) -> Respo
     """A shell on any host, and the config editor."""
     config = farm.config()
     return _render(request, "console.html", {"config": config}, session)
+
+
+@router.get("/api/containers")
+async def containers(farm: FarmDep, _session: SessionDep) -> JSONResponse:
+    """Every stack's containers for the command palette, fetched when it opens (so ids are
+    as fresh as the snapshot, on every page)."""
+    snap = await farm.snapshot()
+    return JSONResponse([asdict(c) for c in views.palette_containers(snap, farm.mask)])

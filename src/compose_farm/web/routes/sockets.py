@@ -17,6 +17,7 @@ from compose_farm.executor import Command, OutputLine, compose, docker
 from compose_farm.web.auth import SESSION_COOKIE
 from compose_farm.web.deps import id_refusal, name_refusal
 from compose_farm.web.farm import Farm
+from compose_farm.web.linequeue import LineQueue, dropped_text
 
 router = APIRouter()
 
@@ -68,11 +69,15 @@ async def task_output(ws: WebSocket, task_id: str) -> None:
         await ws.send_json({"type": "done", "ok": False, "summary": "no such task"})
         await ws.close()
         return
+    # Watch, then copy what was kept, with no await between: every item is in exactly one.
     queue = farm.tasks.watch(task)
+    kept, finished = list(task.lines), task.done
     try:
-        for item in list(task.lines):
-            await ws.send_json(item)
-        if not task.done:
+        # ``done`` is sent once, at the end: a finished task kept it among its lines.
+        for item in kept:
+            if item["type"] != "done":
+                await ws.send_json(item)
+        if not finished:
             while (live := await queue.get()) is not None:
                 if live["type"] != "done":
                     await ws.send_json(live)
@@ -115,12 +120,21 @@ async def follow_logs(
     hosts = farm.store(config).read().hosts_of(stack) or config.stacks[stack].hosts
     if host is not None:
         hosts = tuple(h for h in hosts if h == host)
-    lines: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    # Bounded: a reader slower than the log misses the oldest lines, and is told so.
+    lines = LineQueue(
+        lambda n: {
+            "type": "line",
+            "host": "-",
+            "stack": stack,
+            "stream": "info",
+            "text": dropped_text(n),
+        }
+    )
 
     def sink(event: object) -> None:
         if isinstance(event, OutputLine) and event.line.strip():
             text = farm.mask(stack, event.line)
-            lines.put_nowait({"type": "line", "host": event.host, "stack": stack, "text": text})
+            lines.put({"type": "line", "host": event.host, "stack": stack, "text": text})
 
     args: tuple[str, ...] = (
         "logs",

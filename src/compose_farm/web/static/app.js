@@ -98,6 +98,7 @@
     setupEditor();
     setupConsole();
     setupPalette();
+    setupShellFromQuery();
   });
 
   // ---------------------------------------------------------------- terminals
@@ -201,15 +202,56 @@
       farm.stacks.forEach((s) => {
         const base = "/api/stack/" + encodeURIComponent(s) + "/";
         items.push({ label: "Open stack " + s, run: go("/stack/" + encodeURIComponent(s)) });
-        ["Up", "Down", "Restart", "Pull", "Update"].forEach((a) =>
+        ["Up", "Down", "Stop", "Restart", "Pull", "Update"].forEach((a) =>
           items.push({ label: a + " " + s, run: post(base + a.toLowerCase()) }));
         items.push({ label: "Logs of " + s, run: () => followLogs(s) });
       });
     }
     const logout = $("form[action='/logout']");
     if (logout) items.push({ label: "Log out", run: () => logout.submit() });
+    return unique(items);
+  }
+
+  function unique(items) {
     const seen = new Set();
     return items.filter((i) => (seen.has(i.label) ? false : seen.add(i.label)));
+  }
+
+  // Logs, Restart and Shell of each container (from /api/containers), labelled
+  // "stack/service on host"; replicas of one service on one host also get a short id.
+  // Actions name the container by id, never by name.
+  function containerItems(list) {
+    const key = (c) => c.stack + "/" + c.service + " on " + c.host;
+    const count = {};
+    list.forEach((c) => { count[key(c)] = (count[key(c)] || 0) + 1; });
+    const items = [];
+    list.forEach((c) => {
+      const what = key(c) + (count[key(c)] > 1 ? " (" + c.id.slice(0, 12) + ")" : "");
+      const restart = "/api/stack/" + encodeURIComponent(c.stack) + "/container/" +
+        encodeURIComponent(c.host) + "/" + encodeURIComponent(c.id) + "/restart";
+      items.push({ label: "Logs of " + what, run: () => followLogs(c.stack, c.host, c.id, c.name) });
+      items.push({ label: "Restart " + what, run: () => htmx.ajax("POST", restart, { swap: "none" }) });
+      items.push({ label: "Shell in " + what, run: () => shellIn(c) });
+    });
+    return items;
+  }
+
+  // The shell opens in the stack page's terminal; from another page, that page opens it.
+  function shellIn(c) {
+    if ($("#term-modal")) { openShell(c.host, c.stack, c.id, c.name); return; }
+    location.href = "/stack/" + encodeURIComponent(c.stack) + "?shell=" + encodeURIComponent(c.id) +
+      "&host=" + encodeURIComponent(c.host);
+  }
+
+  // /stack/NAME?shell=ID&host=HOST (the palette's "Shell in ..." from another page): the
+  // shell button of that container on this page, if it has one.
+  function setupShellFromQuery() {
+    const params = new URLSearchParams(location.search);
+    const id = params.get("shell");
+    if (!id || !$("#term-modal")) return;
+    const button = [...document.querySelectorAll("[data-shell-container]")].find(
+      (b) => b.dataset.shellContainer === id && b.dataset.shellHost === params.get("host"));
+    if (button) button.click();
   }
 
   function setupPalette() {
@@ -234,7 +276,22 @@
         list.appendChild(li);
       });
     };
-    const open = () => { items = paletteItems(); modal.hidden = false; input.value = ""; active = 0; render(); input.focus(); };
+    let opened = 0;
+    const open = () => {
+      items = paletteItems(); modal.hidden = false; input.value = ""; active = 0; render(); input.focus();
+      // Containers come and go (an Up or an Update makes new ids): asked for at each opening.
+      const now = ++opened;
+      modal.dataset.containers = "loading";
+      fetch("/api/containers", { headers: { Accept: "application/json" } })
+        .then((r) => (r.ok ? r.json() : Promise.reject(new Error(String(r.status)))))
+        .then((list) => {
+          if (now !== opened) return;
+          items = unique(items.concat(containerItems(list)));
+          modal.dataset.containers = "loaded";
+          if (!modal.hidden) render();
+        })
+        .catch(() => { if (now === opened) modal.dataset.containers = "failed"; });
+    };
     const closeIt = () => { modal.hidden = true; };
     const choose = (n) => { const item = shown[n]; closeIt(); if (item) item.run(); };
     window.cfPalette = { open: open };
