@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,18 +21,14 @@ from compose_farm.config import HostConfig
 from compose_farm.executor.login import connect, resolve
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.sshtrust import ensure_key, record_key, still_recording_others
+from tests.sshserve import LoginServer, agent_holding, listening
 from tests.test_sshtrust import SERVER_KEY, identity, key_text, new_key, users_key
 
 T = TypeVar("T")
 OTHER_KEY = new_key()  # the host key of a second server
 
 
-class _Server(asyncssh.SSHServer):
-    def begin_auth(self, username: str) -> bool:
-        return True
-
-
-class _JumpServer(_Server):
+class _JumpServer(LoginServer):
     """Also forwards TCP connections, as a bastion's sshd does for ProxyJump."""
 
     def connection_requested(
@@ -56,26 +51,11 @@ def serve(
     keys_file.write_text(key_text(accepted) + "\n")
 
     async def main() -> T:
-        target = await asyncssh.create_server(
-            _Server,
-            "127.0.0.1",
-            0,
-            server_host_keys=[SERVER_KEY],
-            authorized_client_keys=str(keys_file),
-        )
-        jump = await asyncssh.create_server(
-            _JumpServer,
-            "127.0.0.1",
-            0,
-            server_host_keys=[OTHER_KEY],
-            authorized_client_keys=str(keys_file),
-        )
-        try:
-            return await check(target.sockets[0].getsockname()[1], jump.sockets[0].getsockname()[1])
-        finally:
-            for server in (target, jump):
-                server.close()
-                await server.wait_closed()
+        async with (
+            listening([SERVER_KEY], server=LoginServer, authorized=keys_file) as port,
+            listening([OTHER_KEY], server=_JumpServer, authorized=keys_file) as jump,
+        ):
+            return await check(port, jump)
 
     return asyncio.run(main())
 
@@ -116,17 +96,8 @@ def test_a_key_the_agent_holds_is_not_offered_again_from_its_file(
     """Each repeat costs one of sshd's MaxAuthTries; cf's own key must still get its turn."""
     me = identity(tmp_path)
     mine = users_key(me)
-    (me.ssh_dir / "id_ed25519").chmod(0o600)
     ours = cfs_key(me)
-    sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(500):
-            if sock.exists():
-                break
-            time.sleep(0.01)
-        env = {"SSH_AUTH_SOCK": str(sock), "PATH": "/usr/bin:/bin"}
-        subprocess.run(["ssh-add", "-q", str(me.ssh_dir / "id_ed25519")], env=env, check=True)
+    with agent_holding(me.ssh_dir / "id_ed25519", tmp_path / "agent.sock") as sock:
         offered: list[str] = []
 
         async def check(port: int, _jump: int) -> str:
@@ -136,9 +107,6 @@ def test_a_key_the_agent_holds_is_not_offered_again_from_its_file(
             return await log_in(me, target, offered)
 
         assert serve(me, ours, monkeypatch, check) == "in"
-    finally:
-        agent.terminate()
-        agent.wait(timeout=10)
 
     fingerprint = mine.get_fingerprint("sha256")
     assert offered == [

@@ -9,7 +9,6 @@ import logging
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +32,7 @@ from compose_farm.sshtrust import (
     public_key_line,
     record_key,
 )
+from tests.sshserve import LoginServer, agent_holding, listening
 
 T = TypeVar("T")
 
@@ -324,14 +324,8 @@ def serving_keys(keys: list[asyncssh.SSHKey], check: Callable[[int], Awaitable[T
     """Like ``serving`` with several host keys (an ed25519 and an ecdsa one, say)."""
 
     async def main() -> T:
-        server = await asyncssh.create_server(
-            asyncssh.SSHServer, "127.0.0.1", 0, server_host_keys=keys
-        )
-        try:
-            return await check(server.sockets[0].getsockname()[1])
-        finally:
-            server.close()
-            await server.wait_closed()
+        async with listening(keys) as port:
+            return await check(port)
 
     return asyncio.run(main())
 
@@ -503,25 +497,11 @@ def on_login_server(
     keys_file = me.home / "server_authorized_keys"
     keys_file.write_text(key_text(authorized or new_key()) + "\n")  # None: a key nobody has
 
-    class Server(asyncssh.SSHServer):
-        def begin_auth(self, username: str) -> bool:
-            return True
-
     async def main() -> T:
-        server = await asyncssh.create_server(
-            Server,
-            "127.0.0.1",
-            0,
-            server_host_keys=[SERVER_KEY],
-            authorized_client_keys=str(keys_file),
-        )
-        try:
-            target = host("127.0.0.1", server.sockets[0].getsockname()[1])
+        async with listening([SERVER_KEY], server=LoginServer, authorized=keys_file) as port:
+            target = host("127.0.0.1", port)
             record_key(me, known_hosts_name(target), SERVER_KEY)
             return await check(target)
-        finally:
-            server.close()
-            await server.wait_closed()
 
     return asyncio.run(main())
 
@@ -586,24 +566,12 @@ def test_the_agent_named_by_identity_agent_in_the_ssh_config_is_used(
     me = identity(tmp_path)
     key = asyncssh.generate_private_key("ssh-ed25519", comment="in-the-agent")
     key.write_private_key(str(tmp_path / "agent-key"))
-    (tmp_path / "agent-key").chmod(0o600)  # ssh-add refuses a key others can read
-    sock = tmp_path / "agent.sock"
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
-    try:
-        for _ in range(500):
-            if sock.exists():
-                break
-            time.sleep(0.01)
-        env = {"SSH_AUTH_SOCK": str(sock), "PATH": os.environ["PATH"]}
-        subprocess.run(["ssh-add", "-q", str(tmp_path / "agent-key")], env=env, check=True)
+    with agent_holding(tmp_path / "agent-key", tmp_path / "agent.sock") as sock:
         monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
         me.ssh_dir.mkdir()
         (me.ssh_dir / "config").write_text(f"Host *\n  IdentityAgent {sock}\n")
 
         line = login_log(me, key, caplog, monkeypatch)
-    finally:
-        agent.terminate()
-        agent.wait(timeout=10)
 
     assert (
         line == f"nas: logged in with ssh-agent key {key.get_fingerprint('sha256')} (in-the-agent)"
