@@ -14,6 +14,7 @@ from compose_farm.errors import StateError
 from compose_farm.executor.pipes import LocalPipe, relay
 from compose_farm.operations.hooks import hook_environment
 from compose_farm.state import StateStore, parse_state
+from compose_farm.sync.manifest import changes, local_listing
 from compose_farm.sync.stackdir import exclusions
 from tests.clihelp import run_cf
 
@@ -63,8 +64,26 @@ def test_stack_mappings_are_normalised(config_path: Path) -> None:
 
 def test_sync_never_touches_data_folders_inside_the_stack(config_path: Path) -> None:
     cfg = load_config(config_path)
-    assert exclusions(cfg, "db") == [".git", "pgdata"]  # /srv/db-extra is outside the folder
-    assert exclusions(cfg, "web") == [".git"]
+    # /srv/db-extra is outside the folder
+    assert exclusions(cfg, "db") == [".git", ".cf-backup", "pgdata"]
+    assert exclusions(cfg, "web") == [".git", ".cf-backup"]
+
+
+def test_sync_never_sends_a_cf_backup_folder(tmp_path: Path) -> None:
+    """Older versions kept the editors' backups (old .env files) in the stack folder."""
+    path = tmp_path / "compose-farm.yaml"
+    path.write_text(CONFIG.replace("/opt/stacks", str(tmp_path / "stacks")))
+    cfg = load_config(path)
+    folder = tmp_path / "stacks" / "web"
+    for relative in (".cf-backup/.env.20240101-000000.123456", "sub/.cf-backup/x", "keep.txt"):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text("SECRET=old\n")
+
+    listed = local_listing(folder, exclusions(cfg, "web"))
+    todo = changes(listed, {}, delete=False, exclude=exclusions(cfg, "web"))
+
+    assert sorted(listed) == ["keep.txt", "sub"]
+    assert todo.send == ("keep.txt", "sub")
 
 
 def test_hook_environment(config_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The editors' file rules (compose_farm.web.files), pure: a config and folders in tmp_path.
 
 Which paths the UI may touch, how a text is validated before it is saved,
-and what a save leaves behind (the new text, a backup of the old one, no
-more than ``KEEP_BACKUPS`` backups).
+and what a save leaves behind: the new text with the file's mode (a new
+``.env`` private), a private backup of the old one in cf's backups folder
+(never in the stack folder), no more than ``backups.KEEP`` backups.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from compose_farm.backups import CONFIG, KEEP, BackupRefused, Backups
 from compose_farm.config import Config, load_config
 from compose_farm.errors import ComposeFileError, ConfigError
 from compose_farm.web import files
@@ -204,72 +206,117 @@ def test_config_validation_names_the_key_and_line(tmp_path: Path, config: Config
 # --- saving --------------------------------------------------------------------------
 
 
-def test_saving_a_new_file_writes_it_without_a_backup(tmp_path: Path) -> None:
-    path = tmp_path / ".env"
+@pytest.fixture
+def backups(tmp_path: Path) -> Backups:
+    return Backups(tmp_path / "state" / "compose-farm" / "backups")
 
-    assert files.save(path, "A=1\n") is None
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    folder = tmp_path / "stacks" / "app"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(("name", "expected"), [(".env", 0o600), ("compose.yaml", 0o644)])
+def test_a_new_file_is_written_without_a_backup_and_a_new_env_is_private(
+    stack: Path, backups: Backups, name: str, expected: int
+) -> None:
+    path = stack / name
+
+    assert files.save(path, "A=1\n", backups, "app") is None
 
     assert path.read_text() == "A=1\n"
-    assert not (tmp_path / files.BACKUP_DIR).exists()
+    assert mode(path) == expected, oct(mode(path))
+    assert not backups.root.parent.exists()  # nothing to back up: no folder made
 
 
-def test_saving_keeps_the_previous_text_in_a_backup_and_the_files_mode(tmp_path: Path) -> None:
-    path = tmp_path / "compose.yaml"
+def test_the_backup_goes_to_cfs_own_folder_never_the_stack_folder(
+    stack: Path, backups: Backups
+) -> None:
+    path = stack / "compose.yaml"
     path.write_text("old\n")
-    path.chmod(0o640)
 
-    backup = files.save(path, "new\n", now=0)
+    backup = files.save(path, "new\n", backups, "app", now=0)
 
     assert path.read_text() == "new\n"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert backup is not None
-    assert backup.parent == tmp_path / files.BACKUP_DIR
+    assert backup.parent == backups.root / "app"
     assert backup.name.startswith("compose.yaml.19700101-000000.")
     assert backup.read_text() == "old\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [files.BACKUP_DIR, "compose.yaml"]
+    assert sorted(p.name for p in stack.iterdir()) == ["compose.yaml"]
+    for folder in (backups.root.parent, backups.root, backups.root / "app"):
+        assert mode(folder) == 0o700, (folder, oct(mode(folder)))
 
 
-def test_only_the_newest_backups_are_kept(tmp_path: Path) -> None:
-    path = tmp_path / "compose.yaml"
+@pytest.mark.parametrize(
+    ("before", "backed_up"), [(0o644, 0o600), (0o640, 0o600), (0o600, 0o600), (0o400, 0o400)]
+)
+@pytest.mark.parametrize("name", [".env", "compose.yaml"])
+def test_a_file_keeps_its_mode_and_its_backup_is_private(
+    stack: Path, backups: Backups, name: str, before: int, backed_up: int
+) -> None:
+    path = stack / name
+    path.write_text("A=old\n")
+    path.chmod(before)
+
+    first = files.save(path, "A=new\n", backups, "app")
+    second = files.save(path, "A=newer\n", backups, "app")
+
+    assert path.read_text() == "A=newer\n"
+    assert mode(path) == before, oct(mode(path))
+    assert first is not None and second is not None
+    assert [mode(first), mode(second)] == [backed_up, backed_up]
+    assert [first.read_text(), second.read_text()] == ["A=old\n", "A=new\n"]
+
+
+def test_the_configs_backups_have_their_own_folder(tmp_path: Path, backups: Backups) -> None:
+    path = tmp_path / "compose-farm.yaml"
+    path.write_text("old\n")
+
+    backup = files.save(path, "new\n", backups, CONFIG)
+
+    assert backup is not None and backup.parent == backups.root / "_config"
+    assert backups.copies(CONFIG, path.name) == [backup]
+
+
+def test_only_the_newest_backups_are_kept(stack: Path, backups: Backups) -> None:
+    path = stack / "compose.yaml"
     path.write_text("v0\n")
 
     for n in range(1, 14):
-        files.save(path, f"v{n}\n", now=1_700_000_000 + n)
+        files.save(path, f"v{n}\n", backups, "app", now=1_700_000_000 + n)
 
-    kept = sorted((tmp_path / files.BACKUP_DIR).iterdir())
-    assert len(kept) == files.KEEP_BACKUPS
+    kept = sorted((backups.root / "app").iterdir())
+    assert len(kept) == KEEP
     assert sorted(p.read_text() for p in kept) == sorted(f"v{n}\n" for n in range(3, 13))
 
 
-def test_quick_saves_within_one_second_keep_the_newest_backups(tmp_path: Path) -> None:
-    path = tmp_path / "compose.yaml"
+def test_quick_saves_within_one_second_keep_the_newest_backups(
+    stack: Path, backups: Backups
+) -> None:
+    path = stack / "compose.yaml"
     path.write_text("v0\n")
 
     for n in range(1, 31):
-        files.save(path, f"v{n}\n", now=1_700_000_000)
+        files.save(path, f"v{n}\n", backups, "app", now=1_700_000_000)
 
-    kept = sorted(p.read_text() for p in (tmp_path / files.BACKUP_DIR).iterdir())
+    kept = sorted(p.read_text() for p in (backups.root / "app").iterdir())
     assert kept == sorted(f"v{n}\n" for n in range(20, 30))
 
 
-def test_the_backup_of_a_private_file_stays_private(tmp_path: Path) -> None:
-    path = tmp_path / ".env"
-    path.write_text("SECRET_TOKEN=hunter2\n")
-    path.chmod(0o600)
-
-    backup = files.save(path, "SECRET_TOKEN=changed\n")
-
-    assert backup is not None
-    assert stat.S_IMODE(backup.stat().st_mode) & 0o077 == 0, oct(backup.stat().st_mode)
-
-
-def test_a_file_where_the_backup_folder_should_be_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "compose.yaml"
+def test_a_file_where_the_backup_folder_should_be_is_refused(stack: Path, backups: Backups) -> None:
+    path = stack / "compose.yaml"
     path.write_text("old\n")
-    (tmp_path / files.BACKUP_DIR).write_text("a file where the backup folder should be")
+    backups.root.mkdir(parents=True)
+    (backups.root / "app").write_text("a file where the backup folder should be")
 
-    with pytest.raises(files.FileRefused, match="is not a folder"):
-        files.save(path, "new\n")
+    with pytest.raises(BackupRefused, match="is not a folder"):
+        files.save(path, "new\n", backups, "app")
 
     assert path.read_text() == "old\n"
 
@@ -279,10 +326,8 @@ OLD_BACKUP = "compose.yaml.20000101-000000.{:020d}"  # named as `save` names bac
 
 def victims(folder: Path) -> dict[str, str]:
     """Files whose names start like compose.yaml's backups, and one named exactly like one."""
-    folder.mkdir()
-    found = {
-        f"compose.yaml.victim{n:02d}": f"precious {n}\n" for n in range(files.KEEP_BACKUPS + 3)
-    }
+    folder.mkdir(parents=True)
+    found = {f"compose.yaml.victim{n:02d}": f"precious {n}\n" for n in range(KEEP + 3)}
     found[OLD_BACKUP.format(1)] = "named like a backup\n"
     for file, text in found.items():
         (folder / file).write_text(text)
@@ -294,27 +339,39 @@ def contents(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
 
 
+@pytest.mark.parametrize("linked", ["shelf", "root", "compose-farm"])
 @pytest.mark.parametrize("target", ["elsewhere", "elsewhere/missing"])
-def test_a_backup_folder_that_is_a_symlink_is_refused(tmp_path: Path, target: str) -> None:
-    stack = tmp_path / "app"
-    stack.mkdir()
+def test_a_backup_folder_that_is_a_symlink_is_refused(
+    tmp_path: Path, stack: Path, backups: Backups, linked: str, target: str
+) -> None:
     path = stack / "compose.yaml"
     path.write_text("old\n")
     before = victims(tmp_path / "elsewhere")
-    (stack / files.BACKUP_DIR).symlink_to(tmp_path / target)
+    link = {
+        "shelf": backups.root / "app",
+        "root": backups.root,
+        "compose-farm": backups.root.parent,
+    }
+    link[linked].parent.mkdir(parents=True, exist_ok=True)
+    link[linked].symlink_to(tmp_path / target)
 
-    with pytest.raises(files.FileRefused, match=r"\.cf-backup is a symlink"):
-        files.save(path, "new\n")
+    with pytest.raises(BackupRefused) as refused:
+        files.save(path, "new\n", backups, "app")
 
+    assert refused.value.message == (
+        f"{link[linked]} is a symlink: cf keeps backups only in a real folder there; "
+        "move it away. Nothing was saved"
+    )
     assert path.read_text() == "old\n"
     assert contents(tmp_path / "elsewhere") == before
-    assert sorted(p.name for p in stack.iterdir()) == [files.BACKUP_DIR, "compose.yaml"]
 
 
-def test_pruning_removes_only_the_backups_cf_made(tmp_path: Path) -> None:
-    path = tmp_path / "compose.yaml"
+def test_pruning_removes_only_the_backups_cf_made(
+    tmp_path: Path, stack: Path, backups: Backups
+) -> None:
+    path = stack / "compose.yaml"
     path.write_text("v0\n")
-    folder = tmp_path / files.BACKUP_DIR
+    folder = backups.root / "app"
     before = victims(folder)
     del before[OLD_BACKUP.format(1)]  # a regular file named as cf names them: cf's, pruned
     outside = tmp_path / "outside.txt"
@@ -324,7 +381,7 @@ def test_pruning_removes_only_the_backups_cf_made(tmp_path: Path) -> None:
     (folder / OLD_BACKUP.format(3)).mkdir()
 
     for n in range(1, 14):
-        files.save(path, f"v{n}\n", now=1_700_000_000 + n)
+        files.save(path, f"v{n}\n", backups, "app", now=1_700_000_000 + n)
 
     made = {k: v for k, v in contents(folder).items() if k.startswith("compose.yaml.2023")}
     assert sorted(made.values()) == sorted(f"v{n}\n" for n in range(3, 13))
@@ -334,15 +391,36 @@ def test_pruning_removes_only_the_backups_cf_made(tmp_path: Path) -> None:
     assert (folder / OLD_BACKUP.format(3)).is_dir()
 
 
+def test_a_legacy_backup_folder_in_the_stack_folder_is_left_alone(
+    stack: Path, backups: Backups
+) -> None:
+    """Older versions kept backups in ``.cf-backup/``: a save neither writes there nor
+    follows a link there."""
+    path = stack / "compose.yaml"
+    path.write_text("old\n")
+    (stack / ".cf-backup").symlink_to(stack.parent)
+
+    backup = files.save(path, "new\n", backups, "app")
+
+    assert backup is not None and backup.parent == backups.root / "app"
+    assert sorted(p.name for p in stack.parent.iterdir()) == ["app"]
+
+
+# --- masking -------------------------------------------------------------------------
+
+
 def test_masking_keeps_the_last_secrets_while_the_config_is_broken(tmp_path: Path) -> None:
     """A config saved broken must not unmask farm-wide text (errors, plan lines, tasks)."""
     config = write_config(tmp_path, {"app": "services: {app: {image: x}}\n"})
     (tmp_path / "stacks" / "app" / ".env").write_text("TOKEN=hunter2-token\n")
-    farm = Farm(config_path=config, auth=Auth(password_hash=None))
+    farm = Farm(config_path=config, auth=Auth(password_hash=None), backups=Backups(tmp_path / "b"))
+    farm.config()
     assert farm.mask(None, "uses hunter2-token") == "uses ***"
 
     config.write_text("hosts: [\n")  # broken YAML
     farm.invalidate()
+    with pytest.raises(ConfigError):
+        farm.config()
 
     assert farm.mask(None, "uses hunter2-token") == "uses ***"
     assert farm.mask("app", "uses hunter2-token") == "uses ***"
@@ -351,6 +429,8 @@ def test_masking_keeps_the_last_secrets_while_the_config_is_broken(tmp_path: Pat
 def test_masking_with_no_readable_config_ever_hides_a_stacks_text(tmp_path: Path) -> None:
     config = tmp_path / "compose-farm.yaml"
     config.write_text("hosts: [\n")
-    farm = Farm(config_path=config, auth=Auth(password_hash=None))
+    farm = Farm(config_path=config, auth=Auth(password_hash=None), backups=Backups(tmp_path / "b"))
+    with pytest.raises(ConfigError):
+        farm.config()
     assert farm.mask("app", "anything at all") == "***"
     assert farm.mask(None, "the config is broken") == "the config is broken"

@@ -5,13 +5,16 @@ container ``app-${SECRET}`` and prints ``ready ${SECRET}``; the UI's Up action
 starts it on h1, so the engine's own ``docker ps`` and logs carry the secret.
 Pages, partials, page contexts, task output, editor errors and WebSocket
 frames are all searched for it; actions on the container still reach the real
-container, by id, and the engine says what they did (``docker inspect``).
+container, by id, and the engine says what they did (``docker inspect``). A
+``.env`` edited in the editor but not yet applied leaves the container running
+with the old value: that one stays masked too (the editor's backup of the
+``.env``, in cf's state folder on this machine, is read by the masker).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from compose_farm.config import load_config
+from compose_farm.secrets import Secrets
 from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.views import StackPage
 from tests.e2e.farm import Farm, farm_for
@@ -62,6 +67,7 @@ class Site:
     other: str  # another stack on h1, never started
     secret: str
     compose: str  # the stack's compose text as written
+    state: Path  # $XDG_STATE_HOME: the editors' backups go below it
 
     @property
     def folder(self) -> Path:
@@ -74,17 +80,14 @@ class Site:
 @pytest.fixture
 def site(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     monkeypatch.setenv("HOME", str(lab.client_home))  # the executor's SSH key and known_hosts
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     secret = f"hush{uuid.uuid4().hex[:12]}"
     compose = COMPOSE.format(image=lab.image)
     with farm_for(lab, tmp_path / "farm", HOSTS) as farm:
-        try:
-            stack = farm.stack("app", "h1", compose, env=f"SECRET={secret}\n")
-            other = farm.stack("other", "h1")
-            with web_client(farm.config_path) as client:
-                yield Site(client, farm, stack, other, secret, compose)
-        finally:
-            for name in farm.stacks:  # editor backups: Farm.close removes plain files only
-                shutil.rmtree(lab.compose_dir / name / ".cf-backup", ignore_errors=True)
+        stack = farm.stack("app", "h1", compose, env=f"SECRET={secret}\n")
+        other = farm.stack("other", "h1")
+        with web_client(farm.config_path) as client:
+            yield Site(client, farm, stack, other, secret, compose, tmp_path / "state")
 
 
 def start(site: Site) -> tuple[str, list[dict[str, Any]]]:
@@ -235,3 +238,42 @@ def test_a_container_id_of_nothing_the_stack_runs_is_refused(site: Site) -> None
 
     assert [t["title"] for t in client.get("/api/tasks").json()] == [f"Up {site.stack}"]
     assert site.farm.inspect("h1", cid, STARTED_AT) == started  # nothing ran
+
+
+def test_the_old_secret_stays_masked_after_the_env_is_edited(site: Site) -> None:
+    """Saved, not applied: the container still has the old value in its name and logs."""
+    client = site.client
+    cid, _up = start(site)
+    fresh = f"brandnew{uuid.uuid4().hex[:12]}"
+
+    saved = client.post(
+        f"/api/stack/{site.stack}/file/.env",
+        json={"text": f"SECRET={fresh}\n"},
+        headers={CSRF_HEADER: csrf_of(client)},
+    )
+
+    assert saved.status_code == 200, saved.text
+    assert (site.folder / ".env").read_text() == f"SECRET={fresh}\n"
+    backup = Path(saved.json()["backup"])
+    assert backup.is_relative_to(site.state) and site.secret in backup.read_text()
+    assert sorted(p.name for p in site.folder.iterdir()) == [".env", "compose.yaml"]
+    [app] = [c for c in site.farm.containers() if c.project == site.stack]
+    assert (app.id, app.name) == (cid, f"app-{site.secret}")  # the engine: still the old one
+    page = client.get(f"/stack/{site.stack}", headers=HTML)
+    status = client.get(f"/stack/{site.stack}/status")
+    palette = client.get("/api/containers")
+    with client.websocket_connect(
+        f"/ws/logs/{site.stack}?host=h1&container={cid[:12]}", headers={"origin": ORIGIN}
+    ) as ws:
+        line = ws.receive_json()
+    responses = {"page": page, "status": status, "palette": palette}
+    for what, response in responses.items():
+        assert response.status_code == 200, (what, response.text)
+        site.assert_clean(what, response.text)
+    [row] = context_of(page)["page"].containers
+    assert (row.id, row.name) == (cid, "app-***")
+    assert [c["name"] for c in palette.json() if c["stack"] == site.stack] == ["app-***"]
+    assert (line["host"], line["text"]) == ("h1", "ready ***")
+    # The CLI's masker (its environment only) finds the same backup.
+    secrets = Secrets(load_config(site.farm.config_path), os.environ)
+    assert secrets.mask(site.stack, f"{site.secret} {fresh}") == "*** ***"

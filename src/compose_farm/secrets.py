@@ -2,7 +2,9 @@
 
 Every line printed by the CLI or sent to the web UI passes through
 ``Secrets.mask`` with the stack it came from. A stack's ``.env`` is read once
-per run, when its first line needs masking.
+per run, when its first line needs masking, with every backup of it the
+editors kept: a container started before an edit of the ``.env`` still runs
+with the old values until it is recreated.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from compose_farm.backups import Backups
 from compose_farm.compose import read_dotenv
 from compose_farm.compose.masking import masker
 from compose_farm.config import Config
@@ -17,23 +20,29 @@ from compose_farm.errors import ComposeFileError
 
 
 class Secrets:
-    """The ``.env`` values of a farm's stacks, loaded lazily."""
+    """The ``.env`` values of a farm's stacks (and of their backups), loaded lazily.
 
-    def __init__(self, config: Config, environ: Mapping[str, str]) -> None:
+    ``backups``: where the editors keep old versions (default: cf's state folder
+    as ``environ`` places it).
+    """
+
+    def __init__(
+        self, config: Config, environ: Mapping[str, str], backups: Backups | None = None
+    ) -> None:
         self.config = config
         self.environ = environ
+        self.backups = backups if backups is not None else Backups.default(environ)
         self._values: dict[str, frozenset[str]] = {}
         self._maskers: dict[str | None, Callable[[str], str]] = {}  # None: every stack's
 
     def of(self, stack: str) -> frozenset[str]:
-        """The secret values of one stack (empty when it has no readable ``.env``)."""
+        """The secret values of one stack: its ``.env``'s and its kept backups'."""
         if stack not in self._values:
-            path = Path(str(self.config.stack_dir(stack))) / ".env"
-            try:
-                values = frozenset(v for v in read_dotenv(path, {}).values.values() if v)
-            except ComposeFileError:
-                values = _as_written(path)  # one odd line must not unmask the rest
-            self._values[stack] = values
+            folder = Path(str(self.config.stack_dir(stack)))
+            found: set[str] = set()
+            for path in (folder / ".env", *self.backups.dotenv_copies(stack, folder)):
+                found |= _values_of(path)
+            self._values[stack] = frozenset(found)
         return self._values[stack]
 
     def everything(self) -> frozenset[str]:
@@ -51,6 +60,14 @@ class Secrets:
             replace = masker(self.of(key) if key is not None else self.everything())
             self._maskers[key] = replace
         return replace(text)
+
+
+def _values_of(path: Path) -> frozenset[str]:
+    """The non-empty values of the ``.env`` text at ``path`` (none when it is missing)."""
+    try:
+        return frozenset(v for v in read_dotenv(path, {}).values.values() if v)
+    except ComposeFileError:
+        return _as_written(path)  # one odd line must not unmask the rest
 
 
 def _as_written(path: Path) -> frozenset[str]:

@@ -3,7 +3,8 @@
 Two round trips on the host's connection when something changed (list, then
 receive a tar stream of just the changed files), one when nothing did. Files
 only on the host stay unless ``delete``; excluded paths and the stack's data
-folders are never sent or deleted.
+folders are never sent or deleted, nor is a ``.cf-backup`` folder (the
+editors' old versions of ``.env`` files, as older versions kept them there).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from compose_farm.backups import LEGACY_FOLDER
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
 from compose_farm.executor import Executor
@@ -34,9 +36,10 @@ def local_stack_dir(config: Config, stack: str) -> Path:
 
 
 def exclusions(config: Config, stack: str) -> list[str]:
-    """The farm's ``sync.exclude`` plus the stack's data folders inside its folder."""
+    """The farm's ``sync.exclude``, any ``.cf-backup`` folder (old passwords never leave
+    this machine), and the stack's data folders inside its folder."""
     folder = config.stack_dir(stack)
-    patterns = list(config.sync.exclude)
+    patterns = [*config.sync.exclude, LEGACY_FOLDER]
     for data in config.stacks[stack].data:
         if data.is_relative_to(folder) and data != folder:
             patterns.append(data.relative_to(folder).as_posix())

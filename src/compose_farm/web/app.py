@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -11,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from compose_farm import __version__
+from compose_farm.backups import Backups
 from compose_farm.errors import FarmError
 from compose_farm.executor import Executor
 from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, Auth
@@ -41,19 +44,39 @@ def create_app(
     executor_factory: ExecutorFactory = Executor,
     environ: Mapping[str, str] | None = None,
     allowed_hosts: AllowedHosts | None = None,
+    backups: Path | None = None,
 ) -> FastAPI:
     """The web app for the farm described by ``config_path``.
 
     ``allowed_hosts``: the ``Host`` names it answers to (default: loopback names only).
+    ``backups``: where the editors keep old versions of the files they save (default:
+    ``$XDG_STATE_HOME/compose-farm/backups``, by ``environ``, else the process's).
     """
-    app = FastAPI(
-        title="Compose Farm", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+    environ = dict(os.environ if environ is None else environ)
+    farm = Farm(
+        config_path=config_path,
+        auth=auth,
+        executor_factory=executor_factory,
+        environ=environ,
+        allowed_hosts=AllowedHosts.loopback() if allowed_hosts is None else allowed_hosts,
+        backups=Backups.default(environ) if backups is None else Backups(backups),
     )
-    farm = Farm(config_path=config_path, auth=auth, executor_factory=executor_factory)
-    if environ is not None:
-        farm.environ = dict(environ)
-    if allowed_hosts is not None:
-        farm.allowed_hosts = allowed_hosts
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The masker knows the stacks from the start (it never parses the config itself).
+        with contextlib.suppress(FarmError):  # a broken config: each page says why
+            await farm.read_config()
+        yield
+
+    app = FastAPI(
+        title="Compose Farm",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals.update(
         version=__version__, csrf_header=CSRF_HEADER, csrf_field=CSRF_FIELD

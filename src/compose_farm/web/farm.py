@@ -1,7 +1,12 @@
 """The web app's parts, built once by ``create_app`` and reached through ``request.app``.
 
 Nothing here is a module-level global: a test builds an app over a temporary
-config in one line, with its own sessions, tasks and executor factory.
+config in one line, with its own sessions, tasks, executor factory and backups
+folder.
+
+YAML (the config, the state file) is parsed in a worker thread, never on the
+event loop: a slow file must not freeze every other page. ``mask`` parses
+nothing: it uses the config last read.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compose_farm.backups import Backups
 from compose_farm.config import Config, load_config
 from compose_farm.executor import Executor
 from compose_farm.facts import Container, Facts, gather_facts
@@ -45,40 +51,53 @@ class Farm:
     executor_factory: ExecutorFactory = Executor
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts.loopback)
+    backups: Backups = field(default_factory=lambda: Backups.default(os.environ))
     tasks: TaskManager = field(init=False)
+    saving: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)  # one save at a time
     _snapshot: Snapshot | None = field(default=None, init=False)
+    _config: Config | None = field(default=None, init=False)  # the last read that parsed
     _secrets: tuple[float, Secrets] | None = field(default=None, init=False)
-    _last_secrets: Secrets | None = field(default=None, init=False)  # kept by invalidate()
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.tasks = TaskManager(self.mask)
 
     def config(self) -> Config:
-        """The config as it is on disk now (edits take effect at once)."""
-        return load_config(self.config_path)
+        """The config as it is on disk now (edits take effect at once).
+
+        This parses YAML where it is called: from a request, ``await read_config()``.
+        """
+        config = load_config(self.config_path)
+        self._config = config
+        return config
+
+    async def read_config(self) -> Config:
+        """``config()`` in a worker thread, the event loop free meanwhile."""
+        return await asyncio.to_thread(self.config)
 
     def store(self, config: Config) -> StateStore:
         """The state file of ``config``."""
         return StateStore(config.state_path)
 
     def mask(self, stack: str | None, text: str) -> str:
-        """Hide every ``.env`` value before text reaches a browser.
+        """Hide every ``.env`` value (and every kept backup's) before text reaches a browser.
 
-        While the config cannot be read, the last secrets read still apply; with
-        none ever read, a stack's text is hidden whole (farm-wide text, such as
-        the config error itself, holds no ``.env`` value cf could know of).
+        The stacks are those of the config last read (each request that shows a
+        stack's text read it first); their ``.env`` files are read again every
+        ``SNAPSHOT_TTL`` seconds. While the config cannot be read, the last one
+        read still applies; with none ever read, a stack's text is hidden whole
+        (farm-wide text, such as the config error itself, holds no ``.env`` value
+        cf could know of).
         """
+        config = self._config
+        if config is None:
+            return text if stack is None else "***"
         now = time.monotonic()
-        if self._secrets is None or now - self._secrets[0] > SNAPSHOT_TTL:
-            try:
-                self._secrets = (now, Secrets(self.config(), self.environ))
-            except Exception:
-                if self._last_secrets is None:
-                    return text if stack is None else "***"
-                return self._last_secrets.mask(stack, text)
-            self._last_secrets = self._secrets[1]
-        return self._secrets[1].mask(stack, text)
+        cached = self._secrets
+        if cached is None or cached[1].config is not config or now - cached[0] > SNAPSHOT_TTL:
+            cached = (now, Secrets(config, self.environ, self.backups))
+            self._secrets = cached
+        return cached[1].mask(stack, text)
 
     async def container(self, stack: str, host: str, container_id: str) -> Container | None:
         """``stack``'s container on ``host`` with that id: from the shared snapshot, else
@@ -100,10 +119,11 @@ class Farm:
                 and now - self._snapshot.taken < SNAPSHOT_TTL
             ):
                 return self._snapshot
-            config = self.config()
+            config = await self.read_config()
             async with self.executor_factory(config) as executor:
                 facts = await gather_facts(config, executor)
-            self._snapshot = Snapshot(config, self.store(config).read(), facts, time.monotonic())
+            state = await asyncio.to_thread(self.store(config).read)
+            self._snapshot = Snapshot(config, state, facts, time.monotonic())
             return self._snapshot
 
     def invalidate(self) -> None:

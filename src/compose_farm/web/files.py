@@ -1,19 +1,21 @@
-"""The editors' files: which ones may be touched, validation, backups, atomic saves.
+"""The editors' files: which ones may be touched, validation, atomic saves with a backup.
 
 The UI edits exactly two kinds of file: the config, and a stack's compose file
 or ``.env`` in its own folder. Any other name, a ``..``, a symlink that leads
 out of the folder, or a stack folder that is itself a symlink (to another
-stack's folder, say) is refused before anything is read or written.
+stack's folder, say) is refused before anything is read or written. The
+previous version goes to cf's own backups folder on this machine
+(``compose_farm.backups``), never into the stack folder.
+
+Everything here blocks (file reads, YAML parsing): the routes call it in a
+worker thread, never on the event loop.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-import stat
-import time
 from pathlib import Path
 
+from compose_farm.backups import DOTENV, BackupRefused, Backups
 from compose_farm.compose import COMPOSE_FILE_NAMES, build_project, parse_dotenv, read_dotenv
 from compose_farm.config import Config, parse_config
 from compose_farm.errors import ComposeFileError, ConfigError, FarmError
@@ -21,9 +23,7 @@ from compose_farm.fsutil import atomic_write
 from compose_farm.names import name_problem
 from compose_farm.yamlio import parse_yaml
 
-STACK_FILES = (*COMPOSE_FILE_NAMES, ".env")
-BACKUP_DIR = ".cf-backup"
-KEEP_BACKUPS = 10
+STACK_FILES = (*COMPOSE_FILE_NAMES, DOTENV)
 
 
 class FileRefused(FarmError):
@@ -92,55 +92,24 @@ def validate_config(path: Path, text: str) -> None:
     parse_config(raw, path)
 
 
-def backup_folder(path: Path) -> Path:
-    """``.cf-backup/`` beside ``path``, made if need be; refused unless a real folder there.
+def save(
+    path: Path, text: str, backups: Backups, shelf: str, *, now: float | None = None
+) -> Path | None:
+    """Keep the current file (if any) in ``backups`` (its ``shelf``: the stack, or
+    ``backups.CONFIG``), then write ``text`` atomically; the backup's path.
 
-    A ``.cf-backup`` that is a symlink (or a file) would send backups, and the
-    pruning of old ones, somewhere else: nothing is written or removed then.
+    The file keeps its mode; a ``.env`` made here is 0600 (it holds passwords).
     """
-    folder = path.parent / BACKUP_DIR
-    why = "cf keeps backups only in a real folder there; move it away. Nothing was saved"
-    if folder.is_symlink():
-        raise FileRefused(f"{folder} is a symlink: {why}")
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir(mode=0o700)
-    if not stat.S_ISDIR(folder.lstat().st_mode):
-        raise FileRefused(f"{folder} is not a folder: {why}")
-    return folder
-
-
-def _backups(folder: Path, name: str) -> list[Path]:
-    """The regular files in ``folder`` that ``save`` made for ``name``, oldest first."""
-    pattern = re.compile(re.escape(name) + r"\.\d{8}-\d{6}\.\d{20}")
-    found = []
-    for entry in folder.iterdir():
-        if pattern.fullmatch(entry.name) and stat.S_ISREG(entry.lstat().st_mode):
-            found.append(entry)
-    return sorted(found)
-
-
-def save(path: Path, text: str, *, now: float | None = None) -> Path | None:
-    """Back up the current file (if any) into ``.cf-backup/``, then write atomically.
-
-    Returns the backup's path. Old backups beyond ``KEEP_BACKUPS`` are removed
-    (only files named as ``save`` names them; anything else there is left alone).
-    """
-    backup = None
-    if path.is_file():
-        folder = backup_folder(path)
-        # A readable time, then zero-padded nanoseconds: names sort in the order made.
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-        backup = folder / f"{path.name}.{stamp}.{time.time_ns():020d}"
-        mode = path.stat().st_mode & 0o777  # a 0600 .env keeps a 0600 backup
-        atomic_write(backup, path.read_text(encoding="utf-8"), default_mode=mode)
-        backup.chmod(mode)
-        for stale in _backups(folder, path.name)[:-KEEP_BACKUPS]:
-            stale.unlink(missing_ok=True)
-    atomic_write(path, text)
+    backup = backups.keep(shelf, path, now=now)
+    try:
+        atomic_write(path, text, default_mode=0o600 if path.name == DOTENV else 0o644)
+    except OSError as exc:
+        raise FileRefused(f"{path}: cannot write: {exc}") from None
     return backup
 
 
 __all__ = [
+    "BackupRefused",
     "ComposeFileError",
     "FileRefused",
     "read_text",

@@ -192,7 +192,10 @@ def editable_files(config: Config, stack: str) -> list[str]:
 
 
 def stack_page(snap: Snapshot, stack: str, mask: Mask) -> StackPage:
-    """One stack's data from a snapshot (container texts and errors masked)."""
+    """One stack's data from a snapshot (container texts and errors masked).
+
+    It reads and parses the stack's compose file: call it off the event loop.
+    """
     cfg, state, facts = snap.config, snap.state, snap.facts
     links: list[str] = []
     services: list[str] = []

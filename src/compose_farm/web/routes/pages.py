@@ -1,7 +1,13 @@
-"""Pages, the HTMX partials that refresh on ``cf:refresh``, and the palette's containers."""
+"""Pages, the HTMX partials that refresh on ``cf:refresh``, and the palette's containers.
+
+A stack's page reads its compose file: that runs in a worker thread, as the
+config's parsing does (``Farm.read_config``), so a slow file holds up only
+its own page.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException, Request
@@ -50,7 +56,8 @@ async def stack(request: Request, name: str, farm: FarmDep, session: SessionDep)
     snap = await farm.snapshot()
     if name not in snap.config.stacks:
         raise HTTPException(status_code=404, detail=f"no stack {name!r} in the config")
-    context = {"page": views.stack_page(snap, name, farm.mask), "config": snap.config}
+    page = await asyncio.to_thread(views.stack_page, snap, name, farm.mask)
+    context = {"page": page, "config": snap.config}
     return _render(request, "stack.html", context, session)
 
 
@@ -61,14 +68,15 @@ async def stack_status(request: Request, name: str, farm: FarmDep, session: Sess
     snap = await farm.snapshot()
     if name not in snap.config.stacks:
         raise HTTPException(status_code=404)
-    context = {"page": views.stack_page(snap, name, farm.mask), "config": snap.config}
+    page = await asyncio.to_thread(views.stack_page, snap, name, farm.mask)
+    context = {"page": page, "config": snap.config}
     return _render(request, "partials/containers.html", context, session)
 
 
 @router.get("/console", response_class=HTMLResponse)
 async def console(request: Request, farm: FarmDep, session: SessionDep) -> Response:
     """A shell on any host, and the config editor."""
-    config = farm.config()
+    config = await farm.read_config()
     return _render(request, "console.html", {"config": config}, session)
 
 
