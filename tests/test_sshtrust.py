@@ -16,6 +16,7 @@ from typing import TypeVar
 import asyncssh
 import pytest
 
+from compose_farm.authkeys import INSTALL_PROGRAM
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostUnreachableError, KeyFileError
 from compose_farm.executor import Script
@@ -23,7 +24,6 @@ from compose_farm.executor.login import connect, resolve
 from compose_farm.executor.ssh import SshPool
 from compose_farm.executor.trust import SshIdentity
 from compose_farm.sshtrust import (
-    INSTALL_KEY,
     HostKeyCheck,
     KeyStatus,
     check_host_key,
@@ -435,8 +435,8 @@ def test_ensure_key_makes_ssh_dir_private_and_tightens_a_loose_farm_dir(tmp_path
 
 
 def install(home: Path, line: str) -> str:
-    """Run INSTALL_KEY as `cf ssh setup` does, with HOME=home; returns its answer."""
-    script = Script(INSTALL_KEY, (line, " ".join(line.split()[:2])))
+    """Run INSTALL_PROGRAM as `cf ssh setup` does, with HOME=home; returns its answer."""
+    script = Script(INSTALL_PROGRAM, (line, " ".join(line.split()[:2])))
     done = subprocess.run(
         script.shell(),
         shell=True,
@@ -448,16 +448,18 @@ def install(home: Path, line: str) -> str:
     return done.stdout.strip()
 
 
-def test_install_key_adds_a_line_after_one_without_its_newline(tmp_path: Path) -> None:
+def test_install_key_adds_a_line_of_its_own_and_leaves_one_without_its_newline(
+    tmp_path: Path,
+) -> None:
     other, ours = key_text(new_key()) + " old", key_text(new_key()) + " compose-farm"
     keys = tmp_path / ".ssh" / "authorized_keys"
     keys.parent.mkdir()
     keys.write_text(other)  # no newline at the end
 
     assert install(tmp_path, ours) == "added"
-    assert keys.read_text().splitlines() == [other, ours]
+    assert keys.read_text() == f"{ours}\n{other}"  # the owner's bytes untouched
     assert install(tmp_path, ours) == "present"
-    assert keys.read_text().splitlines() == [other, ours]
+    assert keys.read_text() == f"{ours}\n{other}"
 
 
 def test_install_key_counts_the_same_key_with_options_or_another_comment(tmp_path: Path) -> None:

@@ -63,12 +63,9 @@ services:
 def farm(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabFarm]:
     """A farm over h1..h3; HOME is the lab client's (the executor's SSH key and known_hosts)."""
     monkeypatch.setenv("HOME", str(lab.client_home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the editors' backups
     with farm_for(lab, tmp_path / "farm", HOSTS) as f:
-        try:
-            yield f
-        finally:
-            for stack in f.stacks:  # editor backups: Farm.close removes plain files only
-                shutil.rmtree(lab.compose_dir / stack / ".cf-backup", ignore_errors=True)
+        yield f
 
 
 @pytest.fixture
@@ -327,7 +324,8 @@ def test_compose_editor_saves_with_a_backup_and_refuses_invalid_yaml(
     assert saved.status_code == 200, saved.text
     assert path.read_text() == changed
     backup = Path(saved.json()["backup"])
-    assert backup.parent == path.parent / ".cf-backup"
+    assert backup.parent == farm_of(client).backups.root / stack  # on this machine only
+    assert sorted(p.name for p in path.parent.iterdir()) == ["compose.yaml"]
     assert backup.read_text() == original
     assert client.get(url).json()["text"] == changed
     (container,) = project_containers(lab.docker, "h1", stack)
@@ -349,7 +347,7 @@ def test_compose_editor_saves_with_a_backup_and_refuses_invalid_yaml(
     assert refused.status_code == 400
     assert f"{path}:7: services.app.ports[0]" in refused.json()["detail"], refused.json()
     assert path.read_text() == changed
-    assert len(list((path.parent / ".cf-backup").iterdir())) == 1
+    assert len(list(backup.parent.iterdir())) == 1
 
     dotenv = client.post(
         f"/api/stack/{stack}/file/.env", json={"text": "A=1\n"}, headers={CSRF_HEADER: csrf}
@@ -376,7 +374,7 @@ def test_config_editor_saves_valid_changes_and_names_the_line_of_a_bad_one(
     assert saved.status_code == 200, saved.text
     assert farm.config_path.read_text() == moved
     backup = Path(saved.json()["backup"])
-    assert backup.parent == farm.config_path.parent / ".cf-backup"
+    assert backup.parent == farm_of(client).backups.root / "_config"
     assert backup.read_text() == original
     page = dashboard(client)
     assert [row.name for row in page.stacks_by_host["h2"]] == [idle]
@@ -394,7 +392,7 @@ def test_config_editor_saves_valid_changes_and_names_the_line_of_a_bad_one(
         assert detail.startswith(f"{farm.config_path}:"), detail
         assert expected in detail, detail
     assert farm.config_path.read_text() == moved
-    assert len(list((farm.config_path.parent / ".cf-backup").iterdir())) == 1
+    assert len(list(backup.parent.iterdir())) == 1
 
 
 def test_compose_editor_refuses_what_compose_itself_refuses(

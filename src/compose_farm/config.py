@@ -397,6 +397,8 @@ def _check_references(cfg: _RawConfig, raw: Any, path: Path, key_alias: str) -> 
 
     if not PurePosixPath(cfg.compose_dir).is_absolute():
         add("must be an absolute path (the same path on every host)", "compose_dir")
+    elif (why := path_problem(cfg.compose_dir)) is not None:
+        add(why, "compose_dir")
     if not cfg.hosts:
         add("is empty: add at least one host", "hosts")
     for host in cfg.hosts:
@@ -440,6 +442,20 @@ def _check_references(cfg: _RawConfig, raw: Any, path: Path, key_alias: str) -> 
     return problems
 
 
+def path_problem(path: str) -> str | None:
+    """Why a folder path cannot be handed to hosts' programs safely, or ``None``.
+
+    Paths reach shells only quoted, which copes with any byte but NUL; but a
+    control character (a newline above all) would split the line-based
+    listings and reports that come back, and is never meant.
+    """
+    bad = sorted({c for c in path if ord(c) < 32 or ord(c) == 127})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return f"must not contain control characters (found {shown})"
+    return None
+
+
 def _check_data(
     stack: _RawStack, raw: Any, path: Path, loc: tuple[str | int, ...]
 ) -> list[Problem]:
@@ -470,6 +486,8 @@ def _check_data(
             why = "must be a folder inside the stack folder, not the stack folder itself"
         elif pure.is_absolute() and pure == PurePosixPath("/"):
             why = "must not be /"
+        elif (problem := path_problem(folder)) is not None:
+            why = problem
         if why is not None:
             problems.append(
                 Problem(

@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from compose_farm.authkeys import INSTALL_PROGRAM
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import KeyFileError
 from compose_farm.executor import Script
@@ -228,24 +229,6 @@ def forget_in_user_known_hosts(identity: SshIdentity, name: str) -> None:
                 )
 
 
-# $1: the whole authorized_keys line; $2: its key type and base64 (what identifies a key).
-# A key already there (with any comment or options) is left as it is; a last line
-# without its newline gets one first, so the new key is not glued onto it.
-INSTALL_KEY = r"""
-umask 077
-mkdir -p "$HOME/.ssh"
-file="$HOME/.ssh/authorized_keys"
-touch "$file"
-if awk -v key="$2" '{ for (i = 1; i < NF; i++) if ($i " " $(i + 1) == key) found = 1 }
-                    END { exit !found }' "$file"; then
-  echo present
-else
-  if [ -s "$file" ] && [ -n "$(tail -c 1 "$file")" ]; then printf '\n' >> "$file"; fi
-  printf '%s\n' "$1" >> "$file" && echo added
-fi
-"""
-
-
 async def install_key(
     name: str,
     host: HostConfig,
@@ -258,7 +241,7 @@ async def install_key(
 
     Returns ``added`` or ``present``; raises ``asyncssh.Error``/``OSError`` on failure.
     """
-    script = Script(INSTALL_KEY, (line, " ".join(line.split()[:2])))
+    script = Script(INSTALL_PROGRAM, (line, " ".join(line.split()[:2])))
     conn = await connect(
         identity,
         name,

@@ -192,6 +192,18 @@ class Farm:
         elapsed = time.monotonic() - started
         return CfRun(tuple(args), done.returncode, done.stdout, done.stderr, elapsed)
 
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """``cf ARGS`` started in the background, stdout and stderr together, no stdin."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "compose_farm", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env(),
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+        )
+
     def state(self) -> dict[str, tuple[str, ...]]:
         """The state file as cf's own reader sees it."""
         return dict(StateStore(self.state_path).read().deployed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -401,15 +400,7 @@ def test_a_move_cut_mid_copy_keeps_the_stack_and_its_data_on_the_old_host(
 
         with throttle(lab, "h8"):  # 40 Mbit/s: the 50 MB pre-copy takes ~12 s
             sent = cable_bytes(lab, "h8")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "compose_farm", "apply", "--yes"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=farm.env(),
-                cwd=farm.folder,
-                stdin=subprocess.DEVNULL,
-            )
+            proc = farm.popen("apply", "--yes")
             try:
                 wait_for_copy(lab, "h8", sent + 4 * MB, proc)
                 with cut(lab, "h8"):

@@ -10,6 +10,7 @@ after the test.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,20 +91,20 @@ def test_host_to_host_can_be_switched_off(farm: PrivateFarm) -> None:
     assert "while it runs, relayed through cf" in output and "host to host" not in output, output
 
 
-def test_a_folder_rsync_cannot_be_trusted_with_goes_host_to_host_with_tar(
+def test_a_folder_with_spaces_quotes_and_backslashes_goes_host_to_host(
     farm: PrivateFarm,
 ) -> None:
-    # A space in the path: the rsync gate on the old host admits only plain characters.
-    volume = '    volumes:\n      - "./my data:/data"\n'
-    stack = farm.stack(
-        "spaced", "h2", sleep_stack(farm.lab.image, extra=volume), data=["./my data"]
-    )
-    fill(farm.on_host("h2", stack, "my data"), 20, files=4)
+    # The path reaches the hosts' programs only quoted, never inside authorized_keys.
+    odd = "my da\\ta 'x' \"y\""
+    volume = f"    volumes:\n      - type: bind\n        source: {json.dumps('./' + odd)}\n"
+    volume += "        target: /data\n"
+    stack = farm.stack("odd", "h2", sleep_stack(farm.lab.image, extra=volume), data=[f"./{odd}"])
+    fill(farm.on_host("h2", stack, odd), 20, files=4)
     ok(farm.cf("up", stack))
-    before = farm.checksums("h2", stack, "my data")
+    before = farm.checksums("h2", stack, odd)
     farm.place(stack, "h1")
     done = ok(farm.cf("apply", "--yes"))
-    assert "while it runs, host to host with tar" in done.output, done
+    assert "while it runs, host to host with rsync" in done.output, done
     assert farm.where(stack) == {"h1"}, done
-    assert farm.checksums("h1", stack, "my data") == before
+    assert farm.checksums("h1", stack, odd) == before
     assert "cf-move-" not in _authorized_keys(farm.lab, "h2")

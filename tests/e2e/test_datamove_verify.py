@@ -39,7 +39,9 @@ def _move(farm: PrivateFarm, stack: str, between: object = None) -> list[str]:
 
     async def main() -> None:
         async with Executor(config, home=Path(farm.lab.env()["HOME"])) as executor:
-            move = DataMove(executor, config, stack, OLD, NEW, reuse=False, say=said.append)
+            move = DataMove(
+                executor, config, stack, OLD, NEW, reuse=False, say=said.append, warn=said.append
+            )
             await move.pre_copy()
             if callable(between):
                 between()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -138,6 +139,10 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     """
     from compose_farm.cli import early
 
+    # SIGTERM (``kill``, ``timeout``, systemd) ends the command as Ctrl-C does: the
+    # running steps are cancelled and their clean-ups run (a data move removes its
+    # key), instead of the process vanishing mid-step.
+    previous = signal.signal(signal.SIGTERM, _as_interrupt)
     try:
         with early.event_loop() as loop:
             return loop.run(main)
@@ -146,3 +151,10 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
             "\nInterrupted: remote commands were hung up; the state file records what finished.\n"
         )
         raise SystemExit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _as_interrupt(_signum: int, _frame: object) -> None:
+    """Deliver SIGINT instead, which the event loop turns into cancelling the command."""
+    signal.raise_signal(signal.SIGINT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 from typing import Annotated, Any
@@ -33,6 +34,7 @@ def check(
     from compose_farm.cli.common import select_stacks
     from compose_farm.executor import Executor
     from compose_farm.operations.check import check_disk, check_drift, check_hosts
+    from compose_farm.operations.movekeys import key_problems, left_keys
     from compose_farm.operations.preflight import requirements
 
     cfg = load(config)
@@ -47,6 +49,7 @@ def check(
 
     reports: list[Any] = []
     drifts: dict[Any, Any] = {}
+    left: list[Any] = []
     if not local:
         # configured stacks on their hosts; named stacks on every host
         wanted = {h: [s for s in cfg.stacks if h in cfg.stacks[s].hosts] for h in cfg.hosts}
@@ -55,13 +58,17 @@ def check(
         involved = {s for stacks_here in wanted.values() for s in stacks_here}
         needs = {s: requirements(cfg, s, os.environ) for s in involved}
 
-        async def main() -> tuple[list[Any], dict[Any, Any]]:
+        async def main() -> tuple[list[Any], dict[Any, Any], list[Any]]:
             async with Executor(cfg) as executor:
                 found = await check_hosts(cfg, executor, wanted, needs)
                 up = [r.host for r in found if r.error is None]
-                return found, await check_drift(cfg, executor, up)
+                remote = [h for h in up if not executor.is_local(h)]
+                drift, keys = await asyncio.gather(
+                    check_drift(cfg, executor, up), left_keys(executor, remote)
+                )
+                return found, drift, keys
 
-        reports, drifts = run_async(main())
+        reports, drifts, left = run_async(main())
         for r in reports:
             if r.error is not None:
                 problems.append(r.error)
@@ -73,6 +80,7 @@ def check(
                 if missing and r.host in cfg.stacks[stack].hosts:
                     what = "; ".join(str(m) for m in missing)
                     problems.append(f"{stack} on {r.host}: missing {what}")
+        problems += key_problems(left)
         for (stack, host), drift in drifts.items():
             if isinstance(drift, str):
                 problems.append(f"{stack} on {host}: cannot compare its folder: {drift}")
@@ -95,6 +103,11 @@ def check(
                     }
                     for r in reports
                 },
+                "move_keys": [
+                    {"host": k.host, "marker": k.marker, "expiry": k.expiry, "line": k.in_file}
+                    for report in left
+                    for k in report.keys
+                ],
                 "drift": {
                     f"{stack}@{host}": drift if isinstance(drift, str) else drift.summary()
                     for (stack, host), drift in drifts.items()

@@ -296,3 +296,39 @@ def status(
         console.print(table)
     if any(r["login"] not in ("ok", "local") for r in rows):
         raise SystemExit(4)
+
+
+@app.command()
+def revoke(
+    hosts: HostsArg = None, config: ConfigOption = None, as_json: JsonOption = False
+) -> None:
+    """Remove data-move keys (cf-move-*) left in the hosts' authorized_keys.
+
+    A data move removes its one-copy key itself; one is left only when that
+    failed (the host went away at that moment, cf was killed). Only those
+    lines, and cf's folder of each, are removed; the rest of the file keeps
+    every byte.
+    """
+    from compose_farm.executor import Executor
+    from compose_farm.operations.movekeys import revoke_left
+
+    cfg = load(config)
+    names = _hosts(cfg, hosts)
+
+    async def main() -> list[Any]:
+        async with Executor(cfg) as executor:
+            return await revoke_left(executor, names)
+
+    reports = run_async(main())
+    if as_json:
+        print_json({r.host: {"removed": list(r.removed), "error": r.error} for r in reports})
+    else:
+        for r in reports:
+            for marker in r.removed:
+                typer.echo(f"{r.host}: removed {marker}")
+            if r.error is not None:
+                typer.echo(f"{r.host}: {r.error}", err=True)
+            elif not r.removed:
+                typer.echo(f"{r.host}: no data-move keys")
+    if any(r.error is not None for r in reports):
+        raise SystemExit(4 if all(r.error is not None for r in reports) else 1)

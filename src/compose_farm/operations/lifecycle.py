@@ -333,6 +333,9 @@ class Operations:
             new,
             reuse=reuse,
             say=lambda text: self.info(stack, new, text),
+            warn=lambda text: self.sink(
+                OutputLine(host=old, stack=stack, stream="stderr", line=text)
+            ),
         )
 
     async def _after_data_move(self, stack: str, olds: Sequence[str], new: str) -> str:

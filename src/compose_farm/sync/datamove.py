@@ -122,6 +122,7 @@ class DataMove:
         *,
         reuse: bool,
         say: Callable[[str], None],
+        warn: Callable[[str], None],
     ) -> None:
         self.executor = executor
         self.folders = [_Folder(f) for f in config.stacks[stack].data]
@@ -129,6 +130,7 @@ class DataMove:
         self.new = new
         self.reuse = reuse
         self.say = say
+        self.warn = warn
         self.copied = 0
         # host to host until the new host turns out not to reach the old one
         self.direct: bool | None = None if config.sync.host_to_host else False
@@ -202,7 +204,13 @@ class DataMove:
         if self.direct is not False and size >= DIRECT_FROM_BYTES:
             try:
                 tool = await direct.pull(
-                    self.executor, self.old, self.new, folder, members(paths), live=live
+                    self.executor,
+                    self.old,
+                    self.new,
+                    folder,
+                    members(paths),
+                    live=live,
+                    warn=self.warn,
                 )
                 self.direct = True
                 return f"host to host with {tool}"

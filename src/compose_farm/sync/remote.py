@@ -57,9 +57,10 @@ fi
 exec tar -x -p --no-same-owner -f -
 """
 
-# Sends the NUL-separated names on stdin (``members``), as POSIX tar: times to the
-# nanosecond, numeric owners. Also the forced command of a host-to-host copy.
-TAR_SEND = "tar -c -f - --format=posix --numeric-owner --no-recursion --null --no-unquote -T -"
+# Sends the NUL-separated names (``members``) in the file after it, as POSIX tar: times
+# to the nanosecond, numeric owners. Also the forced command of a host-to-host copy.
+TAR_CREATE = "tar -c -f - --format=posix --numeric-owner --no-recursion --null --no-unquote -T"
+TAR_SEND = f"{TAR_CREATE} -"  # the names on stdin
 SEND_PROGRAM = f"""
 cd "$1" || exit 1
 exec {TAR_SEND}

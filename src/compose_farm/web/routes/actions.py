@@ -52,7 +52,7 @@ def start_ops(
     """Run ``action`` with fresh Operations in the background."""
 
     async def run(sink: Sink) -> tuple[bool, str]:
-        config = farm.config()
+        config = await farm.read_config()
         store = farm.store(config)
         try:
             async with farm.executor_factory(config) as executor:
@@ -138,7 +138,7 @@ async def stack_action(name: str, action: str, farm: FarmDep, _csrf: CsrfDep) ->
     checked_name(name, "stack")
     if action not in STACK_ACTIONS:
         raise HTTPException(status_code=404, detail=f"unknown action {action!r}")
-    if name not in farm.config().stacks:
+    if name not in (await farm.read_config()).stacks:
         raise HTTPException(status_code=404, detail=f"no stack {name!r} in the config")
     run: Callable[[Operations, Config], Awaitable[list[Outcome]]]
     if action == "up":

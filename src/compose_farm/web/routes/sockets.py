@@ -106,7 +106,7 @@ async def follow_logs(
     names = {"stack": stack, "host": host, "service": service}
     if await refuse_names(ws, names, container):
         return
-    config = farm.config()
+    config = await farm.read_config()
     if stack not in config.stacks:
         await ws.close(code=NOT_FOUND)
         return

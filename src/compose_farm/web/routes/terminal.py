@@ -86,7 +86,7 @@ async def terminal(
         return
     if await refuse_names(ws, {"host": host, "stack": stack}, container):
         return
-    config = farm.config()
+    config = await farm.read_config()
     if host not in config.hosts:
         await ws.close(code=NOT_FOUND, reason=close_reason(f"no host {host!r} in the config"))
         return
