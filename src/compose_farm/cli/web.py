@@ -44,10 +44,10 @@ def web(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Serve the web UI. Log in with the password (--set-password or $CF_WEB_PASSWORD),
-    or the one-time link printed at start."""
+    """Serve the web UI. Log in with the password (--set-password or $CF_WEB_PASSWORD);
+    without one, with the link printed at start (it works once, for 10 minutes)."""
     from compose_farm.fsutil import atomic_write
-    from compose_farm.web.auth import Auth, hash_password, password_file
+    from compose_farm.web.auth import Auth, clock_time, hash_password, password_file
     from compose_farm.web.hosts import AllowedHosts, host_problem, url_host
 
     extra_hosts = allowed_host or []
@@ -80,7 +80,8 @@ def web(
         password_hash = hash_password(from_env)
     elif stored.is_file():
         password_hash = stored.read_text(encoding="utf-8").strip() or None
-    token = secrets.token_urlsafe(24)
+    # The start-up link only when there is no password: it would land in the service's log.
+    token = secrets.token_urlsafe(24) if password_hash is None else None
     auth = Auth(password_hash=password_hash, token=token, secure_cookies=secure_cookies)
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(
@@ -96,9 +97,17 @@ def web(
             )
     shown = url_host(host)
     typer.echo(f"Compose Farm UI for {cfg.path}")
-    typer.echo(f"  open: http://{shown}:{port}/login?token={token}   (works once)")
-    if password_hash is None:
-        typer.echo("  no password set: use the link above, or `cf web --set-password`")
+    if token is None or auth.token_expires is None:
+        typer.echo(f"  open: http://{shown}:{port}/login   (log in with the password)")
+    else:
+        until = clock_time(auth.token_expires)
+        typer.echo(
+            f"  one-time login link, valid until {until}: http://{shown}:{port}/login?token={token}"
+        )
+        typer.echo(
+            "  no password set: once the link is used or expired, restart `cf web` for a new "
+            "one, or set a password with `cf web --set-password`"
+        )
 
     import uvicorn
 

@@ -1,28 +1,46 @@
-"""Logging in and out."""
+"""Logging in and out; every attempt is counted before it is checked (see ``web.auth``)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from compose_farm.web.auth import SESSION_COOKIE, SESSION_TTL
+from compose_farm.web.auth import SESSION_COOKIE, SESSION_TTL, Auth, client_key, clock_time
 from compose_farm.web.deps import FarmDep, render
 
 router = APIRouter()
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The throttle's key: the peer address uvicorn gives (see ``web.auth``)."""
+    return client_key(request.client.host if request.client else "")
 
 
-def _logged_in(request: Request, sid: str) -> Response:
+def _page(request: Request, auth: Auth, error: str | None = None, status: int = 200) -> Response:
+    live = auth.token_live()
+    context = {
+        "error": error,
+        "has_password": auth.password_hash is not None,
+        "link_until": clock_time(auth.token_expires) if live and auth.token_expires else None,
+    }
+    return render(request, "login.html", context, status_code=status)
+
+
+def _refused(request: Request, auth: Auth, wait: int) -> Response:
+    error = f"Too many failed logins from your address; try again in {wait} s."
+    response = _page(request, auth, error, status=429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _logged_in(request: Request, auth: Auth, client: str) -> Response:
+    sid = auth.logged_in(client, request.cookies.get(SESSION_COOKIE))
     # Secure when asked to, and always when the page came over https (directly, or from a
     # local reverse proxy whose X-Forwarded-Proto uvicorn trusts).
-    secure = request.app.state.farm.auth.secure_cookies or request.url.scheme == "https"
+    secure = auth.secure_cookies or request.url.scheme == "https"
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -39,33 +57,29 @@ def _logged_in(request: Request, sid: str) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, farm: FarmDep, token: str | None = None) -> Response:
     """The login form; ``?token=`` logs in once with the start-up token."""
-    if token is not None:
-        if farm.auth.use_token(token):
-            farm.auth.close_session(request.cookies.get(SESSION_COOKIE))
-            return _logged_in(request, farm.auth.open_session(time.time()))
-        farm.auth.failed(time.time(), _client(request))
-    context = {
-        "error": "That link was already used or is wrong." if token else None,
-        "has_password": farm.auth.password_hash is not None,
-    }
-    return render(request, "login.html", context, status_code=401 if token else 200)
+    auth = farm.auth
+    if token is None:
+        return _page(request, auth)
+    client = _client(request)
+    if (wait := auth.admit(client)) is not None:
+        return _refused(request, auth, wait)
+    if auth.use_token(token):
+        return _logged_in(request, auth, client)
+    return _page(request, auth, "That link was already used, has expired, or is wrong.", 401)
 
 
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, farm: FarmDep, password: Annotated[str, Form()] = "") -> Response:
     """Check the password and start a session."""
-    now = time.time()
-    if farm.auth.throttled(now, _client(request)):
-        return Response("Too many failed logins; wait a minute.", status_code=429)
-    async with farm.auth.hashing:  # argon2 takes ~0.1 s of CPU: off the event loop
-        ok = await asyncio.to_thread(farm.auth.check_password, password)
+    auth = farm.auth
+    client = _client(request)
+    if (wait := auth.admit(client)) is not None:  # counted before the first await
+        return _refused(request, auth, wait)
+    async with auth.hashing:  # argon2 takes ~0.1 s of CPU: off the event loop
+        ok = await asyncio.to_thread(auth.check_password, password)
     if ok:
-        farm.auth.close_session(request.cookies.get(SESSION_COOKIE))  # the old one, if any
-        return _logged_in(request, farm.auth.open_session(now))
-    farm.auth.failed(now, _client(request))
-    await asyncio.sleep(0.3)  # slow down guessing
-    context = {"error": "Wrong password.", "has_password": farm.auth.password_hash is not None}
-    return render(request, "login.html", context, status_code=401)
+        return _logged_in(request, auth, client)
+    return _page(request, auth, "Wrong password.", 401)
 
 
 @router.post("/logout")
