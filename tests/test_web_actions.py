@@ -188,3 +188,23 @@ def test_stop_stops_a_stacks_containers_and_keeps_them_and_its_place(
         assert after[(stack, "h2", service)] == (before[(stack, "h2", service)][0], "exited")
     assert after[(other, "h2", "app")] == before[(other, "h2", "app")]
     assert farm.state() == {stack: ("h2",), other: ("h2",)}  # still deployed there, as `cf stop`
+
+
+def test_an_action_waits_for_the_farm_lock_a_cli_apply_holds(
+    farm: ApplyFarm, client: TestClient
+) -> None:
+    from compose_farm.config import load_config
+    from compose_farm.farmlock import farm_lock
+    from tests.e2e.webfarm import ORIGIN
+
+    one = farm.stack("locked", "h1")
+    lock = load_config(farm.config_path).farm_lock_path
+    with farm_lock(lock, lambda _t: None):  # as `cf apply` holds it while it runs
+        task = post_action(client, "/api/apply", csrf_of(client))
+        with client.websocket_connect(f"/ws/tasks/{task}", headers={"origin": ORIGIN}) as ws:
+            while "waiting for cf pid" not in str(item := ws.receive_json()):
+                assert item["type"] != "done", item
+            assert farm.on_engines() == {}  # told to wait, and nothing was started
+    items = follow_task(client, task)
+    assert items[-1]["type"] == "done" and items[-1]["ok"] is True, items
+    assert farm.on_engines() == {one: on("h1")}

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from compose_farm.config import Config
 from compose_farm.executor import Command, OutputLine
 from compose_farm.facts import gather_facts
+from compose_farm.farmlock import farm_lock_async
 from compose_farm.operations.lifecycle import Operations, Outcome
 from compose_farm.operations.reconcile import execute
 from compose_farm.operations.refresh import refresh_state
@@ -54,8 +55,16 @@ def start_ops(
     async def run(sink: Sink) -> tuple[bool, str]:
         config = await farm.read_config()
         store = farm.store(config)
+
+        def waiting(text: str) -> None:
+            sink(OutputLine(host="-", stack=None, stream="info", line=text))
+
         try:
-            async with farm.executor_factory(config) as executor:
+            # the lock `cf apply` takes: a CLI run and a web action never overlap
+            async with (
+                farm_lock_async(config.farm_lock_path, waiting, f"cf web: {title}"),
+                farm.executor_factory(config) as executor,
+            ):
                 ops = Operations(config, executor, store, sink, farm.environ)
                 if config.traefik_file is not None:
                     ops.after_change.append(lambda: _traefik(config, farm, sink))
