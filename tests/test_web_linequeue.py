@@ -16,7 +16,7 @@ def line(n: int) -> Item:
     return {"text": f"line {n}"}
 
 
-async def take(queue: LineQueue, count: int) -> list[str]:
+async def take(queue: LineQueue[Item], count: int) -> list[str]:
     return [(await queue.get())["text"] for _ in range(count)]
 
 
@@ -48,6 +48,28 @@ def test_each_gap_is_one_notice_before_the_lines_after_it() -> None:
         "line 7",
         "line 8",
     ]
+
+
+def test_lines_dropped_while_the_reader_waits_are_noticed_before_the_rest() -> None:
+    async def go() -> list[str]:
+        queue = LineQueue(notice, maxsize=3)
+        got: list[str] = []
+        first = asyncio.Event()
+
+        async def reader() -> None:
+            got.append((await queue.get())["text"])
+            first.set()
+            got.extend(await take(queue, 4))  # waits in ``get`` before the test goes on
+
+        reading = asyncio.ensure_future(reader())
+        queue.put(line(0))
+        await first.wait()
+        for n in range(1, 6):  # 1 and 2 dropped while the reader is already waiting
+            queue.put(line(n))
+        await reading
+        return got
+
+    assert asyncio.run(go()) == ["line 0", "[2 lines dropped]", "line 3", "line 4", "line 5"]
 
 
 def test_one_dropped_line_is_one_line() -> None:

@@ -4,6 +4,8 @@ A ``BytePipe`` is one running command whose stdin and stdout carry raw bytes
 (a tar stream), on a channel of the host's existing SSH connection or as a
 local process. ``relay`` joins two of them: the source's stdout flows into
 the destination's stdin through this process, a chunk at a time, never to disk.
+Of a pipe's stderr only the last ``STDERR_KEPT`` bytes are kept (for messages):
+a tar that complains about every file of a big folder costs no more.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 CHUNK = 256 * 1024
+STDERR_KEPT = 64 * 1024
+
+
+async def tail(read: Callable[[int], Awaitable[bytes]], limit: int = STDERR_KEPT) -> bytes:
+    """Read a stream to its end (``read(n)`` gives ``b""`` there); its last ``limit`` bytes."""
+    kept = bytearray()
+    while chunk := await read(CHUNK):
+        kept += chunk
+        if len(kept) > limit:
+            del kept[:-limit]
+    return bytes(kept)
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,7 @@ class LocalPipe:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         self._stdin = proc.stdin
         self._stdout = proc.stdout
-        self._stderr_task = asyncio.ensure_future(proc.stderr.read())
+        self._stderr_task = asyncio.ensure_future(tail(proc.stderr.read))
 
     @classmethod
     @contextlib.asynccontextmanager

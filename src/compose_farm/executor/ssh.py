@@ -21,8 +21,8 @@ from compose_farm.errors import HostKeyError, HostUnreachableError
 from compose_farm.executor.command import Runnable, Script
 from compose_farm.executor.events import Result, Sink
 from compose_farm.executor.login import connect, recorded_keys, resolve_within
-from compose_farm.executor.pipes import CHUNK, PipeEnd
-from compose_farm.executor.stream import joined, pump
+from compose_farm.executor.pipes import CHUNK, PipeEnd, tail
+from compose_farm.executor.stream import joined, pump_output
 from compose_farm.executor.trust import SshIdentity, describe_target
 from compose_farm.sshlib import asyncssh
 
@@ -155,8 +155,7 @@ class SshPool:
                 proc = await conn.create_process(
                     command.shell() if stdin is not None else hang_up_with_channel(command),
                     stdin=asyncssh.PIPE,
-                    encoding="utf-8",
-                    errors="replace",
+                    encoding=None,  # bytes: ``stream.pieces`` decodes, a line at most a piece
                 )
                 break
             except asyncssh.ChannelOpenError as exc:
@@ -173,25 +172,11 @@ class SshPool:
                 link.channels.release()
                 return self._lost(host, stack, exc, sink)
         try:
-            try:
-                if stdin is not None:
-                    proc.stdin.write(stdin)
-                    proc.stdin.write_eof()
-                await asyncio.gather(
-                    pump(proc.stdout, host=host, stack=stack, stream="stdout", sink=sink, keep=out),
-                    pump(proc.stderr, host=host, stack=stack, stream="stderr", sink=sink, keep=err),
-                )
-                completed = await proc.wait(check=False)
-                # sshd frees the session slot only once the channel is closed
-                await proc.wait_closed()
-            except asyncio.CancelledError:
-                # Ctrl-C: ask the remote command to stop, then hang up the channel.
-                with contextlib.suppress(Exception):
-                    proc.send_signal("TERM")
-                proc.close()
-                raise
-            except (OSError, asyncssh.Error) as exc:
-                return self._lost(host, stack, exc, sink)
+            completed = await _follow(
+                proc, stdin, host=host, stack=stack, sink=sink, keep=(out, err)
+            )
+        except (OSError, asyncssh.Error) as exc:
+            return self._lost(host, stack, exc, sink)
         finally:
             link.channels.release()
         if completed.exit_status is None:
@@ -285,6 +270,39 @@ exit "$status"
 """
 
 
+async def _follow(
+    proc: asyncssh.SSHClientProcess[bytes],
+    stdin: str | None,
+    *,
+    host: str,
+    stack: str | None,
+    sink: Sink,
+    keep: tuple[list[str] | None, list[str] | None],
+) -> asyncssh.SSHCompletedProcess:
+    """Feed ``stdin`` and pump the output until the command ends and its channel closes.
+
+    On any failure the channel is closed, which stops the command (``HANG_UP``).
+    """
+    try:
+        if stdin is not None:
+            proc.stdin.write(stdin.encode())
+            proc.stdin.write_eof()
+        await pump_output(
+            proc.stdout.read, proc.stderr.read, host=host, stack=stack, sink=sink, keep=keep
+        )
+        completed = await proc.wait(check=False)
+        # sshd frees the session slot only once the channel is closed
+        await proc.wait_closed()
+    except BaseException:
+        # Ctrl-C, a sink that failed, a lost connection: ask the remote command to
+        # stop, then hang up the channel (its watcher stops what is left).
+        with contextlib.suppress(Exception):
+            proc.send_signal("TERM")
+        proc.close()
+        raise
+    return completed
+
+
 def hang_up_with_channel(command: Runnable) -> str:
     """The shell line that runs ``command`` and stops it when the channel closes."""
     return Script(HANG_UP, (command.shell(),)).shell()
@@ -310,7 +328,7 @@ class SshPipe:
     def __init__(self, host: str, proc: asyncssh.SSHClientProcess[bytes]) -> None:
         self.host = host
         self._proc = proc
-        self._stderr_task = asyncio.ensure_future(proc.stderr.read())
+        self._stderr_task = asyncio.ensure_future(tail(proc.stderr.read))
 
     async def write(self, data: bytes) -> None:
         try:
@@ -338,5 +356,5 @@ class SshPipe:
             stderr = await self._stderr_task
         except (asyncssh.Error, OSError):
             return PipeEnd(self.host, None, "")
-        text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr)
+        text = stderr.decode("utf-8", "replace")
         return PipeEnd(self.host, completed.exit_status, text)
