@@ -65,7 +65,6 @@ def key_problems(reports: Sequence[HostKeys]) -> list[str]:
         if report.error is not None:
             problems.append(f"{report.host}: cannot list data-move keys: {report.error}")
         problems += [
-            f"{key.describe()}; remove it with `cf ssh revoke {report.host}`"
-            for key in report.keys
+            f"{key.describe()}; remove it with `cf ssh revoke {report.host}`" for key in report.keys
         ]
     return problems
