@@ -234,3 +234,26 @@ def test_compose_refuses_an_alias_inside_its_own_node_as_cf_does(tmp_path: Path)
     assert "cycle" in done.stderr
     with pytest.raises(ComposeFileError, match=f"{path}:4: the alias \\*loop refers"):
         parse_document(path.read_text(), path, {})
+
+
+def test_the_web_refuses_a_bomb_in_the_editor_and_shows_a_bombed_stack_page(
+    tmp_path: Path,
+) -> None:
+    from compose_farm.web.auth import CSRF_HEADER
+    from tests.e2e.webfarm import csrf_of, web_client, write_config
+
+    bombed = f"x-laughs:\n{laughs(9, '  ')}{SERVICES}"
+    path = write_config(tmp_path, {"app": SERVICES, "bombed": bombed})
+    with web_client(path) as client:
+        saved = client.post(
+            "/api/stack/app/file/compose.yaml",
+            json={"text": bombed},
+            headers={CSRF_HEADER: csrf_of(client)},
+        )
+        assert saved.status_code == 400, saved.text
+        assert "aliases expand too far" in saved.json()["detail"], saved.text
+        assert (tmp_path / "stacks" / "app" / "compose.yaml").read_text() == SERVICES
+        page = client.get("/stack/bombed", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        assert "aliases expand too far" in page.text
+        assert client.get("/healthz").status_code == 200  # and the server goes on
