@@ -6,6 +6,7 @@ concurrently or not; its mode, owner and (through a symlink) its place.
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -176,3 +177,27 @@ def test_install_adds_cf_key_once_before_the_owner_lines(home: Path) -> None:
     again = _run(home, INSTALL_PROGRAM, f"no-pty {PUBLIC} other comment", PUBLIC)
     assert again.stdout.strip() == "present", again
     assert _keys(home).read_bytes() == f"{line}\n".encode() + OWNER
+
+
+def test_a_file_mounted_in_place_is_rewritten_in_place(home: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to bind-mount")
+    keys = _keys(home)
+    keys.write_bytes(OWNER)
+    scratch = tmp_path / "scratch-keys"
+    scratch.write_bytes(OWNER)
+    # its own mount namespace: the mount goes with the process
+    script = (
+        f"mount --bind {scratch} {keys} && "
+        f"HOME={home} sh -c \"$1\" sh {_marker(9)} 10.0.0.2 '{PUBLIC}' 'exit 1' < /dev/null && "
+        f"HOME={home} sh -c \"$2\" sh {_marker(9)} && cat {keys} | base64 -w0"
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script, "sh", ALLOW_PROGRAM, REVOKE_PROGRAM],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done
+    assert base64.b64decode(done.stdout.split()[-1]) == OWNER
+    assert scratch.read_bytes() == OWNER

@@ -15,8 +15,9 @@ here, so that:
   marker, in cf's own shape) and nothing else; nothing is ever matched by a
   substring of an owner's line;
 - the file is rewritten atomically (a unique temporary file beside it, with
-  the mode, owner and times of the original, then ``mv``), through a symlink
-  to its target; a file cf itself created (there was none) is removed again
+  the mode, owner and times of the original, then ``mv``; written in place
+  when it is a mount point), through a symlink to its target; a file cf
+  itself created (there was none) is removed again
   when cf's last line leaves it empty.
 
 The programs are constants; keys, markers and lines reach them as quoted
@@ -51,7 +52,12 @@ begin() {
 }
 commit() {
   sync -- "$tmp" 2>/dev/null
-  mv -f -- "$tmp" "$keys" || { rm -f -- "$tmp"; return 1; }
+  mv -f -- "$tmp" "$keys" 2>/dev/null && return 0
+  # A file that is a mount point (bind-mounted in place) cannot be renamed over:
+  # write it in place, still under the lock.
+  cat -- "$tmp" > "$keys" && rm -f -- "$tmp" && return 0
+  echo "cannot rewrite $keys; its new content is in $tmp" >&2
+  return 1
 }
 # add LINE: LINE and its newline before the owner's first byte.
 add() {

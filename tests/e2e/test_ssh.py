@@ -264,7 +264,7 @@ def test_setup_installs_the_key_with_a_password_once(
     assert f"{SIX}: password for root@{SIX_ADDRESS}" in first.stderr, first
     assert f"{SIX}: key installed" in first.stdout, first
     ours = client.dedicated_pub.read_text().strip()
-    assert h6.authorized_keys() == [*before, ours]
+    assert h6.authorized_keys() == [ours, *before]  # a line of its own, before the owner's
     assert h6.password_logins() - logins_before == 1
 
     accepted = len(h6.accepted_keys())
