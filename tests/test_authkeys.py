@@ -190,7 +190,7 @@ def test_a_file_mounted_in_place_is_rewritten_in_place(home: Path, tmp_path: Pat
     script = (
         f"mount --bind {scratch} {keys} && "
         f"HOME={home} sh -c \"$1\" sh {_marker(9)} 10.0.0.2 '{PUBLIC}' 'exit 1' < /dev/null && "
-        f"HOME={home} sh -c \"$2\" sh {_marker(9)} && cat {keys} | base64 -w0"
+        f'HOME={home} sh -c "$2" sh {_marker(9)} && cat {keys} | base64 -w0'
     )
     done = subprocess.run(
         ["unshare", "--mount", "sh", "-c", script, "sh", ALLOW_PROGRAM, REVOKE_PROGRAM],
