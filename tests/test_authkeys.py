@@ -1,4 +1,4 @@
-"""The ``authorized_keys`` programs (authkeys.py), run by a real ``sh`` with a real ``flock``.
+"""The ``authorized_keys`` programs (ssh/authkeys.py), run by a real ``sh`` with a real ``flock``.
 
 What an owner keeps: every byte of their file, whatever cf adds and removes,
 concurrently or not; its mode, owner and (through a symlink) its place.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compose_farm.authkeys import INSTALL_PROGRAM, LIST_PROGRAM, REVOKE_PROGRAM, parse_left
+from compose_farm.ssh.authkeys import INSTALL_PROGRAM, LIST_PROGRAM, REVOKE_PROGRAM, parse_left
 from compose_farm.sync.direct import ALLOW_PROGRAM
 
 PUBLIC = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAvHyr0ZkRl4hOkv2aM3sRm1ZuvNOTPFEvtu0zw2Xh7X"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from compose_farm.config import HostConfig
-from compose_farm.executor.raw import MAX_CONTROL_DIR, control_folder, ssh_argv
-from compose_farm.executor.trust import SshIdentity
+from compose_farm.ssh.identity import SshIdentity
+from compose_farm.ssh.raw import MAX_CONTROL_DIR, control_folder, ssh_argv
 
 
 def test_argv_keeps_host_key_checks_and_quotes_the_command(tmp_path: Path) -> None:

@@ -16,14 +16,14 @@ from typing import TypeVar
 import asyncssh
 import pytest
 
-from compose_farm.authkeys import INSTALL_PROGRAM
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostUnreachableError, KeyFileError
 from compose_farm.executor import Script
-from compose_farm.executor.login import connect, resolve
-from compose_farm.executor.ssh import SshPool
-from compose_farm.executor.trust import SshIdentity
-from compose_farm.sshtrust import (
+from compose_farm.ssh.authkeys import INSTALL_PROGRAM
+from compose_farm.ssh.identity import SshIdentity
+from compose_farm.ssh.login import connect, resolve
+from compose_farm.ssh.pool import SshPool
+from compose_farm.ssh.trust import (
     HostKeyCheck,
     KeyStatus,
     check_host_key,

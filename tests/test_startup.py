@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compose_farm import sshlib
 from compose_farm.cli import early
+from compose_farm.ssh import lib as sshlib
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """What cf started on a host stops when cf hangs up, even a command that ignores TERM.
 
 The executor runs each remote command beside a watcher (``HANG_UP`` in
-compose_farm/executor/ssh.py) that stops it when the channel closes: TERM, TERM
+compose_farm/ssh/pool.py) that stops it when the channel closes: TERM, TERM
 again, then KILL. Lab hosts share this machine's pid namespace, so the test reads
 /proc to see whether the remote command is still alive.
 """

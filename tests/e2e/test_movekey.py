@@ -30,9 +30,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from compose_farm.authkeys import LIST_PROGRAM, REVOKE_PROGRAM, parse_left
 from compose_farm.config import load_config
 from compose_farm.executor import Executor
+from compose_farm.ssh.authkeys import LIST_PROGRAM, REVOKE_PROGRAM, parse_left
 from compose_farm.sync.direct import KEY_LIFETIME, Grant, Route, allow, new_grant, revoke, route
 from compose_farm.sync.remote import members
 from tests.e2e.applyfarm import ok

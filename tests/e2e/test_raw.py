@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from compose_farm.executor.raw import control_folder
-from compose_farm.executor.trust import SshIdentity
+from compose_farm.ssh.identity import SshIdentity
+from compose_farm.ssh.raw import control_folder
 from tests.e2e.farm import Farm, farm_for, sleep_stack
 from tests.lab import Lab
 

@@ -543,7 +543,7 @@ def test_closing_the_logs_drawer_stops_following_on_the_host(page: Any, site: Si
 
     try:
         assert page.locator("#output").is_hidden()
-        # TERM at once, TERM again at 2 s, KILL at 5 s (executor/ssh.py HANG_UP); slack for load
+        # TERM at once, TERM again at 2 s, KILL at 5 s (ssh/pool.py HANG_UP); slack for load
         assert eventually(lambda: not log_followers(folder), 15), log_followers(folder)
     finally:
         # A log line makes the server notice the closed socket; the next one makes the

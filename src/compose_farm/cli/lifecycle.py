@@ -152,8 +152,8 @@ def compose_passthrough(
             fail(f"{stack} runs on {', '.join(hosts)}: pick one with --host")
 
         from compose_farm.executor.local import is_local_address
-        from compose_farm.executor.raw import run_raw
-        from compose_farm.executor.trust import SshIdentity
+        from compose_farm.ssh.identity import SshIdentity
+        from compose_farm.ssh.raw import run_raw
 
         hcfg = cfg.hosts[hosts[0]]
         local = hcfg.is_local or is_local_address(hcfg.address)

@@ -29,7 +29,7 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Trust without aski
 
 
 def _identity(cfg: Config | None = None) -> Any:
-    from compose_farm.executor.trust import SshIdentity
+    from compose_farm.ssh.identity import SshIdentity
 
     return SshIdentity.of(cfg) if cfg is not None else SshIdentity(home=Path.home())
 
@@ -52,7 +52,7 @@ def keygen(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
 ) -> None:
     """Create cf's own ed25519 key at ~/.ssh/compose-farm/id_ed25519."""
-    from compose_farm.sshtrust import ensure_key
+    from compose_farm.ssh.trust import ensure_key
 
     identity = _identity()
     path, made = ensure_key(identity, force=force)
@@ -66,7 +66,7 @@ def _trust(cfg: Config, hosts: list[str], yes: bool, replace: bool) -> list[str]
     """Check each host's key, ask, record. Returns the hosts that end up trusted."""
     import asyncio
 
-    from compose_farm.sshtrust import (
+    from compose_farm.ssh.trust import (
         KeyStatus,
         check_host_key,
         forget_in_user_known_hosts,
@@ -170,8 +170,8 @@ def setup(
     """Make cf's key if needed, trust the hosts, and install the key in their authorized_keys."""
     import asyncio
 
-    from compose_farm.sshlib import asyncssh
-    from compose_farm.sshtrust import ensure_key, install_key, public_key_line
+    from compose_farm.ssh.lib import asyncssh
+    from compose_farm.ssh.trust import ensure_key, install_key, public_key_line
 
     cfg = load(config)
     targets = _hosts(cfg, hosts)
@@ -220,8 +220,8 @@ def status(
     import time
 
     from compose_farm.executor import Command, Executor
-    from compose_farm.executor.trust import describe_target
-    from compose_farm.sshtrust import KeyStatus, check_host_key
+    from compose_farm.ssh.identity import describe_target
+    from compose_farm.ssh.trust import KeyStatus, check_host_key
 
     cfg = load(config)
     names = _hosts(cfg, hosts, remote_only=False)

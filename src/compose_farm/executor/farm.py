@@ -11,16 +11,18 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from compose_farm.config import Config
 from compose_farm.executor.command import Runnable
 from compose_farm.executor.events import Result, Sink, discard
 from compose_farm.executor.local import LocalRunner, is_local_address
 from compose_farm.executor.pipes import BytePipe, LocalPipe
-from compose_farm.executor.ssh import SshPool
-from compose_farm.executor.terminal import Terminal
-from compose_farm.executor.trust import SshIdentity
+from compose_farm.ssh.identity import SshIdentity
+
+if TYPE_CHECKING:  # ssh/pool.py imports this package's command and event values
+    from compose_farm.ssh.pool import SshPool
+    from compose_farm.ssh.terminal import Terminal
 
 T = TypeVar("T")
 
@@ -46,6 +48,8 @@ class Executor:
 
     def _pool(self) -> SshPool:
         if self._ssh is None:
+            from compose_farm.ssh.pool import SshPool
+
             self._ssh = SshPool(self.config.hosts, self.config.ssh, self.identity)
         return self._ssh
 
@@ -84,7 +88,7 @@ class Executor:
         self, host: str, command: Runnable | None = None, cols: int = 80, rows: int = 24
     ) -> Terminal:
         """An interactive PTY on ``host`` (a shell, or ``command``); raises if unreachable."""
-        from compose_farm.executor.terminal import open_local_terminal, open_ssh_terminal
+        from compose_farm.ssh.terminal import open_local_terminal, open_ssh_terminal
 
         if self.is_local(host):
             return await open_local_terminal(command, cols, rows)

@@ -3,7 +3,7 @@
 A host-to-host data move removes its one-copy key when the copy ends; when
 that could not happen (the old host went away at that moment, cf was killed),
 the key stays until its ``expiry-time``. ``cf check`` lists such keys and
-``cf ssh revoke`` removes them, byte-exactly (``authkeys.py``).
+``cf ssh revoke`` removes them, byte-exactly (``ssh/authkeys.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from compose_farm.authkeys import LIST_PROGRAM, LeftKey, parse_left
 from compose_farm.executor import Executor, Script
+from compose_farm.ssh.authkeys import LIST_PROGRAM, LeftKey, parse_left
 from compose_farm.sync.direct import revoke
 
 

@@ -10,7 +10,7 @@ copy of exactly the files cf chose, and nothing else:
    server command line would B's rsync ask A to send, and which address B
    leaves from towards A.
 2. cf makes an ed25519 key pair in memory and, over its own connection to A,
-   under A's ``authorized_keys`` lock (``authkeys.py``), writes a private folder
+   under A's ``authorized_keys`` lock (``ssh/authkeys.py``), writes a private folder
    ``~/.cache/compose-farm/moves/<marker>/`` with the NUL-separated names to
    send and the program that sends them (``send``), and adds the key's line::
 
@@ -52,9 +52,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from compose_farm.authkeys import PROLOGUE, REVOKE_PROGRAM, STATE_DIR
 from compose_farm.errors import TransferError
 from compose_farm.executor import Executor, Script
+from compose_farm.ssh.authkeys import PROLOGUE, REVOKE_PROGRAM, STATE_DIR
 from compose_farm.sync.remote import TAR_CREATE
 
 UNREACHABLE = 75  # B's ssh could not reach A (or was refused): relay instead
@@ -268,7 +268,7 @@ async def route(executor: Executor, source_host: str, destination_host: str) -> 
 
 def new_grant() -> Grant:
     """A fresh ed25519 key pair, named by a random marker."""
-    from compose_farm.sshlib import asyncssh
+    from compose_farm.ssh.lib import asyncssh
 
     marker = f"cf-move-{secrets.token_hex(8)}"
     key = asyncssh.generate_private_key("ssh-ed25519", comment=marker)

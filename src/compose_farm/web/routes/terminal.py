@@ -18,7 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from compose_farm.errors import HostUnreachableError
 from compose_farm.executor import Command
-from compose_farm.executor.terminal import Terminal
+from compose_farm.ssh.terminal import Terminal
 from compose_farm.web.routes.sockets import NOT_FOUND, admit, close_reason, refuse_names
 
 router = APIRouter()

@@ -14,14 +14,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from compose_farm.authkeys import INSTALL_PROGRAM
 from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import KeyFileError
 from compose_farm.executor import Script
-from compose_farm.executor.login import Target, connect, open_jump, recorded_keys, resolve_within
-from compose_farm.executor.trust import SshIdentity
 from compose_farm.fsutil import atomic_write
-from compose_farm.sshlib import asyncssh
+from compose_farm.ssh.authkeys import INSTALL_PROGRAM
+from compose_farm.ssh.identity import SshIdentity
+from compose_farm.ssh.lib import asyncssh
+from compose_farm.ssh.login import Target, connect, open_jump, recorded_keys, resolve_within
 
 
 class KeyStatus(enum.StrEnum):

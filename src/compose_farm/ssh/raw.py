@@ -16,7 +16,7 @@ from pathlib import Path
 from compose_farm.config import HostConfig
 from compose_farm.errors import FarmError
 from compose_farm.executor.command import Runnable
-from compose_farm.executor.trust import SshIdentity
+from compose_farm.ssh.identity import SshIdentity
 
 
 def ssh_argv(

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from compose_farm.config import HostConfig
-from compose_farm.executor.trust import SshIdentity
-from compose_farm.sshlib import asyncssh
+from compose_farm.ssh.identity import SshIdentity
+from compose_farm.ssh.lib import asyncssh
 
 log = logging.getLogger("compose_farm.ssh")
 

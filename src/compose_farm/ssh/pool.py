@@ -20,11 +20,11 @@ from compose_farm.config import HostConfig, SshOptions
 from compose_farm.errors import HostKeyError, HostUnreachableError
 from compose_farm.executor.command import Runnable, Script
 from compose_farm.executor.events import Result, Sink
-from compose_farm.executor.login import connect, recorded_keys, resolve_within
 from compose_farm.executor.pipes import CHUNK, PipeEnd, tail
 from compose_farm.executor.stream import joined, pump_output
-from compose_farm.executor.trust import SshIdentity, describe_target
-from compose_farm.sshlib import asyncssh
+from compose_farm.ssh.identity import SshIdentity, describe_target
+from compose_farm.ssh.lib import asyncssh
+from compose_farm.ssh.login import connect, recorded_keys, resolve_within
 
 log = logging.getLogger("compose_farm.ssh")
 

@@ -17,7 +17,7 @@ import termios
 from typing import Protocol
 
 from compose_farm.executor.command import Runnable
-from compose_farm.sshlib import asyncssh
+from compose_farm.ssh.lib import asyncssh
 
 
 class Terminal(Protocol):

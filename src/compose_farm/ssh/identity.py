@@ -1,7 +1,7 @@
 """Who we are and whom we trust over SSH: keys, known_hosts files, ssh config.
 
 Host keys are always verified. cf matches them itself against the files
-listed here (``executor/login.py``), so ``UserKnownHostsFile none`` or
+listed here (``ssh/login.py``), so ``UserKnownHostsFile none`` or
 ``StrictHostKeyChecking no`` in someone's ``~/.ssh/config`` cannot switch
 verification off, and a host with no recorded key is refused.
 """

@@ -9,7 +9,7 @@ it would without liboqs. Where such a file exists, asyncssh searches exactly as
 usual, and post-quantum key exchange works as before. Either way asyncssh
 still offers ML-KEM key exchange through ``cryptography``.
 
-Import asyncssh as ``from compose_farm.sshlib import asyncssh``.
+Import asyncssh as ``from compose_farm.ssh.lib import asyncssh``.
 """
 
 from __future__ import annotations
