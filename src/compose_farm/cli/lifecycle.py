@@ -33,13 +33,14 @@ def _run(
     action: Callable[[Operations], Awaitable[list[Outcome]]],
     *,
     quiet: bool = False,
+    prune_data: bool = False,
 ) -> None:
     """Build the executor and operations, run ``action``, print a summary, set the exit code."""
     from compose_farm.cli.render import summary
     from compose_farm.cli.session import open_session
 
     async def main() -> int:
-        async with open_session(cfg, stacks) as session:
+        async with open_session(cfg, stacks, prune_data=prune_data) as session:
             outcomes = await action(session.ops)
             if summary(session.console, outcomes, verb, quiet=quiet, mask=session.printer.mask):
                 return 0
@@ -103,10 +104,9 @@ def up(
     services = check_services(service)
 
     def action(ops: Operations) -> Awaitable[list[Outcome]]:
-        ops.prune_data = prune_data
         return ops.up(names, only_host=host, services=services)
 
-    _run(cfg, names, "up", action)
+    _run(cfg, names, "up", action, prune_data=prune_data)
 
 
 COMMANDS: dict[str, tuple[str, StackAction]] = {

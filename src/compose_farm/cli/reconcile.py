@@ -60,7 +60,7 @@ def apply(
     options = PlanOptions(orphans=not no_orphans, strays=not no_strays, full=full)
 
     async def main() -> int:
-        async with open_session(cfg) as session:
+        async with open_session(cfg, prune_data=prune_data) as session:
             console = session.console
             with farm_lock(cfg.farm_lock_path, lambda m: console.print(m, style="dim")):
                 facts = await gather_facts(cfg, session.executor)
@@ -82,7 +82,6 @@ def apply(
                 if sys.stdin.isatty() and not yes and not Confirm.ask("Apply these changes?"):
                     console.print("Nothing was changed.")
                     return 1
-                session.ops.prune_data = prune_data
                 outcomes = await execute(session.ops, plan, facts)
                 ok = summary(console, outcomes, "apply", mask=session.printer.mask)
                 return held if ok else 1

@@ -61,6 +61,11 @@ class Printer:
         if isinstance(event, OutputLine):
             if not event.line.strip():
                 return
+            if event.stack is None and not event.host:  # about the farm: no prefix
+                style = "yellow" if event.stream == "stderr" else "dim"
+                text = Text(self.mask(None, event.line), style=style)
+                self.console.print(text, soft_wrap=True, highlight=False)
+                return
             line = Text.assemble(self.prefix(event.stack, event.host), " ")
             body = self.mask(event.stack, event.line)
             line.append(body, style="bold" if event.stream == "info" else "")

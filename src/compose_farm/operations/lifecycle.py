@@ -54,14 +54,19 @@ class Operations:
         store: StateStore,
         sink: Sink,
         environ: Mapping[str, str],
+        *,
+        prune_data: bool = False,
+        after_change: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
+        """``prune_data``: remove the old host's data copy right after a verified move.
+        ``after_change``: run when the state may say something new (Traefik's file)."""
         self.config = config
         self.executor = executor
         self.store = store
         self.sink = sink
         self.environ = environ
-        self.after_change: list[Callable[[], Awaitable[None]]] = []
-        self.prune_data = False  # remove the old host's data copy right after a verified move
+        self.after_change = tuple(after_change)
+        self.prune_data = prune_data
         # (stack, host) folders synced in this run: `update` syncs before its pull, and the
         # `up` after it need not list the host's copy again. One Operations per command.
         self._synced: set[tuple[str, str]] = set()

@@ -18,6 +18,7 @@ from compose_farm.config import Config
 from compose_farm.executor import Command, OutputLine
 from compose_farm.facts import gather_facts
 from compose_farm.farmlock import farm_lock_async
+from compose_farm.operations.context import operations_for
 from compose_farm.operations.lifecycle import Operations, Outcome
 from compose_farm.operations.reconcile import execute
 from compose_farm.operations.refresh import refresh_state
@@ -54,7 +55,6 @@ def start_ops(
 
     async def run(sink: Sink) -> tuple[bool, str]:
         config = await farm.read_config()
-        store = farm.store(config)
 
         def waiting(text: str) -> None:
             sink(OutputLine(host="-", stack=None, stream="info", line=text))
@@ -65,26 +65,13 @@ def start_ops(
                 farm_lock_async(config.farm_lock_path, waiting, f"cf web: {title}"),
                 farm.executor_factory(config) as executor,
             ):
-                ops = Operations(config, executor, store, sink, farm.environ)
-                if config.traefik_file is not None:
-                    ops.after_change.append(lambda: _traefik(config, farm, sink))
+                ops = operations_for(config, executor, sink, farm.environ)
                 outcomes = await action(ops, config)
         finally:
             farm.invalidate()
         return _summary(outcomes, verb)
 
     return farm.tasks.start(title, run)
-
-
-async def _traefik(config: Config, farm: Farm, sink: Sink) -> None:
-    from compose_farm.traefik import regenerate
-
-    changed, warnings = regenerate(config, farm.store(config).read(), farm.environ)
-    lines = [f"traefik: {w}" for w in warnings]
-    if changed:
-        lines.append(f"traefik: updated {config.traefik_file}")
-    for line in lines:
-        sink(OutputLine(host="-", stack=None, stream="info", line=line))
 
 
 async def _apply(ops: Operations, config: Config) -> list[Outcome]:
