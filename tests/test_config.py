@@ -132,3 +132,36 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_config(None, env) == tmp_path / "compose-farm.yaml"
     assert find_config(None, {**env, "CF_CONFIG": "/x/cf.yaml"}) == Path("/x/cf.yaml")
     assert find_config("/y/explicit.yaml", {**env, "CF_CONFIG": "/x"}) == Path("/y/explicit.yaml")
+
+
+def test_every_shorthand_reads_as_its_long_form(tmp_path: Path) -> None:
+    short = """\
+compose_dir: /opt/compose
+hosts: {nuc: 10.0.0.1, hp: 10.0.0.2}
+hooks: {before_up: "echo farm", after_up: }
+stacks:
+  plex: nuc
+  web: [nuc, hp]
+  db:
+    hosts: hp
+    hooks: {after_down: {run: ./bye.sh, on: local}}
+"""
+    long = """\
+compose_dir: /opt/compose
+hosts:
+  nuc: {address: 10.0.0.1}
+  hp: {address: 10.0.0.2}
+hooks:
+  before_up: [{run: "echo farm"}]
+stacks:
+  plex: {hosts: nuc, hooks: {}}
+  web: {hosts: [nuc, hp]}
+  db:
+    hosts: hp
+    hooks: {after_down: [{run: ./bye.sh, on: local}]}
+"""
+    short_cfg = load_config(write(tmp_path, short, "short.yaml"))
+    long_cfg = load_config(write(tmp_path, long, "long.yaml"))
+    assert short_cfg.model_dump(exclude={"path"}) == long_cfg.model_dump(exclude={"path"})
+    assert list(short_cfg.stacks["db"].hooks) == ["before_up", "after_down"]
+    assert short_cfg.stacks["plex"].hooks["before_up"][0].run == "echo farm"

@@ -115,9 +115,34 @@ def parse_yaml(text: str, path: Path) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         what = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"YAML syntax error: {what}", path=path, line=line) from None
+        message = f"YAML syntax error: {what}{_still_open(exc, text)}"
+        raise ConfigError(message, path=path, line=line) from None
     except YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {exc}", path=path) from None
+
+
+# What a construct that can span lines starts with, as a message names it.
+_OPENERS = {"[": "the '['", "{": "the '{'", '"': 'the " quote', "'": "the ' quote"}
+
+
+def _still_open(exc: MarkedYAMLError, text: str) -> str:
+    """Where the bracket, brace or quote the parser was inside began, if it was inside one.
+
+    ``context_mark`` is where the construct being read began; the parser stops
+    (``problem_mark``) wherever the missing closer finally shows: often many
+    lines on, or at the end of the file.
+    """
+    began, stopped = exc.context_mark, exc.problem_mark
+    if began is None or stopped is None or not 0 <= began.index < len(text):
+        return ""
+    opener = _OPENERS.get(text[began.index])
+    if opener is None:
+        return ""
+    if not text[stopped.index :].strip():
+        return f" ({opener} opened on line {began.line + 1} is never closed)"
+    if began.line == stopped.line:
+        return f" ({opener} at column {began.column + 1} is still open here)"
+    return f" ({opener} opened on line {began.line + 1} is still open here)"
 
 
 def read_yaml_file(path: Path, *, what: str = "file") -> Any:
