@@ -28,6 +28,7 @@ from pathlib import Path
 
 from compose_farm.errors import FarmError
 from compose_farm.fsutil import atomic_write
+from compose_farm.status import ExitStatus
 
 LEGACY_FOLDER = ".cf-backup"  # inside a stack folder, written by older versions
 CONFIG = "_config"
@@ -38,7 +39,7 @@ DOTENV = ".env"
 class BackupRefused(FarmError):
     """A backup that cannot be kept where cf keeps them: nothing is saved then."""
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 def state_home(environ: Mapping[str, str]) -> Path:

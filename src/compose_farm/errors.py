@@ -9,18 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from compose_farm.status import ExitStatus
+
 
 class FarmError(Exception):
     """Root of every error Compose Farm reports to a user."""
 
-    exit_code = 1
+    exit_code: ExitStatus = ExitStatus.FAILED
     hint: str | None = None
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, exit_code: ExitStatus | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if hint is not None:
             self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
 
     def __str__(self) -> str:
         return self.message
@@ -50,7 +56,7 @@ class ConfigError(FarmError):
     so editors can jump to it. All problems found are reported at once.
     """
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
     def __init__(
         self,
@@ -71,25 +77,25 @@ class ConfigError(FarmError):
 class StateError(FarmError):
     """The state file is corrupt, unreadable or cannot be written."""
 
-    exit_code = 3
+    exit_code = ExitStatus.STATE
 
 
 class ComposeFileError(FarmError):
     """A stack's compose file is missing or cannot be parsed."""
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 class UsageError(FarmError):
     """The command line names something that does not exist."""
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 class HostUnreachableError(FarmError):
     """A host could not be reached or refused the login."""
 
-    exit_code = 4
+    exit_code = ExitStatus.UNREACHABLE
 
     def __init__(self, host: str, message: str, *, hint: str | None = None) -> None:
         self.host = host

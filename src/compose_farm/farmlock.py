@@ -76,3 +76,39 @@ async def farm_lock_async(
         yield
     finally:
         os.close(fd)
+
+
+class FarmGate:
+    """The farm lock for one command's ``Operations``: taken when its first changing step
+    starts, held while any runs, released when the last ends.
+
+    Re-entrant within the command (``apply`` holds it while the ups and downs it
+    runs take it again), exclusive between commands and processes (a second
+    ``FarmGate`` on the same path waits).
+    """
+
+    def __init__(self, path: Path, waiting: Callable[[str], None], who: str) -> None:
+        self.path = path
+        self.waiting = waiting
+        self.who = who
+        self._holders = 0
+        self._guard = asyncio.Lock()  # taking and releasing are one at a time
+        self._held: contextlib.AsyncExitStack | None = None
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """Hold the farm lock for the block (taking it if this command does not yet)."""
+        async with self._guard:
+            if self._holders == 0:
+                stack = contextlib.AsyncExitStack()
+                await stack.enter_async_context(farm_lock_async(self.path, self.waiting, self.who))
+                self._held = stack
+            self._holders += 1
+        try:
+            yield
+        finally:
+            async with self._guard:
+                self._holders -= 1
+                if self._holders == 0 and self._held is not None:
+                    held, self._held = self._held, None
+                    await held.aclose()

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from compose_farm.status import ExitStatus
+
 if TYPE_CHECKING:
     from compose_farm.config import Config
     from compose_farm.errors import FarmError
@@ -59,13 +61,17 @@ def report(error: FarmError) -> NoReturn:
     raise SystemExit(error.exit_code)
 
 
-def fail(message: str, *, hint: str | None = None, code: int = 2) -> NoReturn:
-    """Stop the command with a user error."""
+def finish(status: ExitStatus) -> None:
+    """End the command with ``status`` (nothing to do for ``OK``)."""
+    if status is not ExitStatus.OK:
+        raise SystemExit(status)
+
+
+def fail(message: str, *, hint: str | None = None, code: ExitStatus = ExitStatus.USAGE) -> NoReturn:
+    """Stop the command with a user error (``USAGE`` unless ``code`` says otherwise)."""
     from compose_farm.errors import UsageError
 
-    error = UsageError(message, hint=hint)
-    error.exit_code = code
-    report(error)
+    report(UsageError(message, hint=hint, exit_code=code))
 
 
 StacksArg = Annotated[
@@ -150,7 +156,7 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         sys.stderr.write(
             "\nInterrupted: remote commands were hung up; the state file records what finished.\n"
         )
-        raise SystemExit(130) from None
+        raise SystemExit(ExitStatus.INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -16,6 +16,7 @@ from compose_farm.cli.common import (
     StacksArg,
     check_services,
     fail,
+    finish,
     load,
     run_async,
     select_stacks,
@@ -38,18 +39,15 @@ def _run(
     """Build the executor and operations, run ``action``, print a summary, set the exit code."""
     from compose_farm.cli.render import summary
     from compose_farm.cli.session import open_session
+    from compose_farm.status import ExitStatus, status_of
 
-    async def main() -> int:
+    async def main() -> ExitStatus:
         async with open_session(cfg, stacks, prune_data=prune_data) as session:
             outcomes = await action(session.ops)
-            if summary(session.console, outcomes, verb, quiet=quiet, mask=session.printer.mask):
-                return 0
-            # 4 when every failure was a host that could not be reached, else 1
-            return 4 if all(o.unreachable for o in outcomes if not o.ok) else 1
+            summary(session.console, outcomes, verb, quiet=quiet, mask=session.printer.mask)
+            return status_of(outcomes)
 
-    code = run_async(main())
-    if code:
-        raise SystemExit(code)
+    finish(run_async(main()))
 
 
 StackAction = Callable[["Operations", list[str], str | None, list[str]], Awaitable[list["Outcome"]]]
@@ -140,11 +138,11 @@ def compose_passthrough(
     if not args:
         fail("say which compose subcommand to run, e.g. cf compose STACK ps")
     from compose_farm.executor import compose
+    from compose_farm.operations.lifecycle import where
     from compose_farm.state import StateStore
 
     if args[0] in RAW_SUBCOMMANDS and sys.stdin.isatty():
-        recorded = StateStore(cfg.state_path).read().hosts_of(stack)
-        hosts = [h for h in (recorded or cfg.stacks[stack].hosts) if host is None or h == host]
+        hosts = where(cfg, StateStore(cfg.state_path).read(), stack, host)
         if not hosts:
             fail(f"{stack} is not on host {host}")
         command = compose(cfg.stack_dir(stack), *args)
@@ -166,8 +164,17 @@ def compose_passthrough(
 def run_on_hosts(
     cfg: Config, names: Sequence[str], host: str | None, args: Sequence[str], verb: str
 ) -> None:
-    """``docker compose ARGS`` for each stack wherever it runs (``--host``: only there)."""
-    _run(cfg, names, verb, lambda ops: ops.simple(names, tuple(args), only_host=host), quiet=True)
+    """``docker compose ARGS`` for each stack wherever it runs (``--host``: only there).
+
+    Without the farm lock: ``logs -f`` or a shell would hold it for as long as they
+    run, and ``cf apply`` would wait for them."""
+    _run(
+        cfg,
+        names,
+        verb,
+        lambda ops: ops.simple(names, tuple(args), only_host=host, exclusive=False),
+        quiet=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from compose_farm.cli.common import (
     print_json,
     run_async,
 )
+from compose_farm.status import ExitStatus
 
 
 def check(
@@ -33,63 +34,24 @@ def check(
 
     from compose_farm.cli.common import select_stacks
     from compose_farm.executor import Executor
-    from compose_farm.operations.check import check_disk, check_drift, check_hosts
-    from compose_farm.operations.movekeys import key_problems, left_keys
-    from compose_farm.operations.preflight import requirements
+    from compose_farm.operations.check import CheckReport
+    from compose_farm.operations.check import check as run_check
 
     cfg = load(config)
     named = select_stacks(cfg, stacks, False, None) if stacks else []
     console = Console(highlight=False, soft_wrap=True)
-    problems: list[str] = []
-    disk = check_disk(cfg)
-    if not disk.readable:
+
+    async def main() -> CheckReport:
+        if local:
+            return await run_check(cfg, None, named, os.environ)
+        async with Executor(cfg) as executor:
+            return await run_check(cfg, executor, named, os.environ)
+
+    report = run_async(main())
+    if not report.disk.readable:
         console.print(f"note: {cfg.compose_dir} is not readable here; skipping the disk checks")
-    problems += [f"{s}: no compose file in {cfg.stack_dir(s)}" for s in disk.no_compose_file]
-    notes = [f"{s}: a compose folder that is not in the config" for s in disk.not_in_config]
-
-    reports: list[Any] = []
-    drifts: dict[Any, Any] = {}
-    left: list[Any] = []
-    if not local:
-        # configured stacks on their hosts; named stacks on every host
-        wanted = {h: [s for s in cfg.stacks if h in cfg.stacks[s].hosts] for h in cfg.hosts}
-        for h in cfg.hosts:
-            wanted[h] += [s for s in named if s not in wanted[h]]
-        involved = {s for stacks_here in wanted.values() for s in stacks_here}
-        needs = {s: requirements(cfg, s, os.environ) for s in involved}
-
-        async def main() -> tuple[list[Any], dict[Any, Any], list[Any]]:
-            async with Executor(cfg) as executor:
-                found = await check_hosts(cfg, executor, wanted, needs)
-                up = [r.host for r in found if r.error is None]
-                remote = [h for h in up if not executor.is_local(h)]
-                drift, keys = await asyncio.gather(
-                    check_drift(cfg, executor, up), left_keys(executor, remote)
-                )
-                return found, drift, keys
-
-        reports, drifts, left = run_async(main())
-        for r in reports:
-            if r.error is not None:
-                problems.append(r.error)
-                continue
-            for stack, missing in r.missing.items():
-                if cfg.stacks.get(stack) is not None and cfg.stacks[stack].sync:
-                    # the folder arrives with the next sync: drift says what differs
-                    missing = [m for m in missing if m.kind != "compose"]
-                if missing and r.host in cfg.stacks[stack].hosts:
-                    what = "; ".join(str(m) for m in missing)
-                    problems.append(f"{stack} on {r.host}: missing {what}")
-        problems += key_problems(left)
-        for (stack, host), drift in drifts.items():
-            if isinstance(drift, str):
-                problems.append(f"{stack} on {host}: cannot compare its folder: {drift}")
-            elif drift:
-                problems.append(
-                    f"{stack} on {host}: folder out of sync with this machine "
-                    f"({drift.summary()}); run `cf sync {stack}`"
-                )
-
+    problems, notes = list(report.problems), list(report.notes)
+    reports, drifts, left = list(report.hosts), report.drift, report.keys
     if as_json:
         print_json(
             {
@@ -105,8 +67,8 @@ def check(
                 },
                 "move_keys": [
                     {"host": k.host, "marker": k.marker, "expiry": k.expiry, "line": k.in_file}
-                    for report in left
-                    for k in report.keys
+                    for host_keys in left
+                    for k in host_keys.keys
                 ],
                 "drift": {
                     f"{stack}@{host}": drift if isinstance(drift, str) else drift.summary()
@@ -118,7 +80,7 @@ def check(
     else:
         _print_check(console, reports, named, notes, problems)
     if problems:
-        raise SystemExit(1)
+        raise SystemExit(ExitStatus.FAILED)
 
 
 def _print_check(
@@ -177,7 +139,6 @@ def init_network(
     config: ConfigOption = None,
 ) -> None:
     """Create a bridge network on the hosts that lack it (for external networks)."""
-    import asyncio
 
     from compose_farm.executor import Executor, Script
     from compose_farm.names import name_problem
@@ -221,7 +182,7 @@ def init_network(
         else:
             typer.echo(f"{host}: {network} already exists")
     if failed:
-        raise SystemExit(1)
+        raise SystemExit(ExitStatus.FAILED)
 
 
 def traefik_file(

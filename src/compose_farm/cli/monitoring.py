@@ -22,6 +22,7 @@ from compose_farm.cli.common import (
     run_async,
     select_stacks,
 )
+from compose_farm.status import ExitStatus
 
 if TYPE_CHECKING:
     from compose_farm.config import Config
@@ -89,8 +90,11 @@ def ps(
     as_json: JsonOption = False,
 ) -> None:
     """One table of every stack's containers across all hosts (one round trip per host)."""
+    from dataclasses import asdict
+
     from compose_farm.cli import early
     from compose_farm.facts import gather_facts
+    from compose_farm.operations.ps import ps_rows
     from compose_farm.state import StateStore
 
     cfg = load(config)
@@ -103,62 +107,22 @@ def ps(
             return await gather_facts(cfg, executor, hosts, started=early.runs(executor))
 
     facts = run_async(main())
-    rows: list[dict[str, str]] = []
-    for stack in wanted:
-        containers = facts.containers(stack)
-        for c in containers:
-            rows.append(
-                {
-                    "stack": stack,
-                    "service": c.service,
-                    "host": c.host,
-                    "state": c.state,
-                    "status": c.status,
-                    "image": c.image,
-                    "ports": c.ports,
-                    "name": c.name,
-                }
-            )
-        if not containers:
-            expected = state.hosts_of(stack) or cfg.stacks[stack].hosts
-            for h in expected:
-                if host is not None and h != host:
-                    continue
-                why = "unreachable" if h in facts.unreachable() else "not running"
-                rows.append(
-                    {
-                        "stack": stack,
-                        "service": "",
-                        "host": h,
-                        "state": why,
-                        "status": "",
-                        "image": "",
-                        "ports": "",
-                        "name": "",
-                    }
-                )
+    rows = ps_rows(cfg, state, facts, wanted, host)
     unreachable = facts.unreachable()
     if as_json:
-        print_json({"containers": rows, "unreachable": unreachable})
+        print_json({"containers": [asdict(r) for r in rows], "unreachable": unreachable})
     else:
         _table(
             ("STACK", "SERVICE", "HOST", "STATE", "IMAGE", "PORTS"),
             [
-                (
-                    r["stack"],
-                    r["service"],
-                    r["host"],
-                    r["status"] or r["state"],
-                    r["image"],
-                    short_ports(r["ports"]),
-                )
+                (r.stack, r.service, r.host, r.status or r.state, r.image, short_ports(r.ports))
                 for r in rows
             ],
         )
         for why in unreachable.values():
             typer.echo(f"warning: {why}", err=True)
     if unreachable:
-        raise SystemExit(4)
+        raise SystemExit(ExitStatus.UNREACHABLE)
 
 
 def logs(
@@ -190,82 +154,42 @@ def logs(
     run_on_hosts(cfg, names, host, [*args, *services], "logs")
 
 
-STATS_PROGRAM = r"""
-docker ps --no-trunc --filter label=com.docker.compose.project --format "$1" || exit $?
-echo '--- stats'
-# a container that stops while stats are read is simply left out
-docker stats --no-stream --no-trunc --format '{{json .}}' 2>/dev/null
-exit 0
-"""
-
-
 def stats(
     host: HostOption = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """CPU and memory of running containers, per host (one round trip per host)."""
-    import asyncio
-    import json
+    from dataclasses import asdict
 
-    from compose_farm.executor import Executor, Script
-    from compose_farm.facts import PS_FORMAT, assign_stacks, parse_ps
+    from compose_farm.executor import Executor
+    from compose_farm.operations.stats import Stats, read_stats
 
     cfg = load(config)
     check_hosts(cfg, [host] if host is not None else [])
     hosts = [host] if host else list(cfg.hosts)
-    script = Script(STATS_PROGRAM, (PS_FORMAT,))
 
-    async def main() -> list[Any]:
+    async def main() -> Stats:
         async with Executor(cfg) as executor:
-            return list(
-                await asyncio.gather(*(executor.run(h, script, capture=True) for h in hosts))
-            )
+            return await read_stats(cfg, executor, hosts)
 
-    results = run_async(main())
-    rows: list[dict[str, str]] = []
-    unreachable: dict[str, str] = {}
-    for h, result in zip(hosts, results, strict=True):
-        if not result.ok:
-            unreachable[h] = result.error or result.stderr.strip() or f"exit {result.exit_status}"
-            continue
-        ps_part, _, stats_part = result.stdout.partition("--- stats\n")
-        containers = parse_ps(h, ps_part)
-        owners = assign_stacks(cfg, containers)
-        by_id = {c.id: c for c in containers}
-        for line in stats_part.splitlines():
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            container = next(
-                (c for cid, c in by_id.items() if cid.startswith(str(item.get("ID", "")))), None
-            )
-            stack = owners.get((h, container.id), "") if container else ""
-            rows.append(
-                {
-                    "host": h,
-                    "stack": stack,
-                    "container": str(item.get("Name", "")),
-                    "cpu": str(item.get("CPUPerc", "")),
-                    "memory": str(item.get("MemUsage", "")),
-                    "memory_percent": str(item.get("MemPerc", "")),
-                }
-            )
+    found = run_async(main())
     if as_json:
-        print_json({"containers": rows, "unreachable": unreachable})
+        print_json(
+            {"containers": [asdict(r) for r in found.containers], "unreachable": found.unreachable}
+        )
     else:
         _table(
             ("HOST", "STACK", "CONTAINER", "CPU", "MEMORY", "MEM %"),
             [
-                (r["host"], r["stack"], r["container"], r["cpu"], r["memory"], r["memory_percent"])
-                for r in rows
+                (r.host, r.stack, r.container, r.cpu, r.memory, r.memory_percent)
+                for r in found.containers
             ],
         )
-        for why in unreachable.values():
+        for why in found.unreachable.values():
             typer.echo(f"warning: {why}", err=True)
-    if unreachable:
-        raise SystemExit(4)
+    if found.unreachable:
+        raise SystemExit(ExitStatus.UNREACHABLE)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from compose_farm.cli.common import ConfigOption, DryRunOption, load, run_async
+from compose_farm.cli.common import ConfigOption, DryRunOption, finish, load, run_async
+from compose_farm.status import ExitStatus, status_of
 
 
 def _print_sections(console: object, sections: list[object]) -> None:
@@ -51,121 +52,76 @@ def apply(
 
     from compose_farm.cli.render import summary
     from compose_farm.cli.session import open_session
-    from compose_farm.facts import gather_facts
-    from compose_farm.farmlock import farm_lock
-    from compose_farm.operations.reconcile import corrected_state, execute
-    from compose_farm.plan import PlanOptions, describe, plan_from_facts
+    from compose_farm.operations.apply import Preview
+    from compose_farm.operations.apply import apply as run_apply
+    from compose_farm.plan import PlanOptions
 
     cfg = load(config)
     options = PlanOptions(orphans=not no_orphans, strays=not no_strays, full=full)
 
-    async def main() -> int:
-        async with open_session(cfg, prune_data=prune_data) as session:
+    async def main() -> ExitStatus:
+        async with open_session(cfg, prune_data=prune_data, who="cf apply") as session:
             console = session.console
-            with farm_lock(cfg.farm_lock_path, lambda m: console.print(m, style="dim")):
-                facts = await gather_facts(cfg, session.executor)
-                plan = plan_from_facts(cfg, session.store.read(), facts, options)
-                for why in facts.unreachable().values():
+
+            def show(found: Preview) -> None:
+                for why in found.warnings():
                     console.print(f"warning: {why}", style="yellow", highlight=False)
-                _print_sections(console, list(describe(plan)))
-                await _print_data_moves(session, plan)
-                held = 4 if plan.blocked or facts.unreachable() else 0
-                if plan.empty:
+                _print_sections(console, list(found.sections()))
+                if found.plan.empty:
                     console.print("Nothing to do: the hosts match the config.", style="green")
                 if dry_run:
                     console.print("Dry run: nothing was changed.", style="dim")
-                    return held
-                if plan.empty:
-                    session.store.modify(lambda state: corrected_state(state, facts, cfg))
-                    await session.ops.changed()
-                    return held
-                if sys.stdin.isatty() and not yes and not Confirm.ask("Apply these changes?"):
-                    console.print("Nothing was changed.")
-                    return 1
-                outcomes = await execute(session.ops, plan, facts)
-                ok = summary(console, outcomes, "apply", mask=session.printer.mask)
-                return held if ok else 1
 
-    code = run_async(main())
-    if code:
-        raise SystemExit(code)
+            async def confirm(_found: Preview) -> bool:
+                if not sys.stdin.isatty() or yes:
+                    return True
+                if Confirm.ask("Apply these changes?"):
+                    return True
+                console.print("Nothing was changed.")
+                return False
 
-
-async def _print_data_moves(session: object, plan: object) -> None:
-    """For each move of a stack with data folders: how much the move will copy."""
-    from rich.text import Text
-
-    from compose_farm.cli.session import Session
-    from compose_farm.errors import TransferError
-    from compose_farm.plan import Plan, StepKind
-    from compose_farm.sync.datamove import estimate
-
-    assert isinstance(session, Session) and isinstance(plan, Plan)
-    moves = [s for s in plan.of_kind(StepKind.MIGRATE) if session.config.stacks[s.stack].data]
-    if not moves:
-        return
-    session.console.print(Text("Data to copy:", style="bold"))
-    state = session.store.read()
-    for step in moves:
-        old, new = step.source or "", step.hosts[0]
-        reuse = new in state.data_left_on(step.stack)
-        try:
-            folders = await estimate(
-                session.executor, session.config, step.stack, old, new, reuse=reuse
+            done = await run_apply(
+                session.ops, options, show=show, confirm=confirm, dry_run=dry_run
             )
-        except TransferError as exc:
-            session.console.print(Text(f"  ! {step.stack}: {exc.message}", style="yellow"))
-            continue
-        for folder in folders:
-            line = f"  - {step.stack} ({old} -> {new}): {folder.describe()}"
-            session.console.print(Text(line), highlight=False)
+            if done.outcomes is None:
+                declined = not dry_run and not done.preview.plan.empty
+                return ExitStatus.FAILED if declined else status_of((), held=done.preview.held)
+            summary(console, list(done.outcomes), "apply", mask=session.printer.mask)
+            return status_of(done.outcomes, held=done.preview.held)
+
+    finish(run_async(main()))
 
 
 def refresh(dry_run: DryRunOption = False, config: ConfigOption = None) -> None:
     """Update the state file from what actually runs; record image digests."""
-    from datetime import UTC, datetime
-
     from compose_farm.cli.session import open_session
-    from compose_farm.digests import merge, read_log, sightings, write_log
-    from compose_farm.facts import gather_facts
-    from compose_farm.farmlock import farm_lock
-    from compose_farm.operations.refresh import refresh_state
+    from compose_farm.operations.refresh import refresh as run_refresh
 
     cfg = load(config)
 
-    async def main() -> int:
-        async with open_session(cfg) as session:
-            console, store = session.console, session.store
-            with farm_lock(cfg.farm_lock_path, lambda m: console.print(m, style="dim")):
-                facts = await gather_facts(cfg, session.executor, images=True)
-                result = refresh_state(cfg, store.read(), facts)
-                for change in result.changes:
-                    before = ", ".join(change.before) or "-"
-                    after = ", ".join(change.after) or "-"
-                    console.print(f"  {change.stack}: {before} -> {after}")
-                for host, why in facts.unreachable().items():
-                    kept = [s for s, h in store.read().deployed.items() if host in h]
-                    console.print(
-                        f"warning: {why}; kept its {len(kept)} stacks in state", style="yellow"
-                    )
-                for stack, hosts in result.unmanaged.items():
-                    console.print(
-                        f"  not managed by cf: {stack} on {', '.join(hosts)}", style="dim"
-                    )
-                if not result.changes:
-                    console.print("State already matches the hosts.", style="green")
-                if dry_run:
-                    console.print("Dry run: nothing was written.", style="dim")
-                    return 4 if facts.unreachable() else 0
-                store.replace(result.state)
-                await session.ops.changed()
-                now = datetime.now(UTC).replace(microsecond=0).isoformat()
-                log_path = cfg.digest_log_path
-                managed = set(cfg.stacks) | set(result.state.deployed)
-                write_log(log_path, merge(read_log(log_path), sightings(facts, now, managed)))
-                console.print(f"State written to {store.path}; digests to {log_path}.", style="dim")
-                return 4 if facts.unreachable() else 0
+    async def main() -> ExitStatus:
+        async with open_session(cfg, who="cf refresh") as session:
+            console = session.console
+            done = await run_refresh(session.ops, dry_run=dry_run)
+            for change in done.found.changes:
+                before = ", ".join(change.before) or "-"
+                after = ", ".join(change.after) or "-"
+                console.print(f"  {change.stack}: {before} -> {after}")
+            for host, why in done.unreachable.items():
+                console.print(
+                    f"warning: {why}; kept its {done.kept[host]} stacks in state", style="yellow"
+                )
+            for stack, hosts in done.found.unmanaged.items():
+                console.print(f"  not managed by cf: {stack} on {', '.join(hosts)}", style="dim")
+            if not done.found.changes:
+                console.print("State already matches the hosts.", style="green")
+            if dry_run:
+                console.print("Dry run: nothing was written.", style="dim")
+            else:
+                console.print(
+                    f"State written to {session.store.path}; digests to {cfg.digest_log_path}.",
+                    style="dim",
+                )
+            return status_of((), held=done.held)
 
-    code = run_async(main())
-    if code:
-        raise SystemExit(code)
+    finish(run_async(main()))

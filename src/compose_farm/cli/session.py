@@ -33,7 +33,7 @@ class Session:
 
 @contextlib.asynccontextmanager
 async def open_session(
-    config: Config, stacks: Sequence[str] = (), *, prune_data: bool = False
+    config: Config, stacks: Sequence[str] = (), *, prune_data: bool = False, who: str = "cf"
 ) -> AsyncIterator[Session]:
     """Build the parts for ``stacks``; closes every SSH connection on the way out."""
     console = Console(highlight=False, soft_wrap=True)
@@ -41,5 +41,5 @@ async def open_session(
     multi = {name for name, s in config.stacks.items() if s.multi_host}
     printer = Printer(console, multi, secrets.mask)
     async with early.executor(config) as executor:
-        ops = operations_for(config, executor, printer, os.environ, prune_data=prune_data)
+        ops = operations_for(config, executor, printer, os.environ, prune_data=prune_data, who=who)
         yield Session(config, console, executor, ops.store, printer, ops)

@@ -18,6 +18,7 @@ from compose_farm.cli.common import (
     print_json,
     run_async,
 )
+from compose_farm.status import ExitStatus
 
 if TYPE_CHECKING:
     from compose_farm.config import Config
@@ -147,7 +148,7 @@ def trust(
     if not chosen:
         typer.echo("No remote hosts to trust: local hosts need no host key.")
     if len(_trust(cfg, chosen, yes, replace)) < len(chosen):
-        raise SystemExit(1)
+        raise SystemExit(ExitStatus.FAILED)
 
 
 def _password(prompt: str) -> str | None:
@@ -208,7 +209,7 @@ def setup(
             continue
         typer.echo(f"{host}: key {'installed' if outcome == 'added' else 'already installed'}")
     if failed:
-        fail("not every host is set up; see the messages above", code=1)
+        fail("not every host is set up; see the messages above", code=ExitStatus.FAILED)
 
 
 @app.command()
@@ -295,7 +296,7 @@ def status(
             )
         console.print(table)
     if any(r["login"] not in ("ok", "local") for r in rows):
-        raise SystemExit(4)
+        raise SystemExit(ExitStatus.UNREACHABLE)
 
 
 @app.command()
@@ -331,4 +332,8 @@ def revoke(
             elif not r.removed:
                 typer.echo(f"{r.host}: no data-move keys")
     if any(r.error is not None for r in reports):
-        raise SystemExit(4 if all(r.error is not None for r in reports) else 1)
+        raise SystemExit(
+            ExitStatus.UNREACHABLE
+            if all(r.error is not None for r in reports)
+            else ExitStatus.FAILED
+        )

@@ -13,10 +13,12 @@ from compose_farm.cli.common import (
     DryRunOption,
     HostOption,
     StacksArg,
+    finish,
     load,
     run_async,
     select_stacks,
 )
+from compose_farm.status import ExitStatus, status_of
 
 if TYPE_CHECKING:
     from compose_farm.cli.session import Session
@@ -42,7 +44,7 @@ def sync(
     cfg = load(config)
     names = select_stacks(cfg, stacks, all_stacks, host)
 
-    async def main() -> int:
+    async def main() -> ExitStatus:
         async with open_session(cfg, names) as session:
             outcomes: list[Outcome] = []
             for stack in names:
@@ -73,7 +75,7 @@ def sync(
                     outcomes.append(Outcome(stack, (target,), True))
             return _report(session, outcomes, "sync", "nothing was changed" if dry_run else None)
 
-    _exit_with(run_async(main()))
+    finish(run_async(main()))
 
 
 def prune_data(
@@ -102,9 +104,9 @@ def prune_data(
     asking = not dry_run and sys.stdin.isatty() and not yes
     if asking and not Confirm.ask("Remove these copies?"):
         typer.echo("Nothing was changed.")
-        raise SystemExit(1)
+        raise SystemExit(ExitStatus.FAILED)
 
-    async def main() -> int:
+    async def main() -> ExitStatus:
         async with open_session(cfg, names) as session:
             outcomes = []
             for stack in names:
@@ -119,24 +121,18 @@ def prune_data(
             dry = "nothing was removed" if dry_run else None
             return _report(session, outcomes, "prune-data", dry)
 
-    _exit_with(run_async(main()))
+    finish(run_async(main()))
 
 
-def _report(session: Session, outcomes: list[Outcome], verb: str, dry: str | None) -> int:
+def _report(session: Session, outcomes: list[Outcome], verb: str, dry: str | None) -> ExitStatus:
     """The summary (after a dry run's note); the exit code: 4 when every failure was a
     host that could not be reached, else 1."""
     from compose_farm.cli.render import summary
 
     if dry is not None:
         session.console.print(f"Dry run: {dry}.", style="dim")
-    if summary(session.console, outcomes, verb):
-        return 0
-    return 4 if all(o.unreachable for o in outcomes if not o.ok) else 1
-
-
-def _exit_with(code: int) -> None:
-    if code:
-        raise SystemExit(code)
+    summary(session.console, outcomes, verb)
+    return status_of(outcomes)
 
 
 def register(app: typer.Typer) -> None:

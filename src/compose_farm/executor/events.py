@@ -41,6 +41,11 @@ class Result:
         return self.exit_status == 0 and self.error is None
 
 
+def notice(text: str, *, warning: bool = False) -> OutputLine:
+    """A line about the farm as a whole, not one stack or host (a notice, a warning)."""
+    return OutputLine(host="", stack=None, stream="stderr" if warning else "info", line=text)
+
+
 Event = OutputLine | Result
 Sink = Callable[[Event], None]
 

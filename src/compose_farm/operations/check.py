@@ -1,7 +1,10 @@
-"""``cf check``: config against disk, hosts' reachability, and what each stack needs.
+"""``check``: config against disk, hosts' reachability, and what each stack needs.
 
 Every host is asked once, with one program that checks all the stacks meant
-for it (compose file, bind-mount sources, devices, external networks).
+for it (compose file, bind-mount sources, devices, external networks); at the
+same time, each synced stack's folder is compared with the host's copy, and
+each host's ``authorized_keys`` is searched for data-move keys left behind.
+What counts as a problem is decided here, for every front end.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from compose_farm.compose import COMPOSE_FILE_NAMES, list_stack_dirs
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
 from compose_farm.executor import Executor
+from compose_farm.operations.movekeys import HostKeys, key_problems, left_keys
 from compose_farm.operations.preflight import Missing, Requirements, check_script, parse_report
 from compose_farm.sync.manifest import Drift
 from compose_farm.sync.stackdir import stack_drift
@@ -96,3 +100,84 @@ async def check_drift(
 
     found = await asyncio.gather(*(one(s, h) for s, h in pairs))
     return dict(zip(pairs, found, strict=True))
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything ``check`` found: problems (each makes it fail), notes, and the details."""
+
+    disk: DiskReport
+    hosts: tuple[HostReport, ...] = ()
+    drift: Mapping[tuple[str, str], Drift | str] = field(default_factory=dict)
+    keys: tuple[HostKeys, ...] = ()
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def _wanted(config: Config, named: Sequence[str]) -> dict[str, list[str]]:
+    """Configured stacks on their hosts; named stacks on every host."""
+    wanted = {h: [s for s in config.stacks if h in config.stacks[s].hosts] for h in config.hosts}
+    for host in config.hosts:
+        wanted[host] += [s for s in named if s not in wanted[host]]
+    return wanted
+
+
+def _problems(config: Config, report: CheckReport) -> list[str]:
+    problems = [
+        f"{s}: no compose file in {config.stack_dir(s)}" for s in report.disk.no_compose_file
+    ]
+    for r in report.hosts:
+        if r.error is not None:
+            problems.append(r.error)
+            continue
+        for stack, missing in r.missing.items():
+            if stack in config.stacks and config.stacks[stack].sync:
+                # the folder arrives with the next sync: drift says what differs
+                missing = [m for m in missing if m.kind != "compose"]
+            if missing and r.host in config.stacks[stack].hosts:
+                what = "; ".join(str(m) for m in missing)
+                problems.append(f"{stack} on {r.host}: missing {what}")
+    problems += key_problems(report.keys)
+    for (stack, host), drift in report.drift.items():
+        if isinstance(drift, str):
+            problems.append(f"{stack} on {host}: cannot compare its folder: {drift}")
+        elif drift:
+            problems.append(
+                f"{stack} on {host}: folder out of sync with this machine "
+                f"({drift.summary()}); run `cf sync {stack}`"
+            )
+    return problems
+
+
+async def check(
+    config: Config,
+    executor: Executor | None,
+    named: Sequence[str],
+    environ: Mapping[str, str],
+) -> CheckReport:
+    """The config against disk and, with an ``executor``, every host: what each stack needs
+    there, synced folders' drift, data-move keys left behind. Reads only."""
+    from compose_farm.operations.preflight import requirements
+
+    disk = check_disk(config)
+    notes = tuple(f"{s}: a compose folder that is not in the config" for s in disk.not_in_config)
+    report = CheckReport(disk, notes=notes)
+    if executor is not None:
+        wanted = _wanted(config, named)
+        involved = {s for stacks in wanted.values() for s in stacks}
+        needs = {s: requirements(config, s, environ) for s in involved}
+        hosts = await check_hosts(config, executor, wanted, needs)
+        up = [r.host for r in hosts if r.error is None]
+        remote = [h for h in up if not executor.is_local(h)]
+        drift, keys = await asyncio.gather(
+            check_drift(config, executor, up), left_keys(executor, remote)
+        )
+        report = CheckReport(disk, tuple(hosts), drift, tuple(keys), notes=notes)
+    return CheckReport(
+        report.disk,
+        report.hosts,
+        report.drift,
+        report.keys,
+        tuple(_problems(config, report)),
+        report.notes,
+    )

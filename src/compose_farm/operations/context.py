@@ -11,14 +11,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from compose_farm.config import Config
-from compose_farm.executor import Executor, OutputLine, Sink
+from compose_farm.executor import Executor, Sink, notice
 from compose_farm.operations.lifecycle import Operations
 from compose_farm.state import StateStore
-
-
-def farm_line(sink: Sink, text: str, *, warning: bool = False) -> None:
-    """A line about the farm, not one stack or host (a notice, a warning)."""
-    sink(OutputLine(host="", stack=None, stream="stderr" if warning else "info", line=text))
 
 
 def traefik_hook(
@@ -31,9 +26,9 @@ def traefik_hook(
 
         changed, warnings = write(config, store.read(), environ)
         for warning in warnings:
-            farm_line(sink, f"traefik: {warning}", warning=True)
+            sink(notice(f"traefik: {warning}", warning=True))
         if changed:
-            farm_line(sink, f"traefik: updated {config.traefik_file}")
+            sink(notice(f"traefik: updated {config.traefik_file}"))
 
     return regenerate
 
@@ -45,10 +40,12 @@ def operations_for(
     environ: Mapping[str, str],
     *,
     prune_data: bool = False,
+    who: str = "cf",
 ) -> Operations:
-    """``Operations`` on ``config``'s state file, with the farm's hooks."""
+    """``Operations`` on ``config``'s state file, with the farm's hooks; ``who`` names
+    the command in the farm lock while it holds it."""
     store = StateStore(config.state_path)
     hooks = () if config.traefik_file is None else (traefik_hook(config, store, environ, sink),)
     return Operations(
-        config, executor, store, sink, environ, prune_data=prune_data, after_change=hooks
+        config, executor, store, sink, environ, prune_data=prune_data, after_change=hooks, who=who
     )

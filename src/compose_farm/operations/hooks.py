@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from compose_farm.config import Config, HookCommand
-from compose_farm.executor import Command, Executor, OutputLine, Script, Sink
+from compose_farm.executor import Command, ExecutorProtocol, OutputLine, Script, Sink
 from compose_farm.executor.local import LocalRunner
 
 LOCAL = "local"
@@ -49,7 +49,7 @@ def _local_folder(config: Config, stack: str) -> Path:
 
 
 async def run_hooks(
-    executor: Executor,
+    executor: ExecutorProtocol,
     config: Config,
     event: str,
     stack: str,
@@ -68,7 +68,7 @@ async def run_hooks(
 
 
 async def _run_one(
-    executor: Executor,
+    executor: ExecutorProtocol,
     config: Config,
     hook: HookCommand,
     event: str,

@@ -12,12 +12,14 @@ stack with data folders copies them (docs/sync-and-data.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
-from compose_farm.executor import Event, Executor, OutputLine, Result, Sink, compose
+from compose_farm.executor import Event, Executor, OutputLine, Result, Sink, compose, notice
+from compose_farm.farmlock import FarmGate
 from compose_farm.operations.hooks import run_hooks
 from compose_farm.operations.preflight import (
     MISSING_EXIT,
@@ -26,7 +28,7 @@ from compose_farm.operations.preflight import (
     preflight_script,
     requirements,
 )
-from compose_farm.state import StateStore
+from compose_farm.state import State, StateStore
 from compose_farm.sync.datamove import DataMove, prune
 from compose_farm.sync.stackdir import describe, sync_stack
 
@@ -44,6 +46,13 @@ class Outcome:
     unreachable: bool = False  # failed only because a host could not be reached
 
 
+def where(config: Config, state: State, stack: str, only_host: str | None) -> tuple[str, ...]:
+    """Hosts ``stack`` is on: the state's when it records any, else its configured hosts;
+    with ``only_host``, only that one (when it is one of them)."""
+    hosts = state.hosts_of(stack) or config.stacks[stack].hosts
+    return hosts if only_host is None else tuple(h for h in hosts if h == only_host)
+
+
 class Operations:
     """Runs lifecycle steps for stacks, reporting output events to ``sink``."""
 
@@ -57,9 +66,11 @@ class Operations:
         *,
         prune_data: bool = False,
         after_change: Sequence[Callable[[], Awaitable[None]]] = (),
+        who: str = "cf",
     ) -> None:
         """``prune_data``: remove the old host's data copy right after a verified move.
-        ``after_change``: run when the state may say something new (Traefik's file)."""
+        ``after_change``: run when the state may say something new (Traefik's file).
+        ``who``: the command, as the farm lock names its holder."""
         self.config = config
         self.executor = executor
         self.store = store
@@ -67,11 +78,18 @@ class Operations:
         self.environ = environ
         self.after_change = tuple(after_change)
         self.prune_data = prune_data
+        # Every step that changes hosts or state holds the farm lock (see ``exclusive``).
+        self.gate = FarmGate(config.farm_lock_path, lambda text: sink(notice(text)), who)
         # (stack, host) folders synced in this run: `update` syncs before its pull, and the
         # `up` after it need not list the host's copy again. One Operations per command.
         self._synced: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------ helpers
+
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold the farm lock for the block: no other command changes the farm meanwhile
+        (re-entrant within this command)."""
+        return self.gate.held()
 
     def info(self, stack: str, host: str, text: str) -> None:
         """A line of our own (not the command's) in the output stream."""
@@ -85,11 +103,7 @@ class Operations:
 
     def where(self, stack: str, only_host: str | None) -> tuple[str, ...]:
         """Hosts a stack is on: state when recorded, else its configured hosts."""
-        recorded = self.store.read().hosts_of(stack)
-        hosts = recorded or self.config.stacks[stack].hosts
-        if only_host is not None:
-            hosts = tuple(h for h in hosts if h == only_host)
-        return hosts
+        return where(self.config, self.store.read(), stack, only_host)
 
     async def for_each(
         self,
@@ -97,8 +111,10 @@ class Operations:
         action: Callable[[str], Awaitable[Outcome]],
         *,
         changes_placement: bool = False,
+        exclusive: bool = True,
     ) -> list[Outcome]:
-        """Run ``action`` for every stack concurrently (bounded), in order of ``stacks``.
+        """Run ``action`` for every stack concurrently (bounded), in order of ``stacks``,
+        holding the farm lock (unless not ``exclusive``: logs, a passthrough).
 
         With ``changes_placement`` (up, down), the ``after_change`` hooks run at
         the end (the Traefik file is regenerated once, not once per stack).
@@ -109,9 +125,10 @@ class Operations:
             async with gate:
                 return await action(stack)
 
-        outcomes = list(await asyncio.gather(*(one(s) for s in stacks)))
-        if changes_placement:
-            await self.changed()
+        async with self.exclusive() if exclusive else contextlib.nullcontext():
+            outcomes = list(await asyncio.gather(*(one(s) for s in stacks)))
+            if changes_placement:
+                await self.changed()
         return outcomes
 
     async def changed(self) -> None:
@@ -361,6 +378,10 @@ class Operations:
     ) -> list[str]:
         """Remove ``stack``'s data folders on ``hosts`` where it does not run now, and the
         folders set aside by moves everywhere; the hosts that were cleaned."""
+        async with self.exclusive():
+            return await self._prune_copies(stack, hosts, dry_run=dry_run)
+
+    async def _prune_copies(self, stack: str, hosts: Sequence[str], *, dry_run: bool) -> list[str]:
         deployed = self.store.read().hosts_of(stack)
         cleaned: list[str] = []
         for host in dict.fromkeys([*hosts, *deployed]):
@@ -450,8 +471,10 @@ class Operations:
         *,
         only_host: str | None = None,
         services: Sequence[str] = (),
+        exclusive: bool = True,
     ) -> list[Outcome]:
-        """A compose command that does not change where stacks run (stop, restart, pull)."""
+        """A compose command that does not change where stacks run (stop, restart, pull;
+        not ``exclusive``: one that changes nothing, such as ``logs``)."""
 
         async def one(stack: str) -> Outcome:
             hosts = self.where(stack, only_host)
@@ -460,7 +483,7 @@ class Operations:
             )
             return _outcome(stack, " ".join(verb), results)
 
-        return await self.for_each(stacks, one)
+        return await self.for_each(stacks, one, exclusive=exclusive)
 
     async def update(
         self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()

@@ -1,4 +1,4 @@
-"""``cf refresh``: make the state file say what actually runs, from the facts.
+"""``refresh``: make the state file say what actually runs, from the facts (CLI and web).
 
 A host that did not answer keeps every entry it had: unreachable is never
 read as "stopped". Hosts that answered are taken at their word: a stack is
@@ -9,9 +9,11 @@ stack deployed; ``cf down`` removes its containers).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from compose_farm.config import Config
-from compose_farm.facts import Facts
+from compose_farm.facts import Facts, gather_facts
+from compose_farm.operations.lifecycle import Operations
 from compose_farm.state import State
 
 
@@ -53,3 +55,41 @@ def refresh_state(config: Config, state: State, facts: Facts) -> Refresh:
         s: h for s, h in running.items() if s not in config.stacks and s not in state.deployed
     }
     return Refresh(fresh, changes, unmanaged)
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What ``refresh`` found, and whether it wrote the state and the digest log."""
+
+    found: Refresh
+    unreachable: dict[str, str]  # host -> why it could not be asked
+    kept: dict[str, int]  # unreachable host -> stacks kept in state for it
+    written: bool
+
+    @property
+    def held(self) -> bool:
+        """Some host could not be asked."""
+        return bool(self.unreachable)
+
+
+async def refresh(ops: Operations, *, dry_run: bool = False) -> Refreshed:
+    """Under the farm lock: read what runs (with image digests), make the state say so,
+    rewrite the Traefik file, and add the digests seen to ``dockerfarm-log.toml``."""
+    from compose_farm.digests import merge, read_log, sightings, write_log
+
+    config, store = ops.config, ops.store
+    async with ops.exclusive():
+        facts = await gather_facts(config, ops.executor, images=True)
+        before = store.read()
+        found = refresh_state(config, before, facts)
+        unreachable = facts.unreachable()
+        kept = {h: sum(1 for hs in before.deployed.values() if h in hs) for h in unreachable}
+        if dry_run:
+            return Refreshed(found, unreachable, kept, written=False)
+        store.replace(found.state)
+        await ops.changed()
+        now = datetime.now(UTC).replace(microsecond=0).isoformat()
+        managed = set(config.stacks) | set(found.state.deployed)
+        path = config.digest_log_path
+        write_log(path, merge(read_log(path), sightings(facts, now, managed)))
+        return Refreshed(found, unreachable, kept, written=True)

@@ -21,6 +21,7 @@ from compose_farm.config import Config, parse_config
 from compose_farm.errors import ComposeFileError, ConfigError, FarmError
 from compose_farm.fsutil import atomic_write
 from compose_farm.names import name_problem
+from compose_farm.status import ExitStatus
 from compose_farm.yamlio import parse_yaml
 
 STACK_FILES = (*COMPOSE_FILE_NAMES, DOTENV)
@@ -29,7 +30,7 @@ STACK_FILES = (*COMPOSE_FILE_NAMES, DOTENV)
 class FileRefused(FarmError):
     """A path the editors may not reach."""
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 def stack_file(config: Config, stack: str, name: str) -> Path:

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
 from compose_farm.config import Config
-from compose_farm.executor import Command, OutputLine
-from compose_farm.facts import gather_facts
-from compose_farm.farmlock import farm_lock_async
+from compose_farm.executor import Command, notice
+from compose_farm.operations.apply import Preview
+from compose_farm.operations.apply import apply as run_apply
 from compose_farm.operations.context import operations_for
 from compose_farm.operations.lifecycle import Operations, Outcome
-from compose_farm.operations.reconcile import execute
-from compose_farm.operations.refresh import refresh_state
-from compose_farm.plan import plan_from_facts
+from compose_farm.operations.refresh import refresh as run_refresh
 from compose_farm.web.deps import CsrfDep, FarmDep, SessionDep, checked_id, checked_name
 from compose_farm.web.farm import Farm
 from compose_farm.web.tasks import Sink, Task
@@ -51,21 +48,14 @@ def start_ops(
     verb: str,
     action: Callable[[Operations, Config], Awaitable[list[Outcome]]],
 ) -> Task:
-    """Run ``action`` with fresh Operations in the background."""
+    """Run ``action`` with fresh Operations in the background (every changing step of
+    Operations holds the farm lock, as in the CLI)."""
 
     async def run(sink: Sink) -> tuple[bool, str]:
         config = await farm.read_config()
-
-        def waiting(text: str) -> None:
-            sink(OutputLine(host="-", stack=None, stream="info", line=text))
-
         try:
-            # the lock `cf apply` takes: a CLI run and a web action never overlap
-            async with (
-                farm_lock_async(config.farm_lock_path, waiting, f"cf web: {title}"),
-                farm.executor_factory(config) as executor,
-            ):
-                ops = operations_for(config, executor, sink, farm.environ)
+            async with farm.executor_factory(config) as executor:
+                ops = operations_for(config, executor, sink, farm.environ, who=f"cf web: {title}")
                 outcomes = await action(ops, config)
         finally:
             farm.invalidate()
@@ -74,28 +64,34 @@ def start_ops(
     return farm.tasks.start(title, run)
 
 
-async def _apply(ops: Operations, config: Config) -> list[Outcome]:
-    facts = await gather_facts(config, ops.executor)
-    plan = plan_from_facts(config, ops.store.read(), facts)
-    return await execute(ops, plan, facts)
+async def _apply(ops: Operations, _config: Config) -> list[Outcome]:
+    def show(found: Preview) -> None:
+        for why in found.warnings():
+            ops.sink(notice(f"warning: {why}", warning=True))
+        for section in found.sections():
+            ops.sink(notice(f"{section.title}:"))
+            for line in section.lines:
+                ops.sink(notice(f"  - {line}"))
+        if found.plan.empty:
+            ops.sink(notice("Nothing to do: the hosts match the config."))
+
+    async def confirm(_found: Preview) -> bool:
+        return True  # the button is the confirmation (the page shows the plan first)
+
+    done = await run_apply(ops, show=show, confirm=confirm)
+    return list(done.outcomes or ())
 
 
-async def _refresh(ops: Operations, config: Config) -> list[Outcome]:
-    from compose_farm.digests import merge, read_log, sightings, write_log
-
-    facts = await gather_facts(config, ops.executor, images=True)
-    result = refresh_state(config, ops.store.read(), facts)
-    ops.store.replace(result.state)
-    await ops.changed()
-    now = datetime.now(UTC).replace(microsecond=0).isoformat()
-    managed = set(config.stacks) | set(result.state.deployed)
-    path = config.digest_log_path
-    write_log(path, merge(read_log(path), sightings(facts, now, managed)))
-    for change in result.changes:
-        ops.info(change.stack, "-", f"{change.before or '-'} -> {change.after or '-'}")
-    for host, why in facts.unreachable().items():
-        ops.info("", host, f"{why}: its stacks were kept in state")
-    return [Outcome(c.stack, c.after, True) for c in result.changes]
+async def _refresh(ops: Operations, _config: Config) -> list[Outcome]:
+    done = await run_refresh(ops)
+    for change in done.found.changes:
+        before, after = ", ".join(change.before) or "-", ", ".join(change.after) or "-"
+        ops.sink(notice(f"{change.stack}: {before} -> {after}"))
+    for host, why in done.unreachable.items():
+        ops.sink(notice(f"{why}: its {done.kept[host]} stacks were kept in state", warning=True))
+    if not done.found.changes:
+        ops.sink(notice("State already matches the hosts."))
+    return [Outcome(c.stack, c.after, True) for c in done.found.changes]
 
 
 @router.post("/apply")
@@ -165,9 +161,10 @@ async def restart_container(
         )
 
     async def run(ops: Operations, _cfg: Config) -> list[Outcome]:
-        result = await ops.executor.run(
-            host, Command(argv=("docker", "restart", found.id)), stack=name, sink=ops.sink
-        )
+        async with ops.exclusive():
+            result = await ops.executor.run(
+                host, Command(argv=("docker", "restart", found.id)), stack=name, sink=ops.sink
+            )
         return [Outcome(name, (host,), result.ok, result.error or "")]
 
     title = f"Restart {farm.mask(name, found.name)}"
