@@ -34,7 +34,7 @@ from pathlib import PurePosixPath
 
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
-from compose_farm.executor import Executor, Script
+from compose_farm.executor import ExecutorProtocol, Script
 from compose_farm.sync import direct
 from compose_farm.sync.manifest import (
     NANOSECOND,
@@ -83,7 +83,7 @@ class FolderEstimate:
 
 
 async def estimate(
-    executor: Executor, config: Config, stack: str, old: str, new: str, *, reuse: bool
+    executor: ExecutorProtocol, config: Config, stack: str, old: str, new: str, *, reuse: bool
 ) -> list[FolderEstimate]:
     """For each data folder: its size on ``old`` and what the pre-copy would send."""
     out: list[FolderEstimate] = []
@@ -114,7 +114,7 @@ class DataMove:
 
     def __init__(
         self,
-        executor: Executor,
+        executor: ExecutorProtocol,
         config: Config,
         stack: str,
         old: str,
@@ -295,7 +295,7 @@ done
 
 
 async def prune(
-    executor: Executor, host: str, folder: PurePosixPath, *, everything: bool, dry_run: bool
+    executor: ExecutorProtocol, host: str, folder: PurePosixPath, *, everything: bool, dry_run: bool
 ) -> list[str]:
     """Remove the copies of ``folder`` on ``host``: the folder itself (``everything``) and
     the ``.cf-replaced-*`` folders set aside beside it. What was (or would be) removed."""

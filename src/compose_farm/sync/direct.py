@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from compose_farm.errors import TransferError
-from compose_farm.executor import Executor, Script
+from compose_farm.executor import ExecutorProtocol, Script
 from compose_farm.ssh.authkeys import PROLOGUE, REVOKE_PROGRAM, STATE_DIR
 from compose_farm.sync.remote import TAR_CREATE
 
@@ -235,7 +235,7 @@ def send_program(marker: str, folder: PurePosixPath, flags: str | None) -> str:
     )
 
 
-async def route(executor: Executor, source_host: str, destination_host: str) -> Route:
+async def route(executor: ExecutorProtocol, source_host: str, destination_host: str) -> Route:
     """How ``destination_host`` (B) can pull from ``source_host`` (A); ``Unreachable``
     when that cannot be arranged."""
     if executor.is_local(source_host) or executor.is_local(destination_host):
@@ -285,7 +285,7 @@ class NotAllowed(Unreachable):
 
 
 async def allow(
-    executor: Executor,
+    executor: ExecutorProtocol,
     source_host: str,
     grant: Grant,
     how: Route,
@@ -309,7 +309,7 @@ async def allow(
     raise NotAllowed(why, maybe_added=done.error is not None)
 
 
-async def revoke(executor: Executor, source_host: str, marker: str) -> str | None:
+async def revoke(executor: ExecutorProtocol, source_host: str, marker: str) -> str | None:
     """Remove the move key ``marker`` and its folder from ``source_host``: ``None``, or
     why that failed."""
     done = await executor.run(source_host, Script(REVOKE_PROGRAM, (marker,)), capture=True)
@@ -319,7 +319,7 @@ async def revoke(executor: Executor, source_host: str, marker: str) -> str | Non
 
 
 async def pull(
-    executor: Executor,
+    executor: ExecutorProtocol,
     source_host: str,
     destination_host: str,
     folder: PurePosixPath,

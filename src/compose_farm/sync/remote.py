@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, cast
 
 from compose_farm.errors import FarmError, HostUnreachableError, TransferError
-from compose_farm.executor import Executor, Script
+from compose_farm.executor import ExecutorProtocol, Script
 from compose_farm.executor.pipes import BytePipe, PipeEnd, relay
 from compose_farm.sync.manifest import Entry, listed_at, parse_checksums, parse_listing
 
@@ -85,7 +85,7 @@ exec mv -- "$1" "$2"
 
 
 async def _run(
-    executor: Executor, host: str, program: str, *args: str, stdin: str | None = None
+    executor: ExecutorProtocol, host: str, program: str, *args: str, stdin: str | None = None
 ) -> str:
     result = await executor.run(host, Script(program, args), capture=True, stdin=stdin)
     if result.error is not None:
@@ -97,13 +97,15 @@ async def _run(
     return result.stdout
 
 
-async def list_folder(executor: Executor, host: str, folder: PurePosixPath) -> dict[str, Entry]:
+async def list_folder(
+    executor: ExecutorProtocol, host: str, folder: PurePosixPath
+) -> dict[str, Entry]:
     """The listing of ``folder`` on ``host`` (empty when it does not exist)."""
     return (await folder_state(executor, host, folder))[0]
 
 
 async def folder_state(
-    executor: Executor, host: str, folder: PurePosixPath
+    executor: ExecutorProtocol, host: str, folder: PurePosixPath
 ) -> tuple[dict[str, Entry], int | None]:
     """The listing of ``folder`` on ``host``, and the host's clock (nanoseconds) when it
     was listed; ``None`` when the folder does not exist there."""
@@ -112,7 +114,7 @@ async def folder_state(
 
 
 async def checksums(
-    executor: Executor,
+    executor: ExecutorProtocol,
     host: str,
     folder: PurePosixPath,
     only: Sequence[str] | None = None,
@@ -134,7 +136,7 @@ async def checksums(
 
 
 async def remove(
-    executor: Executor, host: str, folder: PurePosixPath, paths: Sequence[str]
+    executor: ExecutorProtocol, host: str, folder: PurePosixPath, paths: Sequence[str]
 ) -> None:
     """Remove ``paths`` (relative, deepest first) under ``folder`` on ``host``."""
     if paths:
@@ -142,7 +144,7 @@ async def remove(
 
 
 async def set_aside(
-    executor: Executor, host: str, folder: PurePosixPath, to: PurePosixPath
+    executor: ExecutorProtocol, host: str, folder: PurePosixPath, to: PurePosixPath
 ) -> None:
     """Rename ``folder`` on ``host`` to ``to`` (nothing when it does not exist)."""
     await _run(executor, host, SET_ASIDE_PROGRAM, str(folder), str(to))
@@ -161,7 +163,7 @@ def _check(ends: Sequence[PipeEnd], what: str) -> None:
 
 
 async def push_local(
-    executor: Executor,
+    executor: ExecutorProtocol,
     host: str,
     local_root: Path,
     folder: PurePosixPath,
@@ -212,7 +214,7 @@ async def _write_tar(pipe: BytePipe, root: Path, paths: Sequence[str]) -> int:
 
 
 async def copy_between(
-    executor: Executor,
+    executor: ExecutorProtocol,
     source_host: str,
     destination_host: str,
     folder: PurePosixPath,

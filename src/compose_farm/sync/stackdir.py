@@ -15,7 +15,7 @@ from pathlib import Path
 from compose_farm.backups import LEGACY_FOLDER
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
-from compose_farm.executor import Executor
+from compose_farm.executor import ExecutorProtocol
 from compose_farm.sync.manifest import Changes, Drift, changes, drift, local_listing
 from compose_farm.sync.remote import list_folder, push_local, remove
 
@@ -58,7 +58,7 @@ def _local_or_fail(config: Config, stack: str) -> Path:
 
 
 async def plan_sync(
-    executor: Executor, config: Config, stack: str, host: str, *, delete: bool | None = None
+    executor: ExecutorProtocol, config: Config, stack: str, host: str, *, delete: bool | None = None
 ) -> Changes:
     """What a sync of ``stack`` to ``host`` would send and delete."""
     root = _local_or_fail(config, stack)
@@ -70,7 +70,7 @@ async def plan_sync(
 
 
 async def sync_stack(
-    executor: Executor,
+    executor: ExecutorProtocol,
     config: Config,
     stack: str,
     host: str,
@@ -88,7 +88,7 @@ async def sync_stack(
     return SyncResult(stack, host, todo, sent)
 
 
-async def stack_drift(executor: Executor, config: Config, stack: str, host: str) -> Drift:
+async def stack_drift(executor: ExecutorProtocol, config: Config, stack: str, host: str) -> Drift:
     """How ``host``'s copy of the stack folder differs from this machine's."""
     root = _local_or_fail(config, stack)
     patterns = exclusions(config, stack)
