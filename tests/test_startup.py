@@ -1,51 +1,42 @@
-"""Start-up shortcuts: which command lines open connections early, and the liboqs check."""
+"""Start-up: Ctrl-C while cf starts, and the liboqs check."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from compose_farm.cli import early
 from compose_farm.ssh import lib as sshlib
 
 
-@pytest.mark.parametrize(
-    ("argv", "parsed"),
-    [
-        (["ps"], ("ps", {}, [])),
-        (["ps", "--json", "-a", "web", "db"], ("ps", {}, ["web", "db"])),
-        (["ps", "-c", "f.yaml", "-H", "h1"], ("ps", {"config": "f.yaml", "host": "h1"}, [])),
-        (["ps", "--config=f.yaml", "--host", "h1"], ("ps", {"config": "f.yaml", "host": "h1"}, [])),
-        (["apply", "--yes", "-n", "--full", "-c", "f.yaml"], ("apply", {"config": "f.yaml"}, [])),
-        (["apply", "--prune-data", "-y"], ("apply", {}, [])),
-    ],
-)
-def test_ps_and_apply_command_lines_are_recognised(
-    argv: list[str], parsed: tuple[str, dict[str, str], list[str]]
-) -> None:
-    assert early.parse(argv) == parsed
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [],
-        ["up", "--all"],
-        ["-v", "ps"],
-        ["ps", "--help"],
-        ["ps", "-aH", "h1"],
-        ["ps", "-cf.yaml"],
-        ["ps", "-c"],
-        ["ps", "-c", "a.yaml", "-c", "b.yaml"],
-        ["ps", "--", "web"],
-        ["ps", "--json=yes"],
-        ["apply", "web"],
-        ["apply", "--host", "h1"],
-    ],
-)
-def test_anything_else_is_left_to_typer(argv: list[str]) -> None:
-    assert early.parse(argv) is None
+def test_ctrl_c_while_cf_starts_says_nothing_ran_and_exits_130(tmp_path: Path) -> None:
+    # The config is a named pipe: cf blocks reading it, and the test's open() of the
+    # other end returns exactly when cf has opened it, so the signal comes while cf
+    # is starting (no sleep decides when).
+    fifo = tmp_path / "compose-farm.yaml"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compose_farm", "ps", "-c", str(fifo)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with fifo.open("w"):
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Interrupted before cf ran anything on a host" in err, err
+    assert "Traceback" not in err and "Aborted" not in err, err
 
 
 def test_liboqs_is_looked_for_when_a_file_may_be_it(

@@ -1,8 +1,8 @@
 """The ``cf`` entry point: run the root Typer app (``cli/root.py``); user errors never trace back.
 
-``main`` imports Typer and the command modules only after a look at the command
-line: for ``cf ps`` and ``cf apply`` it first starts the hosts' SSH connections,
-which then open while those modules import (see ``cli/early.py``).
+Typer parses the command line, the one parser; the commands that ask every host
+(``ps``, ``apply``) start their connections as soon as the config is loaded and
+import what they show the answers with meanwhile (``cli/common.py:warm_up``).
 
 Python's cycle collector is paused while cf starts: importing creates objects
 that live as long as the process, and collecting a few times over them cost
@@ -14,6 +14,7 @@ cycles there cost another 50 ms.
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -30,15 +31,27 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+class Interrupted(BaseException):
+    """Ctrl-C outside a command's run on hosts (while cf starts, parses, reads files).
+
+    Not a ``KeyboardInterrupt``: Click would turn that into "Aborted!" and status 1.
+    While a command runs on hosts, the event loop takes Ctrl-C instead and cancels
+    the run (``cli/common.py:run_async``), which reports what it cut short.
+    """
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise Interrupted
+
+
 def main() -> None:
     """Entry point for ``cf`` and ``compose-farm``: user errors never show a traceback."""
-    from compose_farm.cli import early
     from compose_farm.errors import FarmError
 
+    previous = signal.signal(signal.SIGINT, _interrupted)
     gc.disable()
     try:
         try:
-            early.start(sys.argv[1:])
             from compose_farm.cli.root import app
         finally:
             gc.freeze()
@@ -53,8 +66,11 @@ def main() -> None:
         from compose_farm.cli.common import report
 
         report(FarmError(_describe(error)))
+    except Interrupted:
+        sys.stderr.write("\nInterrupted before cf ran anything on a host.\n")
+        raise SystemExit(130) from None
     finally:
-        early.finish()
+        signal.signal(signal.SIGINT, previous)
         gc.freeze()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -13,8 +13,11 @@ import typer
 from compose_farm.status import ExitStatus
 
 if TYPE_CHECKING:
+    import asyncio
+
     from compose_farm.config import Config
     from compose_farm.errors import FarmError
+    from compose_farm.executor import Executor
 
 T = TypeVar("T")
 
@@ -34,12 +37,9 @@ DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the ch
 
 def load(config: str | None) -> Config:
     """Find and load the config named by ``-c`` or the search order."""
-    from compose_farm.cli import early
     from compose_farm.config import find_config, load_config
 
-    path = find_config(config, os.environ)
-    loaded = early.config_at(path)
-    return loaded if loaded is not None else load_config(path)
+    return load_config(find_config(config, os.environ))
 
 
 def print_json(data: Any) -> None:
@@ -138,20 +138,18 @@ def check_services(services: list[str] | None) -> list[str]:
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run the command's coroutine; Ctrl-C hangs up remote commands and says so.
-
-    It runs as ``asyncio.run`` would, on the loop ``cli/early.py`` opened the
-    command's connections on, if it did.
-    """
-    from compose_farm.cli import early
+    """Run the command's coroutine; Ctrl-C hangs up remote commands and says so."""
+    import asyncio
 
     # SIGTERM (``kill``, ``timeout``, systemd) ends the command as Ctrl-C does: the
     # running steps are cancelled and their clean-ups run (a data move removes its
-    # key), instead of the process vanishing mid-step.
+    # key), instead of the process vanishing mid-step. Ctrl-C is the event loop's
+    # own while it runs (it cancels the command), not ``app.main``'s.
     previous = signal.signal(signal.SIGTERM, _as_interrupt)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with early.event_loop() as loop:
-            return loop.run(main)
+        with asyncio.Runner() as runner:
+            return runner.run(main)
     except KeyboardInterrupt:
         sys.stderr.write(
             "\nInterrupted: remote commands were hung up; the state file records what finished.\n"
@@ -159,6 +157,35 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         raise SystemExit(ExitStatus.INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, before)
+
+
+async def warm_up(executor: Executor, modules: Sequence[str]) -> list[asyncio.Task[object]]:
+    """Start connecting to every remote host, and import ``modules`` meanwhile.
+
+    The handshakes wait on the network and on the hosts' sshd, while the imports
+    keep this process busy: done side by side, a command that asks every host
+    (``ps``, ``apply``) is ready to read their answers about when it has what it
+    needs to show them. The connections are the executor's own, reused by the
+    command's first command on each host; a host that cannot be reached tells the
+    command so when it asks."""
+    import asyncio
+
+    connecting: list[asyncio.Task[object]] = [
+        asyncio.ensure_future(executor.reachable(host))
+        for host in executor.config.hosts
+        if not executor.is_local(host)
+    ]
+    await asyncio.to_thread(import_modules, modules)
+    return connecting
+
+
+def import_modules(modules: Sequence[str]) -> None:
+    """Import ``modules`` (on a worker thread while the event loop waits on hosts)."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
 
 
 def _as_interrupt(_signum: int, _frame: object) -> None:

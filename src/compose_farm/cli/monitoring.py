@@ -17,6 +17,7 @@ from compose_farm.cli.common import (
     check_hosts,
     check_services,
     fail,
+    import_modules,
     load,
     print_json,
     run_async,
@@ -90,9 +91,10 @@ def ps(
     as_json: JsonOption = False,
 ) -> None:
     """One table of every stack's containers across all hosts (one round trip per host)."""
+    import asyncio
     from dataclasses import asdict
 
-    from compose_farm.cli import early
+    from compose_farm.executor import Executor
     from compose_farm.facts import gather_facts
     from compose_farm.operations.ps import ps_rows
     from compose_farm.state import StateStore
@@ -103,8 +105,11 @@ def ps(
     hosts = [host] if host else list(cfg.hosts)
 
     async def main() -> Any:
-        async with early.executor(cfg) as executor:
-            return await gather_facts(cfg, executor, hosts, started=early.runs(executor))
+        async with Executor(cfg) as executor:
+            # the hosts answer while the table's modules import
+            asking = asyncio.ensure_future(gather_facts(cfg, executor, hosts))
+            await asyncio.to_thread(import_modules, ("rich.console", "rich.table"))
+            return await asking
 
     facts = run_async(main())
     rows = ps_rows(cfg, state, facts, wanted, host)

@@ -7,8 +7,23 @@ from typing import Annotated
 
 import typer
 
-from compose_farm.cli.common import ConfigOption, DryRunOption, finish, load, run_async
+from compose_farm.cli.common import (
+    ConfigOption,
+    DryRunOption,
+    finish,
+    load,
+    run_async,
+    warm_up,
+)
 from compose_farm.status import ExitStatus, status_of
+
+APPLY_MODULES = (
+    "rich.prompt",
+    "compose_farm.cli.render",
+    "compose_farm.cli.session",
+    "compose_farm.operations.apply",
+    "compose_farm.plan",
+)
 
 
 def _print_sections(console: object, sections: list[object]) -> None:
@@ -48,19 +63,23 @@ def apply(
     config: ConfigOption = None,
 ) -> None:
     """Make the hosts match the config: stop orphans and strays, migrate, start what is missing."""
-    from rich.prompt import Confirm
-
-    from compose_farm.cli.render import summary
-    from compose_farm.cli.session import open_session
-    from compose_farm.operations.apply import Preview
-    from compose_farm.operations.apply import apply as run_apply
-    from compose_farm.plan import PlanOptions
+    from compose_farm.executor import Executor
 
     cfg = load(config)
-    options = PlanOptions(orphans=not no_orphans, strays=not no_strays, full=full)
 
     async def main() -> ExitStatus:
-        async with open_session(cfg, prune_data=prune_data, who="cf apply") as session:
+        # the hosts' handshakes while the rest of the command imports
+        await warm_up(executor := Executor(cfg), APPLY_MODULES)
+        from rich.prompt import Confirm
+
+        from compose_farm.cli.render import summary
+        from compose_farm.cli.session import open_session
+        from compose_farm.operations.apply import Preview
+        from compose_farm.operations.apply import apply as run_apply
+        from compose_farm.plan import PlanOptions
+
+        options = PlanOptions(orphans=not no_orphans, strays=not no_strays, full=full)
+        async with open_session(cfg, prune_data=prune_data, who="cf apply", on=executor) as session:
             console = session.console
 
             def show(found: Preview) -> None:

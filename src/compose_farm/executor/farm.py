@@ -35,6 +35,12 @@ class Executor:
         self.identity = SshIdentity.of(config, home)
         self._ssh: SshPool | None = None
         self._local: dict[str, LocalRunner] = {}
+        self._cut: list[tuple[str, str | None, str]] = []  # runs a cancellation ended
+
+    def cut_short(self) -> list[tuple[str, str | None, str]]:
+        """``(host, stack, command)`` of every command that was running when the run
+        was cancelled (Ctrl-C), to say what the interruption cut short."""
+        return list(self._cut)
 
     def is_local(self, host: str) -> bool:
         """True when ``host``'s commands run on this machine."""
@@ -64,12 +70,18 @@ class Executor:
         stdin: str | None = None,
     ) -> Result:
         """Run ``command`` on ``host``; output goes to ``sink`` as it happens."""
-        if self.is_local(host):
-            runner = self._local.setdefault(host, LocalRunner(host))
-            return await runner.run(command, stack=stack, sink=sink, capture=capture, stdin=stdin)
-        return await self._pool().run(
-            host, command, stack=stack, sink=sink, capture=capture, stdin=stdin
-        )
+        try:
+            if self.is_local(host):
+                runner = self._local.setdefault(host, LocalRunner(host))
+                return await runner.run(
+                    command, stack=stack, sink=sink, capture=capture, stdin=stdin
+                )
+            return await self._pool().run(
+                host, command, stack=stack, sink=sink, capture=capture, stdin=stdin
+            )
+        except asyncio.CancelledError:
+            self._cut.append((host, stack, command.display()))
+            raise
 
     @contextlib.asynccontextmanager
     async def open_pipe(self, host: str, command: Runnable) -> AsyncIterator[BytePipe]:
