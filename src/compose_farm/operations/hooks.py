@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from compose_farm.config import Config, HookCommand
+from compose_farm.config import Config, HookCommand, HookEvent
 from compose_farm.executor import Command, ExecutorProtocol, OutputLine, Script, Sink
 from compose_farm.executor.local import LocalRunner
 
@@ -29,7 +29,7 @@ exec env "$@" sh -c "$hook"
 
 
 def hook_environment(
-    config: Config, event: str, stack: str, host: str, old_host: str | None
+    config: Config, event: HookEvent, stack: str, host: str, old_host: str | None
 ) -> dict[str, str]:
     """The ``CF_*`` variables a hook sees."""
     env = {
@@ -51,7 +51,7 @@ def _local_folder(config: Config, stack: str) -> Path:
 async def run_hooks(
     executor: ExecutorProtocol,
     config: Config,
-    event: str,
+    event: HookEvent,
     stack: str,
     host: str,
     sink: Sink,
@@ -71,7 +71,7 @@ async def _run_one(
     executor: ExecutorProtocol,
     config: Config,
     hook: HookCommand,
-    event: str,
+    event: HookEvent,
     stack: str,
     host: str,
     sink: Sink,

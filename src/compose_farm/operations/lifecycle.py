@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from compose_farm.config import Config
+from compose_farm.config import Config, HookEvent
 from compose_farm.errors import TransferError
 from compose_farm.executor import Event, Executor, OutputLine, Result, Sink, compose, notice
 from compose_farm.farmlock import FarmGate
@@ -163,7 +163,7 @@ class Operations:
         return None
 
     async def hooks(
-        self, event: str, stack: str, host: str, old_host: str | None = None
+        self, event: HookEvent, stack: str, host: str, old_host: str | None = None
     ) -> Result | None:
         """The stack's ``event`` hooks; a failed ``Result`` naming the hook, else ``None``."""
         problem = await run_hooks(
