@@ -53,6 +53,14 @@ def where(config: Config, state: State, stack: str, only_host: str | None) -> tu
     return hosts if only_host is None else tuple(h for h in hosts if h == only_host)
 
 
+@dataclass
+class _Switch:
+    """How far a move's switch got: the old hosts are being stopped, a roll back began."""
+
+    stopping: bool = False
+    rolling_back: bool = False
+
+
 class Operations:
     """Runs lifecycle steps for stacks, reporting output events to ``sink``."""
 
@@ -197,18 +205,23 @@ class Operations:
                 return await self.migrate(stack, old, target, services)
         return await self.start_on(stack, targets, services)
 
-    async def _preflight(self, stack: str, host: str) -> str | None:
+    async def _preflight(self, stack: str, host: str) -> Result | None:
+        """``None`` when ``host`` has what ``stack`` needs, else a failed result saying
+        why (``unreachable`` when the host could not be asked)."""
         needs = requirements(self.config, stack, self.environ)
         script = preflight_script(self.config.stack_dir(stack), needs)
         result = await self.executor.run(host, script, stack=stack, capture=True)
         if result.error is not None:
-            return result.error
+            return result
         missing = parse_missing(result.stdout)
+        why = None
         if missing:
-            return explain(stack, host, missing)
-        if result.exit_status != 0:
-            return f"preflight check failed on {host}: {result.stderr.strip()}"
-        return None
+            why = explain(stack, host, missing)
+        elif result.exit_status != 0:
+            why = f"preflight check failed on {host}: {result.stderr.strip()}"
+        if why is None:
+            return None
+        return Result(host, stack, result.exit_status or 1, error=why)
 
     async def start_on(self, stack: str, hosts: Sequence[str], services: Sequence[str]) -> Outcome:
         """Preflight and ``up -d`` on each host, as one command per host (one round trip)."""
@@ -289,7 +302,7 @@ class Operations:
             return await not_moved(early.error or "", early.unreachable)
         problem = await self._preflight(stack, new)
         if problem is not None:
-            return await not_moved(problem)
+            return await not_moved(problem.error or "", problem.unreachable)
         pulled = await self.compose(stack, new, "pull", "--ignore-buildable")
         if not pulled.ok:
             why = pulled.error or f"pull exited {pulled.exit_status}"
@@ -301,39 +314,17 @@ class Operations:
             except TransferError as exc:
                 self.info(stack, new, f"data copy failed: {exc.message}")
                 return await not_moved(f"data copy failed: {exc.message}", exc.unreachable)
-        stopped = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "down"))
-        failed = {h: r for h, r in stopped.items() if not r.ok}
-        if failed:
-            # Still running (or unknown) where down failed: never start a second copy.
-            # Where down worked, bring it back up so nothing is left stopped.
-            why = _failure_text("down", failed)
-            done = tuple(h for h in olds if h not in failed)
-            back: list[str] = []
-            if done:
-                restored = await self._on_hosts(
-                    stack, done, lambda h: self.compose(stack, h, "up", "-d")
-                )
-                back = [h for h, r in restored.items() if r.ok]
-            self.record(stack, [h for h in olds if h in failed or h in back])
-            return Outcome(
-                stack,
-                tuple(failed),
-                False,
-                f"not moved: could not stop it on {was} ({why})",
-                unreachable=all(r.unreachable for r in failed.values()),
-            )
-        if move is not None:
-            try:
-                await move.final_copy()
-                await move.verify()
-            except TransferError as exc:
-                self.record(stack, [])
-                return await self._roll_back(stack, olds, new, f"data copy failed ({exc.message})")
-        self.record(stack, [])
-        started = await self.compose(stack, new, "up", "-d", *services)
-        if not started.ok:
-            why = started.error or f"up exited {started.exit_status}"
-            return await self._roll_back(stack, olds, new, f"up on {new} failed ({why})")
+        # From here the stack stops on the old hosts: whatever ends the move before it
+        # runs on the new one (a failure, Ctrl-C) brings it back up where it was.
+        switch = _Switch()
+        try:
+            failed_move = await self._switch(stack, olds, new, move, services, switch)
+        except asyncio.CancelledError:
+            if switch.stopping and not switch.rolling_back:
+                await asyncio.shield(self._roll_back(stack, olds, new, "interrupted"))
+            raise
+        if failed_move is not None:
+            return failed_move
         self.record(stack, [new])
         moved = f"moved {was} -> {new}"
         if move is not None:
@@ -342,6 +333,63 @@ class Operations:
         if after is not None:
             return Outcome(stack, (new,), False, f"{moved}, but {after.error}")
         return Outcome(stack, (new,), True, moved)
+
+    async def _switch(
+        self,
+        stack: str,
+        olds: tuple[str, ...],
+        new: str,
+        move: DataMove | None,
+        services: Sequence[str],
+        switch: _Switch,
+    ) -> Outcome | None:
+        """``down`` on the old hosts, the final data copy, ``up`` on the new host: ``None``
+        once it runs there, else how it ended (rolled back where it could be)."""
+        was = ", ".join(olds)
+        switch.stopping = True
+        stopped = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "down"))
+        failed = {h: r for h, r in stopped.items() if not r.ok}
+        if failed:
+            # Still running (or unknown) where down failed: never start a second copy.
+            # Where down worked, bring it back up so nothing is left stopped.
+            switch.rolling_back = True
+            why = _failure_text("down", failed)
+            done = tuple(h for h in olds if h not in failed)
+            restored = await self._on_hosts(
+                stack, done, lambda h: self.compose(stack, h, "up", "-d")
+            )
+            back = [h for h, r in restored.items() if r.ok]
+            runs = tuple(h for h in olds if h in failed or h in back)
+            self.record(stack, runs)
+            left = [h for h in done if h not in back]
+            message = f"not moved: could not stop it on {was} ({why})"
+            if left:
+                message += (
+                    f"; restarting on {', '.join(left)} failed, so it is stopped there: "
+                    f"run `cf up {stack}` once the cause is fixed"
+                )
+            return Outcome(
+                stack,
+                runs,
+                False,
+                message,
+                unreachable=all(r.unreachable for r in failed.values()) and not left,
+            )
+        if move is not None:
+            try:
+                await move.final_copy()
+                await move.verify()
+            except TransferError as exc:
+                self.record(stack, [])
+                switch.rolling_back = True
+                return await self._roll_back(stack, olds, new, f"data copy failed ({exc.message})")
+        self.record(stack, [])
+        started = await self.compose(stack, new, "up", "-d", *services)
+        if not started.ok:
+            why = started.error or f"up exited {started.exit_status}"
+            switch.rolling_back = True
+            return await self._roll_back(stack, olds, new, f"up on {new} failed ({why})")
+        return None
 
     def _data_move(self, stack: str, old: str, new: str) -> DataMove | None:
         if not self.config.stacks[stack].data:
@@ -408,13 +456,20 @@ class Operations:
         return cleaned
 
     async def _roll_back(self, stack: str, olds: tuple[str, ...], new: str, why: str) -> Outcome:
+        """Stop what started on ``new``, start ``stack`` on ``olds`` again."""
         was = ", ".join(olds)
         self.info(stack, olds[0], f"{why}; bringing {stack} back up on {was}")
-        await self.compose(stack, new, "down")
+        cleaned = await self.compose(stack, new, "down")
+        # Until the old hosts answer, the stack may be up there again: the state says so,
+        # so a second interruption never leaves it saying "nowhere".
+        self.record(stack, olds)
         restored = await self._on_hosts(stack, olds, lambda h: self.compose(stack, h, "up", "-d"))
         back = [h for h, r in restored.items() if r.ok]
         self.record(stack, back)
         target = f"move to {new}"
+        if not cleaned.ok:
+            failure = cleaned.error or f"down exited {cleaned.exit_status}"
+            why += f"; stopping it on {new} failed ({failure}): what started there may still run"
         if len(back) == len(olds):
             return Outcome(
                 stack, tuple(back), False, f"{target} failed: {why}; rolled back, running on {was}"
