@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compose_farm.config import load_config
 from compose_farm.facts import Container, Facts, HostFacts, assign_stacks, parse_ps
+from tests.support.config import make_config
 
 
 def row(project: str, workdir: str, state: str = "running", cid: str = "c1") -> str:
@@ -21,12 +21,7 @@ def test_parse_ps_skips_noise() -> None:
 
 
 def test_stack_is_found_by_folder_even_with_a_custom_project_name(tmp_path: Path) -> None:
-    cfg_path = tmp_path / "compose-farm.yaml"
-    cfg_path.write_text(
-        "compose_dir: /opt/compose\nhosts: {h1: 10.0.0.1, h2: 10.0.0.2}\n"
-        "stacks: {plex: h1, Media: h2}\n"
-    )
-    cfg = load_config(cfg_path)
+    cfg = make_config(tmp_path, hosts=("h1", "h2"), stacks={"plex": "h1", "Media": "h2"})
     containers = parse_ps(
         "h1",
         "\n".join(

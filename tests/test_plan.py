@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
-from compose_farm.config import Config, HostConfig, StackConfig
+from compose_farm.config import Config
 from compose_farm.plan import Plan, PlanOptions, StepKind, make_plan
 from compose_farm.state import State
+from tests.support.config import make_config
 
 CASES: list[dict[str, Any]] = YAML(typ="safe").load(
     (Path(__file__).parent / "data" / "plans.yaml").read_text()
@@ -18,21 +19,9 @@ CASES: list[dict[str, Any]] = YAML(typ="safe").load(
 HOSTS = ("h1", "h2", "h3", "h4")
 
 
-def farm(stacks: dict[str, str | list[str]]) -> Config:
+def farm(folder: Path, stacks: dict[str, str | list[str]]) -> Config:
     """A config over h1..h4 from a plain ``stack: host(s)`` mapping."""
-    parsed = {}
-    for name, target in stacks.items():
-        if target == "all":
-            parsed[name] = StackConfig(name=name, hosts=HOSTS, all_hosts=True)
-        else:
-            hosts = (target,) if isinstance(target, str) else tuple(target)
-            parsed[name] = StackConfig(name=name, hosts=hosts)
-    return Config(
-        path=Path("/nonexistent/compose-farm.yaml"),
-        compose_dir=PurePosixPath("/opt/compose"),
-        hosts={h: HostConfig(address=f"10.0.0.{i}") for i, h in enumerate(HOSTS, 1)},
-        stacks=parsed,
-    )
+    return make_config(folder, hosts=HOSTS, stacks=stacks)
 
 
 def hosts_map(raw: dict[str, str | list[str]] | None) -> dict[str, tuple[str, ...]]:
@@ -48,14 +37,14 @@ def render(plan: Plan) -> list[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_plan_case(case: dict[str, Any]) -> None:
+def test_plan_case(case: dict[str, Any], tmp_path: Path) -> None:
     unreachable = dict.fromkeys(case.get("unreachable", []), "no answer")
     running = {
         s: tuple(h for h in hosts if h not in unreachable)
         for s, hosts in hosts_map(case.get("running")).items()
     }
     plan = make_plan(
-        farm(case["stacks"]),
+        farm(tmp_path, case["stacks"]),
         State(hosts_map(case.get("state"))),
         running,
         unreachable,
@@ -71,12 +60,12 @@ def test_enough_cases() -> None:
     assert len(CASES) >= 25
 
 
-def test_applying_the_plan_leaves_nothing_to_do() -> None:
+def test_applying_the_plan_leaves_nothing_to_do(tmp_path: Path) -> None:
     """Simulate perfect execution of every case's plan: planning again is empty."""
     for case in CASES:
         if case.get("unreachable") or case.get("options"):
             continue
-        cfg = farm(case["stacks"])
+        cfg = farm(tmp_path, case["stacks"])
         state = State(hosts_map(case.get("state")))
         running = dict(hosts_map(case.get("running")))
         for step in make_plan(cfg, state, running, {}).steps:

@@ -6,20 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from compose_farm.backups import Backups
-from compose_farm.config import Config, load_config
+from compose_farm.config import Config
 from compose_farm.secrets import Secrets
+from tests.support.config import make_config
 
 
 def farm(tmp_path: Path, env: str) -> Config:
-    stack = tmp_path / "stacks" / "app"
-    stack.mkdir(parents=True)
-    (stack / "compose.yaml").write_text("services: {app: {image: x}}\n")
-    (stack / ".env").write_text(env)
-    config = tmp_path / "compose-farm.yaml"
-    config.write_text(
-        f"compose_dir: {tmp_path / 'stacks'}\nhosts: {{h1: 10.0.0.1}}\nstacks: {{app: h1}}\n"
-    )
-    return load_config(config)
+    config = make_config(tmp_path, compose={"app": "services: {app: {image: x}}\n"})
+    (tmp_path / "stacks" / "app" / ".env").write_text(env)
+    return config
 
 
 def test_env_values_are_masked_for_their_stack_and_farm_wide(tmp_path: Path) -> None:

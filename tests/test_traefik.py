@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from compose_farm.compose import ComposeProject, build_project, parse_dotenv
-from compose_farm.config import Config, HostConfig, StackConfig
+from compose_farm.config import Config
 from compose_farm.state import State
 from compose_farm.traefik import (
     Placement,
@@ -33,6 +33,7 @@ from compose_farm.traefik import (
     write_if_changed,
 )
 from compose_farm.traefik.build import HEADER
+from tests.support.config import make_config
 
 DATA = Path(__file__).parent / "data" / "traefik"
 COMPOSE_DIR = Path("/opt/compose")
@@ -166,15 +167,12 @@ def farm(
     traefik_file: Path | None = None,
 ) -> Config:
     """A config over h1..h3 whose stacks have compose files with one router each."""
-    for name in stacks:
-        folder = tmp_path / "compose" / name
-        folder.mkdir(parents=True)
-        (folder / "compose.yaml").write_text(LABELS.format(name=name))
-    return Config(
-        path=tmp_path / "compose-farm.yaml",
-        compose_dir=PurePosixPath(tmp_path / "compose"),
-        hosts={h: HostConfig(address=a) for h, a in ADDRESSES.items()},
-        stacks={n: StackConfig(name=n, hosts=hosts) for n, hosts in stacks.items()},
+    return make_config(
+        tmp_path,
+        compose={name: LABELS.format(name=name) for name in stacks},
+        compose_dir=tmp_path / "compose",
+        hosts=ADDRESSES,
+        stacks={name: list(hosts) for name, hosts in stacks.items()},
         traefik_stack=traefik_stack,
         traefik_file=traefik_file,
     )
@@ -423,5 +421,6 @@ def test_regenerate_writes_traefik_file_only_when_its_text_changes(tmp_path: Pat
 
 def test_regenerate_without_traefik_file_does_nothing(tmp_path: Path) -> None:
     cfg = farm(tmp_path, {"a": ("h1",)})
+    before = sorted(tmp_path.rglob("*"))
     assert regenerate(cfg, State({"a": ("h1",)}), {}) == (False, [])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["compose"]
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
