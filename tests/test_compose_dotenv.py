@@ -143,7 +143,34 @@ def test_read_file(tmp_path: Path) -> None:
     assert read_dotenv(tmp_path / ".env", {}).values == {"A": "1", "B": "12"}
 
 
-def test_read_unreadable_file(tmp_path: Path) -> None:
+def test_a_folder_named_env_is_ignored_as_compose_ignores_it(tmp_path: Path) -> None:
     (tmp_path / ".env").mkdir()
-    with pytest.raises(ComposeFileError, match=r"cannot read the \.env file"):
-        read_dotenv(tmp_path / ".env", {})
+    assert read_dotenv(tmp_path / ".env", {}).values == {}
+
+
+def test_bytes_that_are_not_utf8_become_one_replacement_character_each(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"A=\xff\xfeok\nB=\xe2\x82x\n")
+    assert read_dotenv(tmp_path / ".env", {}).values == {
+        "A": "\ufffd\ufffdok",
+        "B": "\ufffd\ufffdx",
+    }
+
+
+# (.env bytes, variables): line ends as Compose reads them
+CARRIAGE_RETURNS: list[tuple[bytes, dict[str, str]]] = [
+    (b'A="a\r\nb"\r\nB=x\r\n', {"A": "a\r\nb", "B": "x"}),
+    (b"A=1\rB=2\rC=3\r", {"A": "1\rB=2\rC=3"}),
+    (b"A='x\r\ny'\r\nB=z\r", {"A": "x\r\ny", "B": "z"}),
+    (b"A=a\r\r\nB=b", {"A": "a", "B": "b"}),
+    (b'A="x"\rB="y"', {"A": "x", "B": "y"}),
+    (b"A=x # c\rB=y", {"A": "x"}),
+    (b"\rA=1", {"A": "1"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"), CARRIAGE_RETURNS, ids=[repr(d) for d, _ in CARRIAGE_RETURNS]
+)
+def test_carriage_returns(tmp_path: Path, data: bytes, expected: dict[str, str]) -> None:
+    (tmp_path / ".env").write_bytes(data)
+    assert read_dotenv(tmp_path / ".env", {}).values == expected

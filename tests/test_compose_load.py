@@ -45,6 +45,8 @@ services:
     build: .
 networks:
   proxy: {external: true}
+volumes:
+  cache:
 """,
         env="NAME=web-app\nPORT=8080\n",
     )
@@ -75,12 +77,18 @@ LABELS: list[tuple[str, dict[str, str]]] = [
     ('["traefik.enable=${ON:-true}", "host=${HOST}", "cost=$$5"]',
      {"traefik.enable": "true", "host": "example.com", "cost": "$5"}),
     ("", {}),
+    # numbers as Compose prints them (Go's YAML reader and %v)
+    ("{a: 0755, b: 1e15, c: .inf, d: -0.0, e: 123456789.0, f: 1_000, g: 0x1F, h: 08}",
+     {"a": "493", "b": "1e+15", "c": "+Inf", "d": "-0", "e": "1.23456789e+08", "f": "1000",
+      "g": "31", "h": "8"}),
+    ("{a: yes, b: on, c: 1e400, d: 0.00001, e: 99999999999999999999}",
+     {"a": "yes", "b": "on", "c": "1e400", "d": "1e-05", "e": "1e+20"}),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("labels", "expected"), LABELS, ids=[t for t, _ in LABELS])
 def test_labels(labels: str, expected: dict[str, str]) -> None:
-    text = f"services:\n  s:\n    image: x\n    labels: {labels}\n"
+    text = f"services:\n  s:\n    image: x\n    labels: {labels or '{}'}\n"
     assert project(text, env="HOST=example.com\nR=r1").services["s"].labels == expected
 
 
@@ -95,15 +103,26 @@ NETWORKS: list[tuple[str, list[str]]] = [
 
 @pytest.mark.parametrize(("snippet", "expected"), NETWORKS, ids=[s for s, _ in NETWORKS])
 def test_service_networks(snippet: str, expected: list[str]) -> None:
-    text = f"services:\n  s:\n    image: x\n    {snippet}\n"
+    text = (
+        f"services:\n  s:\n    image: x\n    {snippet}\n  db:\n    image: y\n"
+        "networks: {a: {}, b: {}}\n"
+    )
     assert project(text).services["s"].networks == expected
 
 
 def test_external_networks() -> None:
     p = project(
         """
-services: {}
+services:
+  s:
+    image: x
+    networks: [plain, renamed, legacy, internal, not_external, bare]
+  t:
+    image: x
+    profiles: [off]
+    networks: [unused]
 networks:
+  unused: {external: true}
   plain: {external: true}
   renamed: {external: true, name: "real-${SUFFIX}"}
   legacy: {external: {name: real-legacy}}
@@ -118,7 +137,7 @@ networks:
         "renamed": "real-one",
         "legacy": "real-legacy",
     }
-    assert any("external.name is deprecated" in w and ":6:" in w for w in p.warnings)
+    assert any("external.name is deprecated" in w and ":14:" in w for w in p.warnings)
 
 
 PROJECT_NAMES: list[tuple[str, str, dict[str, str], str]] = [
@@ -175,15 +194,17 @@ def test_environment_wins_over_dotenv() -> None:
 
 
 def test_unset_variables_warn_once_with_line() -> None:
-    p = project("services:\n  s:\n    image: $X\n    labels: [a=$X, b=$Y]\n")
+    p = project("services:\n  s:\n    image: $X\n    build: .\n    labels: [a=$X, b=$Y]\n")
     assert p.warnings == [
         f'{PATH}:3: The "X" variable is not set. Defaulting to a blank string.',
-        f'{PATH}:4: The "Y" variable is not set. Defaulting to a blank string.',
+        f'{PATH}:5: The "Y" variable is not set. Defaulting to a blank string.',
     ]
 
 
 def test_keys_are_not_interpolated_but_extensions_are() -> None:
-    p = project("x-foo: ${A}\nservices:\n  s:\n    labels: {'${A}': v}\n", environ={"A": "a"})
+    p = project(
+        "x-foo: ${A}\nservices:\n  s:\n    image: x\n    labels: {'${A}': v}\n", environ={"A": "a"}
+    )
     assert p.document["x-foo"] == "a"
     assert p.services["s"].labels == {"${A}": "v"}
 
@@ -218,8 +239,8 @@ def test_reset_and_override_tags() -> None:
     assert "ports" not in p.document["services"]["s"]
 
 
-def test_unknown_keys_are_fine() -> None:
-    p = project("version: '3.8'\nservices:\n  s:\n    image: x\n    whatever: {deep: [1]}\n")
+def test_extension_keys_are_fine() -> None:
+    p = project("version: '3.8'\nx-a: 1\nservices:\n  s:\n    image: x\n    x-any: {deep: [1]}\n")
     assert p.services["s"].image == "x"
 
 
@@ -233,7 +254,7 @@ def test_secret_values_and_mask() -> None:
 # (compose text, message part, line or None)
 ERRORS: list[tuple[str, str, int | None]] = [
     ("services:\n  s:\n    image: [unclosed\n", "YAML syntax error", 4),
-    ("services:\n  s:\n    image: x\n    image: y\n", "YAML syntax error", 4),
+    ("services:\n  s:\n    image: x\n    image: y\n", 'key "image" already defined at line 3', 4),
     ("services:\n  s: *nope\n", "YAML syntax error", 2),
     ("", "empty compose file", None),
     ("- a\n- b\n", "the top level must be a mapping", None),
@@ -242,12 +263,50 @@ ERRORS: list[tuple[str, str, int | None]] = [
     ("services:\n  s: 3\n", "services.s: must be a mapping", 2),
     ("services:\n  s:\n    image: ${X:?set X first}\n", "required variable X", 3),
     ("services:\n  s:\n    image: ${X\n", "services.s.image: invalid interpolation", 3),
-    ("services:\n  s:\n    ports:\n      - 80\n      - 'x:80'\n", "services.s.ports[1]", 5),
+    (
+        "services:\n  s:\n    image: x\n    ports:\n      - 80\n      - 'x:80'\n",
+        "services.s.ports[1]",
+        6,
+    ),
     ("services:\n  s:\n    ports: '80'\n", "services.s.ports: must be a list", 3),
-    ("services:\n  s:\n    labels: a\n", "services.s.labels: must be a mapping or a list", 3),
-    ("services:\n  s:\n    volumes: ['./a:/b:c:d']\n", "too many colons", 3),
-    ("services:\n  s:\n    devices: [{target: /dev/x}]\n", "services.s.devices", 3),
+    ("services:\n  s:\n    labels: a\n", "services.s.labels: must be a list or a mapping", 3),
+    ("services:\n  s:\n    image: x\n    volumes: ['./a:/b:c:d']\n", "too many colons", 4),
+    ("services:\n  s:\n    image: x\n    devices: [{source: /dev/x}]\n", "services.s.devices", 4),
+    # what Compose refuses, cf refuses first
+    ("services:\n  s:\n    ports: ['80']\n", "services.s: has neither an image nor a build", 2),
+    ("services:\n  s:\n    image: x\n    volumes: [data:/d]\n", "undefined volume data", 4),
+    ("services:\n  s:\n    image: x\n    networks: [n]\n", "undefined network n", 4),
+    ("services:\n  s:\n    image: x\n    ports: null\n", "services.s.ports: must be a list", 4),
+    ("services:\n  s:\n    image: x\n    labels: {a: 2001-01-01}\n", "a date (2001-01-01)", 4),
+    ("name: 123\nservices: {}\n", "name: must be a string", 1),
+    ("foo: 1\nservices: {}\n", "foo: a top-level key Compose does not know", 1),
+    (
+        "services:\n  s:\n    image: x\n    volumes: [{source: /a, target: /b}]\n",
+        "needs a 'type'",
+        4,
+    ),
+    (
+        "services:\n  s:\n    image: x\n    imgae: y\n",
+        "service key Compose does not know ('imgae')",
+        4,
+    ),
+    ("services:\n  s:\n    image: x\n    depends_on: [db]\n", "undefined service 'db'", 4),
+    (
+        "services:\n  s:\n    image: x\n    network_mode: host\n    networks: [default]\n",
+        "cannot both be set",
+        4,
+    ),
+    (
+        "services:\n  s:\n    image: x\n    env_file: nope.env\n",
+        "env file /stacks/web/nope.env not found",
+        4,
+    ),
     ("services:\n  s:\n    networks: 3\n", "services.s.networks", 3),
+    (
+        "services:\n  s:\n    image: x\n    ports: [{target: 80, published: 8080.5}]\n",
+        "services.s.ports[0].published",
+        4,
+    ),
     ("services:\n  s:\n    image: {a: b}\n", "services.s.image: must be a string", 3),
     ("networks: [a]\nservices: {}\n", "networks: must be a mapping", 1),
 ]
@@ -278,14 +337,18 @@ def test_load_compose_reads_files(tmp_path: Path) -> None:
     assert p.warnings == []
 
 
-def test_load_compose_warns_about_override_files(tmp_path: Path) -> None:
+def test_load_compose_merges_the_override_file(tmp_path: Path) -> None:
     (tmp_path / "web").mkdir()
-    (tmp_path / "web" / "compose.yaml").write_text("services: {}\n", encoding="utf-8")
-    (tmp_path / "web" / "compose.override.yaml").write_text("services: {}\n", encoding="utf-8")
-    warnings = load_compose(tmp_path, "web", {}).warnings
-    assert warnings == [
-        f"{tmp_path / 'web' / 'compose.override.yaml'}: override files are not read by Compose Farm"
-    ]
+    (tmp_path / "web" / "compose.yaml").write_text("services: {s: {image: a}}\n", encoding="utf-8")
+    (tmp_path / "web" / "compose.override.yaml").write_text(
+        "services: {s: {image: b}}\n", encoding="utf-8"
+    )
+    p = load_compose(tmp_path, "web", {})
+    assert p.services["s"].image == "b"
+    assert p.files == (
+        tmp_path / "web" / "compose.yaml",
+        tmp_path / "web" / "compose.override.yaml",
+    )
 
 
 @pytest.mark.parametrize("stack", ["../etc", "a/b", "", ".hidden"])
@@ -296,6 +359,6 @@ def test_load_compose_rejects_unsafe_stack_names(tmp_path: Path, stack: str) -> 
 
 def test_load_compose_unreadable_file(tmp_path: Path) -> None:
     (tmp_path / "web").mkdir()
-    (tmp_path / "web" / "compose.yaml").write_bytes(b"\xff\xfe")
+    (tmp_path / "web" / "compose.yaml").write_bytes(b"services: {s: {image: '\xff'}}\n")
     with pytest.raises(ComposeFileError, match="cannot read the compose file"):
         load_compose(tmp_path, "web", {})

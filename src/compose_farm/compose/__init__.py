@@ -1,7 +1,8 @@
 """Compose files: discovery, ``.env`` parsing, interpolation and the model.
 
-Everything is pure except ``load_compose``, ``read_dotenv`` and the discovery
-functions, which read files.
+Everything is pure except ``load_compose``, ``build_project`` (for the files an
+``include`` or ``extends`` names), ``read_dotenv`` and the discovery functions,
+which read files.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from compose_farm.compose.interpolate import Substitution, TemplateError, substi
 from compose_farm.compose.load import build_project, load_compose
 from compose_farm.compose.masking import mask
 from compose_farm.compose.model import ComposeProject, ServiceInfo
-from compose_farm.compose.mounts import resolve_host_path
+from compose_farm.compose.mounts import Mount, resolve_host_path
 from compose_farm.compose.ports import PortError, PublishedPort, parse_port
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ComposeDocument",
     "ComposeProject",
     "DotEnv",
+    "Mount",
     "PortError",
     "PublishedPort",
     "ServiceInfo",

@@ -1,51 +1,71 @@
-"""A compose file parsed, checked at the top level and interpolated.
+"""One compose file: its YAML documents merged, then interpolated.
 
-The YAML tree is copied into plain dicts and lists while every string value is
-interpolated (keys are not, as in Compose). Copying matters: anchors share
-nodes, and interpolating a shared node in place would apply ``$$`` twice.
-Lines are remembered per key path so later checks can name the line.
-
-Compose's ``!reset`` tag drops a value and ``!override`` keeps it, which is what
-they mean in a single file.
+A file may hold several YAML documents (``---``): Compose merges them in
+order, as it merges several files. Every string value is then interpolated
+(keys are not, as in Compose); the tree is copied on the way, so a node that
+anchors share is interpolated once per use, never twice in place.
 """
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedBase, TaggedScalar
-
 from compose_farm.compose.interpolate import TemplateError, substitute, unset_warning
-from compose_farm.errors import ComposeFileError, ConfigError, Problem
-from compose_farm.yamlio import parse_yaml
+from compose_farm.compose.merge import merge_files
+from compose_farm.compose.yamltree import Map, Override, Reset, Seq, parse_documents, scalar_text
+from compose_farm.errors import ComposeFileError, Problem
 
 Loc = tuple[str | int, ...]
+
+__all__ = ["ComposeDocument", "Loc", "dotted", "kind", "parse_document", "scalar_text"]
 
 
 @dataclass(frozen=True)
 class ComposeDocument:
-    """The interpolated content of one compose file, with the line of each key path."""
+    """The interpolated content of one compose file; ``data`` remembers each key's line."""
 
     path: Path
-    data: dict[str, Any] = field(repr=False)
-    lines: Mapping[Loc, int] = field(default_factory=dict, repr=False)
+    data: Map = field(repr=False)
     warnings: tuple[str, ...] = ()
 
     def line(self, loc: Loc) -> int | None:
         """The line of ``loc``, or of its nearest parent that has one."""
-        for end in range(len(loc), 0, -1):
-            found = self.lines.get(loc[:end])
-            if found is not None:
-                return found
-        return None
+        return line_of(self.data, loc)
 
     def error(self, loc: Loc, message: str) -> ComposeFileError:
         """A ``ComposeFileError`` rendered as ``path:line: key: message``."""
-        return ComposeFileError(str(Problem(message, self.path, self.line(loc), dotted(loc))))
+        return error_at(self.data, loc, message)
+
+
+def line_of(data: Any, loc: Loc) -> int | None:
+    return where(data, loc)[1]
+
+
+def where(data: Any, loc: Loc) -> tuple[Path | None, int | None]:
+    """The file and line where ``loc`` (or its nearest parent) was written."""
+    found: tuple[Path | None, int | None] = (None, None)
+    node = data
+    for part in loc:
+        in_map = isinstance(node, Map) and isinstance(part, str) and part in node
+        in_seq = isinstance(node, Seq) and isinstance(part, int) and 0 <= part < len(node)
+        if in_map or in_seq:
+            found = node.where(part)
+            node = node[part]
+        else:
+            if isinstance(node, Map | Seq) and found == (None, None):
+                found = node.origin
+            break
+    if found == (None, None) and isinstance(data, Map | Seq):
+        found = data.origin
+    return found
+
+
+def error_at(data: Any, loc: Loc, message: str) -> ComposeFileError:
+    path, line = where(data, loc)
+    return ComposeFileError(str(Problem(message, path, line, dotted(loc) or None)))
 
 
 def dotted(loc: Loc) -> str:
@@ -56,123 +76,8 @@ def dotted(loc: Loc) -> str:
     return out
 
 
-def parse_document(text: str, path: Path, variables: Mapping[str, str]) -> ComposeDocument:
-    """Parse and interpolate compose ``text`` read from ``path``."""
-    try:
-        tree = parse_yaml(text, path)
-    except ConfigError as exc:
-        raise ComposeFileError(str(exc)) from None
-    if tree is None:
-        raise ComposeFileError(f"{path}: empty compose file")
-    if not isinstance(tree, dict):
-        raise ComposeFileError(f"{path}: the top level must be a mapping, not {_kind(tree)}")
-    walker = _Walker(path, variables)
-    data = walker.value(tree, (), 1)
-    doc = ComposeDocument(path, data, walker.lines, tuple(dict.fromkeys(walker.warnings)))
-    services = data.get("services")
-    if services is not None and not isinstance(services, dict):
-        raise doc.error(("services",), f"must be a mapping, not {_kind(services)}")
-    for name, service in (services or {}).items():
-        if not isinstance(service, dict):
-            raise doc.error(("services", name), f"must be a mapping, not {_kind(service)}")
-    return doc
-
-
-class _Walker:
-    def __init__(self, path: Path, variables: Mapping[str, str]) -> None:
-        self.path = path
-        self.variables = variables
-        self.lines: dict[Loc, int] = {}
-        self.warnings: list[str] = []
-        self.seen_unset: set[str] = set()
-
-    def value(self, node: Any, loc: Loc, line: int) -> Any:
-        if isinstance(node, dict):
-            return self._mapping(node, loc, line)
-        if isinstance(node, list):
-            return self._sequence(node, loc, line)
-        if isinstance(node, TaggedScalar):
-            node = node.value
-        if isinstance(node, str):
-            return self._string(node, loc, line)
-        return _plain_scalar(node)
-
-    def _mapping(self, node: dict[Any, Any], loc: Loc, line: int) -> dict[str, Any]:
-        positions = _positions(node)
-        out: dict[str, Any] = {}
-        for raw_key, child in node.items():
-            if _tag(child) == "!reset":
-                continue
-            key = scalar_text(raw_key)
-            child_line = positions[raw_key][0] + 1 if raw_key in positions else line
-            self.lines[(*loc, key)] = child_line
-            out[key] = self.value(child, (*loc, key), child_line)
-        return out
-
-    def _sequence(self, node: list[Any], loc: Loc, line: int) -> list[Any]:
-        positions = _positions(node)
-        out: list[Any] = []
-        for index, child in enumerate(node):
-            if _tag(child) == "!reset":
-                continue
-            child_line = positions[index][0] + 1 if index in positions else line
-            self.lines[(*loc, len(out))] = child_line
-            out.append(self.value(child, (*loc, len(out)), child_line))
-        return out
-
-    def _string(self, text: str, loc: Loc, line: int) -> str:
-        if "$" not in text:
-            return str(text)
-        try:
-            result = substitute(text, self.variables)
-        except TemplateError as exc:
-            raise ComposeFileError(str(Problem(str(exc), self.path, line, dotted(loc)))) from None
-        for name in result.unset:
-            if name not in self.seen_unset:
-                self.seen_unset.add(name)
-                self.warnings.append(str(Problem(unset_warning(name), self.path, line)))
-        return result.value
-
-
-def _positions(node: Any) -> dict[Any, list[int]]:
-    """ruamel's (line, column, ...) of each key or item of ``node``, 0-based."""
-    if isinstance(node, CommentedBase):
-        data: dict[Any, list[int]] = node.lc.data
-        return data
-    return {}
-
-
-def _tag(node: Any) -> str | None:
-    tag = getattr(node, "tag", None)
-    value = getattr(tag, "value", None)
-    return value if isinstance(value, str) else None
-
-
-def _plain_scalar(node: Any) -> Any:
-    """ruamel's scalar subclasses as plain ``bool``/``int``/``float``/``str``/``None``."""
-    if node is None or isinstance(node, bool):
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, datetime.date):
-        return node.isoformat()
-    return str(node)
-
-
-def scalar_text(value: Any) -> str:
-    """A scalar as Compose shows it in a string field: ``true``, ``8080``, ``1.5``, ``""``."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    return str(value)
-
-
-def _kind(value: Any) -> str:
+def kind(value: Any) -> str:
+    """How a message names what it found instead of what it wanted."""
     if value is None:
         return "empty"
     if isinstance(value, list):
@@ -180,3 +85,55 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return f"a scalar ({scalar_text(value)!r})"
+
+
+def parse_document(text: str, path: Path, variables: Mapping[str, str]) -> ComposeDocument:
+    """Parse ``text`` read from ``path``: documents merged, strings interpolated."""
+    documents = parse_documents(text, path)
+    if not documents:
+        raise ComposeFileError(f"{path}: empty compose file")
+    for document in documents:
+        if not isinstance(document, Map):
+            raise ComposeFileError(f"{path}: the top level must be a mapping, not {kind(document)}")
+    walker = _Walker(variables)
+    interpolated = [walker.value(d, ()) for d in documents]
+    data = merge_files(interpolated) if len(interpolated) > 1 else interpolated[0]
+    return ComposeDocument(path, data, tuple(dict.fromkeys(walker.warnings)))
+
+
+class _Walker:
+    def __init__(self, variables: Mapping[str, str]) -> None:
+        self.variables = variables
+        self.warnings: list[str] = []
+        self.seen_unset: set[str] = set()
+
+    def value(self, node: Any, loc: Loc, origin: tuple[Path, int] | None = None) -> Any:
+        if isinstance(node, Map):
+            out = Map(node.origin)
+            for key, child in node.items():
+                out.put(key, self.value(child, (*loc, key), node.where(key)), node.where(key))
+            return out
+        if isinstance(node, Seq):
+            seq = Seq(node.origin)
+            for index, child in enumerate(node):
+                seq.add(self.value(child, (*loc, index), node.where(index)), node.where(index))
+            return seq
+        if isinstance(node, Reset):
+            return Reset(self.value(node.value, loc, origin))
+        if isinstance(node, Override):
+            return Override(self.value(node.value, loc, origin))
+        if isinstance(node, str) and "$" in node:
+            return self._string(node, loc, origin)
+        return node
+
+    def _string(self, text: str, loc: Loc, origin: tuple[Path, int] | None) -> str:
+        path, line = origin if origin is not None else (None, None)
+        try:
+            result = substitute(text, self.variables)
+        except TemplateError as exc:
+            raise ComposeFileError(str(Problem(str(exc), path, line, dotted(loc)))) from None
+        for name in result.unset:
+            if name not in self.seen_unset:
+                self.seen_unset.add(name)
+                self.warnings.append(str(Problem(unset_warning(name), path, line)))
+        return result.value

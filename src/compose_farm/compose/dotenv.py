@@ -15,10 +15,14 @@ Rules (checked against ``docker compose`` v2.40):
 * Interpolation sees the environment and the keys defined above it.
 * A key that is set in the environment keeps the environment's value: the
   shell wins over ``.env``.
+* Lines end at ``\\n``; a ``\\r`` is kept inside quotes and trimmed as space
+  elsewhere, so a CR-only file is one long line, as in Compose. Bytes that are
+  not UTF-8 become U+FFFD, one per byte.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,14 +45,27 @@ class DotEnv:
 
 
 def read_dotenv(path: Path, environ: Mapping[str, str]) -> DotEnv:
-    """Read and parse ``path``; a missing file is an empty ``DotEnv``."""
+    """Read and parse ``path``; a missing file, or a folder, is an empty ``DotEnv``."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
         return DotEnv()
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ComposeFileError(f"{path}: cannot read the .env file: {exc}") from None
-    return parse_dotenv(text, path, environ)
+    return parse_dotenv(decode(data), path, environ)
+
+
+def decode(data: bytes) -> str:
+    """Bytes as Compose sees them: UTF-8, each invalid byte one U+FFFD, line ends untouched."""
+    return data.decode("utf-8", errors="cf-byte-replace")
+
+
+def _replace_one_byte(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeDecodeError)
+    return "\ufffd", error.start + 1
+
+
+codecs.register_error("cf-byte-replace", _replace_one_byte)
 
 
 def parse_dotenv(text: str, path: Path, environ: Mapping[str, str]) -> DotEnv:

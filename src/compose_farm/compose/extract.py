@@ -1,8 +1,9 @@
-"""The parts of an interpolated compose document that Compose Farm uses.
+"""The parts of an assembled compose model that Compose Farm uses, checked as Compose does.
 
-Only the keys read here are checked; anything else in the file (unknown keys,
-``x-`` extensions) is left alone, so valid files Compose Farm does not fully
-understand still load.
+The input is every file merged, with ``include`` and ``extends`` applied. Services
+of inactive profiles are dropped first; then each remaining service must name an
+image (or a build, or a provider), only networks and volumes the file declares,
+and only services that remain; its ports, mounts and devices are read.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from compose_farm.compose.document import ComposeDocument, Loc, dotted, scalar_text
+from compose_farm.compose.document import Loc, error_at
 from compose_farm.compose.model import ServiceInfo
-from compose_farm.compose.mounts import MountError, bind_mount_sources, device_paths
+from compose_farm.compose.mounts import Mount, MountError, parse_device, parse_volume
 from compose_farm.compose.ports import PortError, PublishedPort, parse_port
+from compose_farm.compose.yamltree import Map, Seq, scalar_text
 from compose_farm.errors import ComposeFileError, Problem
 
 _VALID_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _NOT_PROJECT_CHARS = re.compile(r"[^a-z0-9_-]")
+_TRUE = frozenset({"y", "yes", "true", "on"})
+_FALSE = frozenset({"n", "no", "false", "off"})
 
 
 def normalize_project_name(name: str) -> str:
@@ -27,142 +31,194 @@ def normalize_project_name(name: str) -> str:
     return _NOT_PROJECT_CHARS.sub("", name.lower()).lstrip("_-")
 
 
-def project_name(doc: ComposeDocument, dir_name: str, variables: Mapping[str, str]) -> str:
+def project_name(data: Map, path: Path, dir_name: str, variables: Mapping[str, str]) -> str:
     """The Compose project name: ``COMPOSE_PROJECT_NAME``, else ``name:``, else the folder."""
     from_env = variables.get("COMPOSE_PROJECT_NAME", "")
     if from_env:
         if not _VALID_PROJECT_NAME.fullmatch(from_env):
             raise ComposeFileError(
-                f"{doc.path}: invalid project name {from_env!r} in COMPOSE_PROJECT_NAME: use "
+                f"{path}: invalid project name {from_env!r} in COMPOSE_PROJECT_NAME: use "
                 "lowercase letters, digits, '-' and '_', starting with a letter or digit"
             )
         return from_env
-    explicit = doc.data.get("name")
-    if isinstance(explicit, dict | list):
-        raise doc.error(("name",), "must be a string")
-    raw = scalar_text(explicit)
-    if raw:
+    raw = data.get("name")
+    if isinstance(raw, str) and raw:
         name = normalize_project_name(raw)
         if not name:
-            raise doc.error(("name",), f"project name {raw!r} has no letter or digit left")
+            raise error_at(data, ("name",), f"project name {raw!r} has no letter or digit left")
         return name
     name = normalize_project_name(dir_name)
     if not name:
         raise ComposeFileError(
-            f"{doc.path}: the folder name {dir_name!r} gives an empty project name; set 'name:'"
+            f"{path}: the folder name {dir_name!r} gives an empty project name; set 'name:'"
         )
     return name
 
 
-def external_networks(doc: ComposeDocument) -> tuple[dict[str, str], list[str]]:
-    """Top-level networks marked external, mapped to their real names, and warnings."""
-    networks = _mapping(doc, doc.data.get("networks"), ("networks",))
+def active_services(data: Map, profiles: frozenset[str]) -> dict[str, Map]:
+    """The services Compose starts with ``profiles`` active (``*``: every profile)."""
+    out: dict[str, Map] = {}
+    for name, service in (data.get("services") or {}).items():
+        wanted = service.get("profiles") or ()
+        if not wanted or "*" in profiles or any(p in profiles for p in wanted):
+            out[name] = service
+    return out
+
+
+def as_bool(value: Any) -> bool | None:
+    """A boolean field after interpolation (``"true"``, ``yes``...); None when not one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    return None
+
+
+def external_networks(data: Map, used: set[str], project: str) -> tuple[dict[str, str], list[str]]:
+    """Networks marked external that some service uses, mapped to their real names."""
     found: dict[str, str] = {}
     warnings: list[str] = []
-    for key, config in networks.items():
-        if not isinstance(config, dict):
+    for key, config in (data.get("networks") or {}).items():
+        if key not in used or not isinstance(config, Map):
             continue
         external = config.get("external")
         real = config.get("name") or key
-        if isinstance(external, dict):  # the legacy ``external: {name: x}`` form
+        if isinstance(external, Map):  # the legacy ``external: {name: x}`` form
             real = external.get("name") or real
+            path, line = config.where("external")
             message = "external.name is deprecated, set 'name:' and 'external: true'"
-            loc: Loc = ("networks", key, "external")
-            warnings.append(str(Problem(message, doc.path, doc.line(loc), dotted(loc[:2]))))
-        elif external is not True:
+            warnings.append(str(Problem(message, path, line, f"networks.{key}")))
+        elif as_bool(external) is not True:
             continue
         found[key] = scalar_text(real)
     return found, warnings
 
 
-def services(doc: ComposeDocument, base: Path, home: str | None) -> dict[str, ServiceInfo]:
-    """Every service of ``doc``; relative bind mounts resolve against ``base``."""
-    raw = doc.data.get("services") or {}
-    return {name: _service(doc, name, config, base, home) for name, config in raw.items()}
+def check_references(data: Map, services: dict[str, Map]) -> None:
+    """Raise what Compose raises for an invalid project: missing images, undeclared names."""
+    networks = data.get("networks") or {}
+    volumes = data.get("volumes") or {}
+    for name, service in services.items():
+        loc: Loc = ("services", name)
+        if not any(service.get(k) for k in ("image", "build", "provider")):
+            raise error_at(data, loc, "has neither an image nor a build context")
+        joined = service.get("networks")
+        if service.get("network_mode") and joined:
+            raise error_at(data, (*loc, "network_mode"), "and `networks` cannot both be set")
+        for network in joined or ():
+            if network != "default" and network not in networks:
+                raise error_at(data, (*loc, "networks"), f"refers to undefined network {network}")
+        for index, entry in enumerate(service.get("volumes") or ()):
+            mount = _mount(data, entry, (*loc, "volumes", index))
+            if mount.type == "volume" and mount.source and mount.source not in volumes:
+                raise error_at(
+                    data, (*loc, "volumes", index), f"refers to undefined volume {mount.source}"
+                )
+        for needed, where in _depends(service):
+            if needed not in services:
+                raise error_at(data, (*loc, where), f"depends on undefined service {needed!r}")
+        _env_files(data, service.get("env_file"), (*loc, "env_file"))
 
 
-def _service(
-    doc: ComposeDocument, name: str, config: dict[str, Any], base: Path, home: str | None
-) -> ServiceInfo:
+def _depends(service: Map) -> list[tuple[str, str]]:
+    out = [(str(n), "depends_on") for n in service.get("depends_on") or ()]
+    mode = service.get("network_mode")
+    if isinstance(mode, str) and mode.startswith("service:"):
+        out.append((mode.removeprefix("service:"), "network_mode"))
+    for item in service.get("volumes_from") or ():
+        text = str(item)
+        if not text.startswith("container:"):
+            out.append((text.split(":", 1)[0], "volumes_from"))
+    return out
+
+
+def _env_files(data: Map, value: Any, loc: Loc) -> None:
+    entries = value if isinstance(value, Seq) else [value] if value is not None else []
+    for entry in entries:
+        path, required = entry, True
+        if isinstance(entry, Map):
+            path, required = entry.get("path"), as_bool(entry.get("required", True)) is not False
+        if isinstance(path, str) and required and not Path(path).is_file():
+            raise error_at(data, loc, f"env file {path} not found")
+
+
+def service_info(data: Map, name: str, service: Map, base: Path, home: str | None) -> ServiceInfo:
+    """What cf reads of one service."""
     loc: Loc = ("services", name)
-    try:
-        bind_mounts = bind_mount_sources(config.get("volumes"), base, home)
-    except MountError as exc:
-        raise doc.error((*loc, "volumes"), str(exc)) from None
-    try:
-        devices = device_paths(config.get("devices"))
-    except MountError as exc:
-        raise doc.error((*loc, "devices"), str(exc)) from None
+    mounts = [
+        _mount(data, entry, (*loc, "volumes", i), base, home)
+        for i, entry in enumerate(service.get("volumes") or ())
+    ]
+    mounts = _last_per_target(mounts)
+    devices: dict[str, str | None] = {}
+    for index, entry in enumerate(service.get("devices") or ()):
+        try:
+            source, target = parse_device(entry)
+        except MountError as exc:
+            raise error_at(data, (*loc, "devices", index), str(exc)) from None
+        devices.pop(target, None)
+        devices[target] = source
+    image = service.get("image")
+    container = service.get("container_name")
     return ServiceInfo(
         name=name,
-        image=_optional_text(doc, config, (*loc, "image")),
-        container_name=_optional_text(doc, config, (*loc, "container_name")),
-        labels=_labels(doc, config.get("labels"), (*loc, "labels")),
-        ports=_ports(doc, config.get("ports"), (*loc, "ports")),
-        bind_mounts=bind_mounts,
-        devices=devices,
-        networks=_service_networks(doc, config, loc),
+        image=image if isinstance(image, str) and image else None,
+        container_name=container if isinstance(container, str) else None,
+        labels=_labels(service.get("labels")),
+        ports=_ports(data, service.get("ports"), (*loc, "ports")),
+        bind_mounts=list(
+            dict.fromkeys(Path(m.source) for m in mounts if m.type == "bind" and m.source)
+        ),
+        devices=[s for s in devices.values() if s],
+        networks=_service_networks(service),
+        mounts=mounts,
+        profiles=tuple(str(p) for p in service.get("profiles") or ()),
+        network_mode=service.get("network_mode") or None,
     )
 
 
-def _optional_text(doc: ComposeDocument, config: dict[str, Any], loc: Loc) -> str | None:
-    value = config.get(str(loc[-1]))
-    if value is None:
-        return None
-    if isinstance(value, dict | list):
-        raise doc.error(loc, "must be a string")
-    return scalar_text(value)
+def _mount(
+    data: Map, entry: Any, loc: Loc, base: Path = Path("/"), home: str | None = None
+) -> Mount:
+    try:
+        return parse_volume(entry, base, home)
+    except MountError as exc:
+        raise error_at(data, loc, str(exc)) from None
 
 
-def _labels(doc: ComposeDocument, value: object, loc: Loc) -> dict[str, str]:
+def _last_per_target(mounts: list[Mount]) -> list[Mount]:
+    """Compose keeps one mount per container path: the last, at the first one's place."""
+    by_target: dict[str, Mount] = {}
+    for mount in mounts:
+        by_target[mount.target] = mount
+    return list(by_target.values())
+
+
+def _labels(value: Any) -> dict[str, str]:
     """Labels from the mapping form or the ``- key=value`` list form."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, dict | list):
-                raise doc.error((*loc, key), "a label value must be a string")
+    if isinstance(value, Map):
         return {key: scalar_text(item) for key, item in value.items()}
-    if isinstance(value, list):
-        labels: dict[str, str] = {}
-        for index, item in enumerate(value):
-            if isinstance(item, dict | list):
-                raise doc.error((*loc, index), "a label must be a 'key=value' string")
-            key, _, text = scalar_text(item).partition("=")
-            labels[key] = text
-        return labels
-    raise doc.error(loc, "must be a mapping or a list of 'key=value' strings")
+    labels: dict[str, str] = {}
+    for item in value or ():
+        key, _, text = str(item).partition("=")
+        labels[key] = text
+    return labels
 
 
-def _ports(doc: ComposeDocument, value: object, loc: Loc) -> list[PublishedPort]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise doc.error(loc, "must be a list")
-    ports: list[PublishedPort] = []
-    for index, entry in enumerate(value):
+def _ports(data: Map, value: Any, loc: Loc) -> list[PublishedPort]:
+    seen: dict[PublishedPort, None] = {}
+    for index, entry in enumerate(value or ()):
         try:
-            ports.extend(p for p in parse_port(entry) if p not in ports)
+            for port in parse_port(entry):
+                seen.setdefault(port, None)
         except PortError as exc:
-            raise doc.error((*loc, index), str(exc)) from None
-    return ports
+            raise error_at(data, (*loc, index), str(exc)) from None
+    return list(seen)
 
 
-def _service_networks(doc: ComposeDocument, config: dict[str, Any], loc: Loc) -> list[str]:
+def _service_networks(service: Map) -> list[str]:
     """Networks the service joins; Compose's implicit ``default`` when none are named."""
-    value = config.get("networks")
+    value = service.get("networks")
     if value is None:
-        return [] if config.get("network_mode") else ["default"]
-    if isinstance(value, dict):
-        return list(value)
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return list(value)
-    raise doc.error((*loc, "networks"), "must be a list of names or a mapping")
-
-
-def _mapping(doc: ComposeDocument, value: object, loc: Loc) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise doc.error(loc, "must be a mapping")
-    return value
+        return [] if service.get("network_mode") else ["default"]
+    return [str(n) for n in value]

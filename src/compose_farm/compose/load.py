@@ -1,63 +1,77 @@
-"""Loading a stack's compose file into a ``ComposeProject``.
+"""Loading a stack's compose project into a ``ComposeProject``, as Compose would.
 
-``load_compose`` does the file reads; ``build_project`` is the pure rest, so
-tests feed it text. Variables come from the stack's ``.env`` and the
-``environ`` the caller passes (the process environment wins, as in Compose);
-nothing here reads ``os.environ``.
+``load_compose`` reads the stack folder's environment files and compose files
+(``environment.py``); ``build_project`` takes the main file's text from the
+caller (the web editor validates text before it is saved) and reads the rest.
+Variables come from the environment files and the ``environ`` the caller
+passes (which wins, as in Compose); nothing here reads ``os.environ``.
 
-Out of scope: ``extends``, ``include``, several ``-f`` files, ``--env-file``
-and override files (``compose.override.yaml``, which Compose merges
-automatically when it picks the default file; a warning says when one exists).
+Out of scope, and said so in ``warnings``: remote includes. ``-f`` and
+``--env-file`` options do not exist here: cf runs ``docker compose`` without them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
-from compose_farm.compose.discovery import OVERRIDE_FILE_NAMES, find_compose_file
-from compose_farm.compose.document import parse_document
-from compose_farm.compose.dotenv import DotEnv, read_dotenv
-from compose_farm.compose.extract import external_networks, project_name, services
+from compose_farm.compose.assemble import Loader, read_file
+from compose_farm.compose.dotenv import DotEnv
+from compose_farm.compose.environment import ProjectEnv, profile_names, project_env
+from compose_farm.compose.extract import (
+    active_services,
+    check_references,
+    external_networks,
+    project_name,
+    service_info,
+)
 from compose_farm.compose.model import ComposeProject
+from compose_farm.compose.yamltree import Map
 from compose_farm.errors import ComposeFileError
 from compose_farm.names import name_problem
 
 
 def load_compose(compose_dir: Path, stack: str, environ: Mapping[str, str]) -> ComposeProject:
-    """Read ``{compose_dir}/{stack}``'s compose file and ``.env`` and build the project."""
+    """Read ``{compose_dir}/{stack}``'s environment and compose files and build the project."""
     problem = name_problem(stack)
     if problem is not None:
         raise ComposeFileError(f"stack name {stack!r} {problem}")
-    path = find_compose_file(compose_dir.absolute(), stack)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ComposeFileError(f"{path}: cannot read the compose file: {exc}") from None
-    dotenv = read_dotenv(path.parent / ".env", environ)
-    overrides = [path.parent / n for n in OVERRIDE_FILE_NAMES if (path.parent / n).is_file()]
-    project = build_project(stack=stack, path=path, text=text, dotenv=dotenv, environ=environ)
-    if not overrides:
-        return project
-    notes = [f"{o}: override files are not read by Compose Farm" for o in overrides]
-    return replace(project, warnings=[*project.warnings, *notes])
+    env = project_env(compose_dir.absolute(), stack, environ)
+    return _assemble(stack, env, environ, {})
 
 
 def build_project(
     *, stack: str, path: Path, text: str, dotenv: DotEnv, environ: Mapping[str, str]
 ) -> ComposeProject:
-    """The project for compose ``text`` read from ``path`` (its folder is the project folder)."""
+    """The project whose main compose file, at ``path``, holds ``text``."""
     variables = {**dotenv.values, **environ}
-    doc = parse_document(text, path, variables)
-    networks, network_warnings = external_networks(doc)
+    env = ProjectEnv(path.parent, (path,), dotenv, variables)
+    return _assemble(stack, env, environ, {path: text})
+
+
+def _assemble(
+    stack: str, env: ProjectEnv, environ: Mapping[str, str], texts: dict[Path, str]
+) -> ComposeProject:
+    loader = Loader(env.variables, texts, [], read_file)
+    data: Map = loader.load_project(env.files, env.project_dir)
+    path = env.files[0]
+    name = project_name(data, path, env.project_dir.name, env.variables)
+    profiles = profile_names(env.variables.get("COMPOSE_PROFILES", ""))
+    active = active_services(data, profiles)
+    check_references(data, active)
+    home = environ.get("HOME")
+    services = {n: service_info(data, n, s, env.project_dir, home) for n, s in active.items()}
+    used = {network for s in services.values() for network in s.networks}
+    networks, network_warnings = external_networks(data, used, name)
     return ComposeProject(
         stack=stack,
         path=path,
-        project_name=project_name(doc, path.parent.name, variables),
-        services=services(doc, path.parent, environ.get("HOME")),
+        project_name=name,
+        services=services,
         external_networks=networks,
-        env_values=dict(dotenv.values),
-        warnings=[*dotenv.warnings, *doc.warnings, *network_warnings],
-        document=doc.data,
+        env_values=dict(env.dotenv.values),
+        warnings=list(dict.fromkeys([*env.dotenv.warnings, *loader.warnings, *network_warnings])),
+        document=data,
+        files=env.files,
+        profiles=profiles,
     )

@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from compose_farm.compose.masking import mask
+from compose_farm.compose.mounts import Mount
 from compose_farm.compose.ports import PublishedPort
 
 
 @dataclass(frozen=True)
 class ServiceInfo:
-    """One service of a compose file, after interpolation."""
+    """One active service of a compose project, as ``docker compose config`` shows it.
+
+    ``bind_mounts`` are the host sources of ``mounts`` of type bind, in order.
+    """
 
     name: str
     image: str | None = None
@@ -22,15 +26,22 @@ class ServiceInfo:
     bind_mounts: list[Path] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
+    mounts: list[Mount] = field(default_factory=list)
+    profiles: tuple[str, ...] = ()
+    network_mode: str | None = None
 
 
 @dataclass(frozen=True)
 class ComposeProject:
-    """A stack's compose file as Compose would read it (one file, no ``extends``/``include``).
+    """A stack's compose project as ``docker compose`` run in its folder reads it: every
+    file (``COMPOSE_FILE`` or the compose file and its override) merged, ``include`` and
+    ``extends`` applied, services of inactive profiles left out.
 
-    ``env_values`` are the stack's ``.env`` variables and ``document`` the whole
-    interpolated file: both may hold secrets, so they are left out of ``repr``
-    and anything shown to a person should go through ``mask``.
+    ``external_networks`` are the external networks the active services join.
+    ``warnings`` name what Compose would warn about and what cf does not read
+    (file, line, key). ``env_values`` are the stack's ``.env`` variables and
+    ``document`` the merged, interpolated model: both may hold secrets, so they
+    are left out of ``repr`` and anything shown to a person should go through ``mask``.
     """
 
     stack: str
@@ -41,6 +52,8 @@ class ComposeProject:
     env_values: dict[str, str] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)
     document: dict[str, Any] = field(default_factory=dict, repr=False)
+    files: tuple[Path, ...] = ()
+    profiles: frozenset[str] = frozenset()
 
     @property
     def secret_values(self) -> frozenset[str]:

@@ -7,7 +7,9 @@ and a container port is never 0. The long syntax takes ``host_ip`` bare
 (``::1``, not ``[::1]``), as Compose does. Equal-length ranges pair up
 (``9090-9091:8080-8081``); a host range for one container port
 (``8080-8081:80``) lets the engine pick one free host port, kept here as
-``published``..``published_end``. Checked against ``docker compose config``.
+``published``..``published_end``. The long syntax keeps ``protocol`` as
+written (``UDP``) and any ``published`` text, as Compose does. Checked against
+``docker compose config``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class PublishedPort:
     protocol: str = "tcp"
     mode: str = "ingress"
     published_end: int | None = None
+    # a long-syntax ``published`` that names no port or range (Compose keeps it as
+    # written; the engine refuses it at ``up``): ``published`` is then None
+    published_text: str | None = None
 
     @property
     def host_ports(self) -> range:
@@ -97,27 +102,40 @@ def _parse_short(spec: str) -> list[PublishedPort]:
 
 
 def _parse_long(entry: Mapping[Any, Any]) -> PublishedPort:
+    """The long syntax, as loosely as Compose reads it: ``published`` and ``protocol`` are
+    kept as written (a value that is no port or range is ``published_text`` only),
+    ``target`` is any whole number, ``host_ip`` a bare address."""
     target = entry.get("target")
-    if target is None or isinstance(target, bool) or not isinstance(target, int | str):
+    if target is None:
         raise PortError("a long-syntax port needs a 'target' port number")
+    if isinstance(target, bool) or not isinstance(target, int | str):
+        raise PortError(f"invalid target port {target!r}")
+    text = str(target).strip()
+    if not re.fullmatch(r"[+-]?\d+", text) or int(text) < 0 or int(text) >= 1 << 32:
+        raise PortError(f"invalid target port {target!r}: expected a whole number")
     published = entry.get("published")
-    start: int | None = None
-    end: int | None = None
     if isinstance(published, bool) or not isinstance(published, int | str | None):
         raise PortError(f"invalid published port {published!r}")
-    if published is not None and str(published) != "":
-        start, end = _port_range(str(published), "published port")
+    raw = None if published is None or str(published) == "" else str(published)
+    start: int | None = None
+    end: int | None = None
+    if raw is not None:
+        try:
+            start, end = _port_range(raw, "published port")
+        except PortError:
+            start = end = None
     host_ip = entry.get("host_ip")
     if host_ip is not None and not isinstance(host_ip, str):
         raise PortError(f"invalid host_ip {host_ip!r}")
     mode = entry.get("mode") or "ingress"
     return PublishedPort(
-        target=_port_number(str(target), "target port"),
+        target=int(text),
         published=start,
         published_end=end if end != start else None,
         host_ip=_host_ip(host_ip, brackets=False) if host_ip is not None else None,
-        protocol=_protocol(str(entry.get("protocol") or "tcp")),
+        protocol=str(entry.get("protocol") or "tcp"),
         mode=str(mode),
+        published_text=raw if raw is not None and start is None else None,
     )
 
 

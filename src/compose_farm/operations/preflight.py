@@ -4,12 +4,18 @@ The check is a fixed shell program (in this file) that receives the stack
 folder and the paths and network names to look for as positional arguments,
 so no user value is ever part of the program text. It prints one line per
 missing thing; no output means the host is ready.
+
+Only what Compose itself would fail on blocks a start: long-syntax bind sources,
+devices, and the external networks that an active service joins. A missing
+short-syntax bind source (``./data:/data``) is created by Compose as an empty
+folder owned by root, so it never blocks; ``cf check`` reports it as a note
+(``Missing`` of kind ``created``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from compose_farm.compose import COMPOSE_FILE_NAMES, load_compose
@@ -17,7 +23,7 @@ from compose_farm.config import Config
 from compose_farm.errors import ComposeFileError
 from compose_farm.executor import Script
 
-# Arguments: check items (s:DIR starts a stack, m:/d:/n: follow), then
+# Arguments: check items (s:DIR starts a stack, m:/c:/d:/n: follow), then
 # optionally "--" and a command to run in the last stack's folder when nothing
 # is missing. Missing things are printed as "missing KIND VALUE" lines and the
 # command is then not run (exit 97), so a start costs one round trip.
@@ -36,6 +42,7 @@ while [ $# -gt 0 ]; do
        done
        [ -n "$found" ] || { printf 'missing compose %s\n' "$value"; missing=1; } ;;
     m) [ -e "$value" ] || { printf 'missing mount %s\n' "$value"; missing=1; } ;;
+    c) [ -e "$value" ] || printf 'missing created %s\n' "$value" ;;
     d) [ -e "$value" ] || { printf 'missing device %s\n' "$value"; missing=1; } ;;
     n) docker network inspect "$value" >/dev/null 2>&1 ||
          { printf 'missing network %s\n' "$value"; missing=1; } ;;
@@ -55,11 +62,14 @@ class Requirements:
     mounts: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
+    # short-syntax bind sources: Compose creates a missing one, so they never block
+    created: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Missing:
-    """One thing a host lacks: ``kind`` is compose, mount, device or network."""
+    """One thing a host lacks: ``kind`` is compose, mount, device, network or created
+    (a bind source Compose will create as an empty folder: a note, not a problem)."""
 
     kind: str
     value: str
@@ -71,6 +81,8 @@ class Missing:
             "device": "device",
             "network": "external network",
         }
+        if self.kind == "created":
+            return f"bind-mount source {self.value} (Compose will create it as an empty folder)"
         return f"{labels.get(self.kind, self.kind)} {self.value}"
 
 
@@ -91,28 +103,34 @@ def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requ
     except ComposeFileError:
         return Requirements()  # `docker compose` on the host reports the real error
     mounts: dict[str, None] = {}
+    created: dict[str, None] = {}
     devices: dict[str, None] = {}
     # A stack's declared data folders arrive with a move (or Docker creates them on a
     # first start): their absence is not a problem.
     data = {str(folder) for folder in config.stacks[stack].data}
     for service in project.services.values():
-        for source in service.bind_mounts:
-            if str(source) not in data:
-                mounts[str(source)] = None
+        for mount in service.mounts:
+            if mount.type != "bind" or not mount.source or mount.source in data:
+                continue
+            (created if mount.create_host_path else mounts)[mount.source] = None
         for device in service.devices:
-            devices[device] = None
+            if device.startswith("/"):  # not CDI names (nvidia.com/gpu=all)
+                devices[device] = None
     return Requirements(
         mounts=tuple(mounts),
         devices=tuple(devices),
         networks=tuple(dict.fromkeys(project.external_networks.values())),
+        created=tuple(m for m in created if m not in mounts),
     )
 
 
 def preflight_script(
     stack_dir: PurePosixPath, needs: Requirements, then: Sequence[str] = ()
 ) -> Script:
-    """The one-round-trip check for ``needs`` in ``stack_dir`` (then ``then``, if all is there)."""
-    return check_script([(stack_dir, needs)], then)
+    """The one-round-trip check for ``needs`` in ``stack_dir`` (then ``then``, if all is there).
+
+    Sources Compose creates are left out: a start never waits on them."""
+    return check_script([(stack_dir, replace(needs, created=()))], then)
 
 
 def check_script(
@@ -124,6 +142,7 @@ def check_script(
     for stack_dir, needs in stacks:
         args.append(f"s:{stack_dir}")
         args += [f"m:{m}" for m in needs.mounts]
+        args += [f"c:{c}" for c in needs.created]
         args += [f"d:{d}" for d in needs.devices]
         args += [f"n:{n}" for n in needs.networks]
     if then:
@@ -146,8 +165,8 @@ def parse_report(output: str) -> dict[str, list[Missing]]:
 
 
 def parse_missing(output: str) -> list[Missing]:
-    """Everything missing, whichever stack it belongs to."""
-    return [m for found in parse_report(output).values() for m in found]
+    """Everything missing that blocks a start, whichever stack it belongs to."""
+    return [m for found in parse_report(output).values() for m in found if m.kind != "created"]
 
 
 def explain(stack: str, host: str, missing: list[Missing]) -> str:
