@@ -2,7 +2,7 @@
 
 A stack whose container appends to its data folder (``--mb`` MiB of random files
 plus the log it writes) moves h7 -> h8 -> h7 ... with ``cf apply --yes
---prune-data``; each host sees its own compose folder (tests/e2e/privatelab.py),
+--prune-data``; each host sees its own compose folder (tests/support/privatefarm.py),
 as hosts without shared storage do.
 
 Downtime is measured two ways, both independent of what cf says:
@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from tests.e2e.applyfarm import h7_h8_lock
-from tests.e2e.privatelab import PrivateFarm, fill, throttle
 from tests.lab import Lab, LabHost
+from tests.support.faults import hosts_lock, throttle
+from tests.support.privatefarm import PrivateFarm, fill
 
 from bench.table import print_table
 
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     if missing := set(HOSTS) - {h.name for h in lab.hosts}:
         sys.exit(f"the lab lacks {', '.join(sorted(missing))}: python -m tests.lab up --hosts 8")
     tables = []
-    with h7_h8_lock(lab), tempfile.TemporaryDirectory(prefix="cf-bench-move-") as tmp:
+    with hosts_lock(lab, "h7h8"), tempfile.TemporaryDirectory(prefix="cf-bench-move-") as tmp:
         farm = PrivateFarm(lab, Path(tmp), HOSTS)
         ssh = PlainSsh(lab, Path(tmp))
         try:

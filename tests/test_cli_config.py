@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clihelp import run_cf
+from tests.support.cf import CfRun, run_cf
 
 GOOD = """\
 compose_dir: /opt/compose
@@ -36,7 +36,7 @@ def in_xdg(env: dict[str, str]) -> Path:
     return Path(env["XDG_CONFIG_HOME"]) / "compose-farm" / "compose-farm.yaml"
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> None:
+def assert_one_line_error(result: CfRun, *words: str) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert result.stderr.startswith("Error: "), result.stderr

@@ -11,24 +11,17 @@ from pathlib import Path
 import pytest
 
 from compose_farm import __version__
-from tests.clihelp import run_cf
-
-CONFIG = """\
-compose_dir: /opt/compose
-hosts: {nuc: 10.0.0.1, hp: 10.0.0.2}
-stacks:
-  plex: nuc
-  dozzle: all
-  web: [nuc, hp]
-  grafana: hp
-"""
+from tests.support.cf import run_cf
+from tests.support.config import write_config
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "compose-farm.yaml"
-    path.write_text(CONFIG)
-    return path
+    return write_config(
+        tmp_path,
+        hosts={"nuc": "10.0.0.1", "hp": "10.0.0.2"},
+        stacks={"plex": "nuc", "dozzle": "all", "web": ["nuc", "hp"], "grafana": "hp"},
+    )
 
 
 def rows(output: str) -> list[list[str]]:

@@ -24,8 +24,8 @@ from compose_farm.executor.events import Event
 from compose_farm.executor.local import LocalRunner
 from compose_farm.executor.pipes import tail
 from compose_farm.executor.stream import MAX_PIECE, Piece, pieces
-from tests.e2e.farm import Farm, farm_for
 from tests.lab import Lab
+from tests.support.farm import Farm, open_farm
 
 MIB = 1 << 20
 ONE_MIB_LINE = Script(r"head -c 1048576 /dev/zero | tr '\0' x; echo; echo after")
@@ -222,7 +222,7 @@ def test_a_failing_sink_kills_and_reaps_the_local_command() -> None:
 
 @pytest.fixture
 def farm(lab: Lab, tmp_path: Path) -> Iterator[Farm]:
-    with farm_for(lab, tmp_path, ["h1"]) as farm:
+    with open_farm(lab, tmp_path, ["h1"]) as farm:
         yield farm
 
 

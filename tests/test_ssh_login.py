@@ -21,7 +21,7 @@ from compose_farm.config import HostConfig
 from compose_farm.ssh.identity import SshIdentity
 from compose_farm.ssh.login import connect, resolve
 from compose_farm.ssh.trust import ensure_key, record_key, still_recording_others
-from tests.sshserve import LoginServer, agent_holding, listening
+from tests.support.sshserve import LoginServer, agent_holding, listening
 from tests.test_sshtrust import SERVER_KEY, identity, key_text, new_key, users_key
 
 T = TypeVar("T")

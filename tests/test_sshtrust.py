@@ -32,7 +32,7 @@ from compose_farm.ssh.trust import (
     public_key_line,
     record_key,
 )
-from tests.sshserve import LoginServer, agent_holding, listening
+from tests.support.sshserve import LoginServer, agent_holding, listening
 
 T = TypeVar("T")
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from compose_farm.ssh import lib as sshlib
+from tests.support.cf import start_cf
 
 
 def test_ctrl_c_while_cf_starts_says_nothing_ran_and_exits_130(tmp_path: Path) -> None:
@@ -19,24 +17,12 @@ def test_ctrl_c_while_cf_starts_says_nothing_ran_and_exits_130(tmp_path: Path) -
     # is starting (no sleep decides when).
     fifo = tmp_path / "compose-farm.yaml"
     os.mkfifo(fifo)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "compose_farm", "ps", "-c", str(fifo)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        with fifo.open("w"):
-            proc.send_signal(signal.SIGINT)
-            _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
-    assert "Interrupted before cf ran anything on a host" in err, err
-    assert "Traceback" not in err and "Aborted" not in err, err
+    with start_cf("ps", "-c", str(fifo)) as proc, fifo.open("w"):
+        proc.interrupt()
+        done = proc.finish(timeout=60)
+    assert done.returncode == 130, done
+    assert "Interrupted before cf ran anything on a host" in done.output, done
+    assert "Traceback" not in done.output and "Aborted" not in done.output, done
 
 
 def test_liboqs_is_looked_for_when_a_file_may_be_it(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import textwrap
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 
@@ -16,35 +17,33 @@ from compose_farm.operations.hooks import hook_environment
 from compose_farm.state import StateStore, parse_state
 from compose_farm.sync.manifest import changes, local_listing
 from compose_farm.sync.stackdir import exclusions
-from tests.clihelp import run_cf
+from tests.support.cf import run_cf
+from tests.support.config import make_config, write_config
 
-CONFIG = """\
-compose_dir: /opt/stacks
-sync: {enabled: true, exclude: [".git"]}
-hooks:
-  after_up: farm-wide
-hosts: {h1: 10.0.0.1, h2: 10.0.0.2}
-stacks:
-  web: h1
-  off:
-    hosts: h1
-    sync: false
-  db:
-    hosts: h2
-    data: [./pgdata, /srv/db-extra]
-    hooks:
-      before_up: "test -s .env"
-      after_up:
-        - run: ./notify.sh
-          on: local
-"""
+# Stacks as a mapping, a farm-wide hook, a stack's own hooks as a string and a list.
+FARM: dict[str, Any] = {
+    "compose_dir": "/opt/stacks",
+    "hosts": ("h1", "h2"),
+    "stacks": {
+        "web": "h1",
+        "off": {"hosts": "h1", "sync": False},
+        "db": {
+            "hosts": "h2",
+            "data": ["./pgdata", "/srv/db-extra"],
+            "hooks": {
+                "before_up": "test -s .env",
+                "after_up": [{"run": "./notify.sh", "on": "local"}],
+            },
+        },
+    },
+    "sync": {"enabled": True, "exclude": [".git"]},
+    "hooks": {"after_up": "farm-wide"},
+}
 
 
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
-    path = tmp_path / "compose-farm.yaml"
-    path.write_text(CONFIG)
-    return path
+    return write_config(tmp_path, **FARM)
 
 
 def test_stack_mappings_are_normalised(config_path: Path) -> None:
@@ -71,9 +70,7 @@ def test_sync_never_touches_data_folders_inside_the_stack(config_path: Path) -> 
 
 def test_sync_never_sends_a_cf_backup_folder(tmp_path: Path) -> None:
     """Older versions kept the editors' backups (old .env files) in the stack folder."""
-    path = tmp_path / "compose-farm.yaml"
-    path.write_text(CONFIG.replace("/opt/stacks", str(tmp_path / "stacks")))
-    cfg = load_config(path)
+    cfg = make_config(tmp_path, **{**FARM, "compose_dir": tmp_path / "stacks"})
     folder = tmp_path / "stacks" / "web"
     for relative in (".cf-backup/.env.20240101-000000.123456", "sub/.cf-backup/x", "keep.txt"):
         (folder / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from compose_farm.web.views import StackPage
-from tests.e2e.applyfarm import ApplyFarm, apply_farm, ok, repo_digest
-from tests.e2e.farm import on, sleep_stack
-from tests.e2e.webfarm import context_of, csrf_of, farm_of, follow_task, post_action, web_client
 from tests.lab import Lab
+from tests.support.cf import ok
+from tests.support.engines import repo_digest
+from tests.support.farm import Farm, on, open_farm
+from tests.support.stacks import sleep_stack
+from tests.support.web import context_of, csrf_of, farm_of, follow_task, post_action, web_client
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300)]
 
@@ -28,14 +30,14 @@ HOSTS = ("h1", "h2", "h3")
 
 
 @pytest.fixture
-def farm(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApplyFarm]:
+def farm(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Farm]:
     monkeypatch.setenv("HOME", str(lab.client_home))  # the executor's SSH key and known_hosts
-    with apply_farm(lab, tmp_path / "farm", HOSTS) as f:
+    with open_farm(lab, tmp_path / "farm", HOSTS) as f:
         yield f
 
 
 @pytest.fixture
-def client(farm: ApplyFarm) -> Iterator[TestClient]:
+def client(farm: Farm) -> Iterator[TestClient]:
     with web_client(farm.config_path) as c:
         yield c
 
@@ -55,7 +57,7 @@ def image_id(lab: Lab, host: str, ref: str) -> str:
 
 
 def test_apply_starts_the_plan_and_a_second_apply_changes_nothing(
-    farm: ApplyFarm, client: TestClient
+    farm: Farm, client: TestClient
 ) -> None:
     one = farm.stack("one", "h1")
     pair = farm.stack("pair", ["h2", "h3"])
@@ -73,7 +75,7 @@ def test_apply_starts_the_plan_and_a_second_apply_changes_nothing(
 
 
 def test_refresh_records_what_the_engines_run_and_changes_nothing_there(
-    farm: ApplyFarm, client: TestClient
+    farm: Farm, client: TestClient
 ) -> None:
     kept = farm.stack("kept", "h1")
     by_hand = farm.stack("byhand", "h2")  # started on the host itself: state does not know it
@@ -92,7 +94,7 @@ def test_refresh_records_what_the_engines_run_and_changes_nothing_there(
 
 
 def test_pull_then_update_of_one_stack_move_its_host_to_the_new_image(
-    farm: ApplyFarm, client: TestClient, lab: Lab
+    farm: Farm, client: TestClient, lab: Lab
 ) -> None:
     ref = f"cfweb-{uuid.uuid4().hex[:12]}:1"
     v1 = lab.push_image(ref, "v1")
@@ -120,7 +122,7 @@ def test_pull_then_update_of_one_stack_move_its_host_to_the_new_image(
 
 
 def test_pull_all_then_update_all_reach_every_stack_on_every_host(
-    farm: ApplyFarm, client: TestClient, lab: Lab
+    farm: Farm, client: TestClient, lab: Lab
 ) -> None:
     refs = {host: f"cfweb-{uuid.uuid4().hex[:12]}:1" for host in ("h2", "h3")}
     old = {host: lab.push_image(ref, f"v1-{host}") for host, ref in refs.items()}
@@ -146,7 +148,7 @@ def test_pull_all_then_update_all_reach_every_stack_on_every_host(
 
 
 def test_restarting_one_container_restarts_only_it(
-    farm: ApplyFarm, client: TestClient, lab: Lab
+    farm: Farm, client: TestClient, lab: Lab
 ) -> None:
     stack = farm.stack("two", "h3", sleep_stack(lab.image, services=("app", "side")))
     ok(farm.cf("up", stack))
@@ -173,7 +175,7 @@ def test_restarting_one_container_restarts_only_it(
 
 
 def test_stop_stops_a_stacks_containers_and_keeps_them_and_its_place(
-    farm: ApplyFarm, client: TestClient, lab: Lab
+    farm: Farm, client: TestClient, lab: Lab
 ) -> None:
     stack = farm.stack("halt", "h2", sleep_stack(lab.image, services=("app", "side")))
     other = farm.stack("going", "h2")
@@ -191,11 +193,11 @@ def test_stop_stops_a_stacks_containers_and_keeps_them_and_its_place(
 
 
 def test_an_action_waits_for_the_farm_lock_a_cli_apply_holds(
-    farm: ApplyFarm, client: TestClient
+    farm: Farm, client: TestClient
 ) -> None:
     from compose_farm.config import load_config
     from compose_farm.farmlock import farm_lock
-    from tests.e2e.webfarm import ORIGIN
+    from tests.support.web import ORIGIN
 
     one = farm.stack("locked", "h1")
     lock = load_config(farm.config_path).farm_lock_path

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from compose_farm.web.app import create_app
 from compose_farm.web.auth import CSRF_HEADER, Auth
-from tests.e2e.webfarm import csrf_of, farm_of, web_client, write_config
+from tests.support.web import csrf_of, farm_of, web_client, write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n    command: [sleep, '3600']\n"
 

@@ -17,8 +17,10 @@ from pathlib import Path
 from websockets.sync.client import connect as ws_connect
 
 from compose_farm.web.auth import Auth, password_file
-from tests.clihelp import run_cf
-from tests.e2e.webfarm import PASSWORD, WebServer
+from tests.support.cf import run_cf
+from tests.support.config import write_config
+from tests.support.waiting import WAIT
+from tests.support.web import PASSWORD, WebServer
 
 ANSWER = re.compile(r"pw=\[[^$\]]*\] x=\[\d+\]")
 
@@ -49,14 +51,7 @@ def test_set_password_stores_a_private_hash_of_it(tmp_path: Path) -> None:
 
 def local_farm(folder: Path) -> Path:
     """A config whose only host is this machine."""
-    (folder / "stacks").mkdir(parents=True)
-    path = folder / "compose-farm.yaml"
-    path.write_text(
-        f"compose_dir: {folder / 'stacks'}\n"
-        "hosts:\n  here: {address: 127.0.0.1, local: true}\n"
-        "stacks: {}\n"
-    )
-    return path
+    return write_config(folder, compose={}, hosts={"here": {"address": "127.0.0.1", "local": True}})
 
 
 def test_the_env_password_is_not_in_the_shells_the_ui_starts(tmp_path: Path) -> None:
@@ -69,7 +64,7 @@ def test_the_env_password_is_not_in_the_shells_the_ui_starts(tmp_path: Path) -> 
         with ws_connect(target, additional_headers=headers) as ws:
             line = 'echo "pw=[${CF_WEB_PASSWORD-unset}]" "x=[$(env | grep -c CF_WEB_PASSWORD)]"\n'
             ws.send(json.dumps({"type": "input", "data": line}))
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + WAIT
             while not ANSWER.search(seen) and time.monotonic() < deadline:
                 data = ws.recv(timeout=deadline - time.monotonic())
                 seen += data.decode(errors="replace") if isinstance(data, bytes) else data

@@ -15,33 +15,21 @@ from pathlib import Path
 import pytest
 
 from compose_farm.backups import CONFIG, KEEP, BackupRefused, Backups
-from compose_farm.config import Config, load_config
+from compose_farm.config import Config
 from compose_farm.errors import ComposeFileError, ConfigError
 from compose_farm.web import files
 from compose_farm.web.auth import Auth
 from compose_farm.web.farm import Farm
-from tests.e2e.webfarm import write_config
+from tests.support.config import make_config
+from tests.support.web import write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n    command: [sleep, '3600']\n"
 
 
-def make_config(tmp_path: Path, stacks: dict[str, str]) -> Config:
-    """A config over ``tmp_path/stacks`` with one host and ``stacks`` (name -> compose text)."""
-    root = tmp_path / "stacks"
-    root.mkdir(exist_ok=True)
-    for name, text in stacks.items():
-        (root / name).mkdir(exist_ok=True)
-        (root / name / "compose.yaml").write_text(text)
-    lines = [f"compose_dir: {root}", "hosts:", "  h1: {address: 10.0.0.1}", "stacks:"]
-    lines += [f"  {name}: h1" for name in stacks] or ["  {}"]
-    path = tmp_path / "compose-farm.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return load_config(path)
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return make_config(tmp_path, {"app": COMPOSE, "other": COMPOSE})
+    """A config over ``tmp_path/stacks``: one host, two stacks on it."""
+    return make_config(tmp_path, compose={"app": COMPOSE, "other": COMPOSE})
 
 
 # --- which paths -------------------------------------------------------------------
@@ -111,7 +99,7 @@ def test_a_link_to_a_file_in_the_same_folder_is_allowed(config: Config) -> None:
 
 
 def test_a_stack_folder_linked_outside_compose_dir_is_refused(tmp_path: Path) -> None:
-    config = make_config(tmp_path, {"app": COMPOSE, "linked": COMPOSE})
+    config = make_config(tmp_path, compose={"app": COMPOSE, "linked": COMPOSE})
     elsewhere = tmp_path / "elsewhere"
     folder = Path(str(config.compose_dir)) / "linked"
     folder.rename(elsewhere)
@@ -126,7 +114,7 @@ def test_a_stack_folder_linked_outside_compose_dir_is_refused(tmp_path: Path) ->
 def test_a_stack_folder_linked_to_another_stacks_folder_is_refused(
     tmp_path: Path, target: str
 ) -> None:
-    config = make_config(tmp_path, {"app": COMPOSE, "other": COMPOSE, "twin": COMPOSE})
+    config = make_config(tmp_path, compose={"app": COMPOSE, "other": COMPOSE, "twin": COMPOSE})
     root = Path(str(config.compose_dir))
     (root / "other" / ".env").write_text("A=1\n")
     shutil.rmtree(root / "twin")

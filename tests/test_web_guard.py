@@ -19,7 +19,7 @@ from starlette.types import Message
 
 from compose_farm.web.auth import CSRF_HEADER, SESSION_COOKIE
 from compose_farm.web.guard import MAX_BODY
-from tests.e2e.webfarm import csrf_of, web_app, web_client, write_config
+from tests.support.web import csrf_of, web_app, web_client, write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n    command: [sleep, '3600']\n"
 MIB = 1024 * 1024

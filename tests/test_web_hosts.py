@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.hosts import WS_HOST_REFUSED, AllowedHosts, host_problem
-from tests.clihelp import run_cf
-from tests.e2e.webfarm import (
+from tests.support.cf import run_cf
+from tests.support.web import (
     PASSWORD,
     WebServer,
     close_code,

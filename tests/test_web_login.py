@@ -34,7 +34,7 @@ from compose_farm.web.auth import (
     client_key,
     clock_time,
 )
-from tests.e2e.webfarm import PASSWORD, TEST_HOSTS, TOKEN, WebServer, write_config
+from tests.support.web import PASSWORD, TEST_HOSTS, TOKEN, WebServer, write_config
 
 LIMIT = MAX_FAILURES_PER_MINUTE
 CAP = MAX_FAILURES_PER_MINUTE_IN_ALL

@@ -18,20 +18,20 @@ from starlette.websockets import WebSocketDisconnect
 
 from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.views import Dashboard, StackPage
-from tests.e2e.farm import Farm as LabFarm
-from tests.e2e.farm import farm_for, sleep_stack
-from tests.e2e.webfarm import (
+from tests.lab import Lab
+from tests.support.farm import Farm as LabFarm
+from tests.support.farm import open_farm
+from tests.support.stacks import sleep_stack, slow_stack
+from tests.support.web import (
     context_of,
     csrf_of,
     farm_of,
     follow_task,
     post_action,
     project_containers,
-    slow_stack,
     template_of,
     web_client,
 )
-from tests.lab import Lab
 
 pytestmark = pytest.mark.lab
 
@@ -64,7 +64,7 @@ def farm(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     """A farm over h1..h3; HOME is the lab client's (the executor's SSH key and known_hosts)."""
     monkeypatch.setenv("HOME", str(lab.client_home))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the editors' backups
-    with farm_for(lab, tmp_path / "farm", HOSTS) as f:
+    with open_farm(lab, tmp_path / "farm", HOSTS) as f:
         yield f
 
 
@@ -367,7 +367,7 @@ def test_config_editor_saves_valid_changes_and_names_the_line_of_a_bad_one(
     read = client.get("/api/config")
     assert read.json() == {"path": str(farm.config_path), "text": original}
 
-    moved = original.replace(f'"{idle}": "h3"', f'"{idle}": "h2"')
+    moved = original.replace(f"  {idle}: h3\n", f"  {idle}: h2\n")
     assert moved != original
     saved = client.post("/api/config", json={"text": moved}, headers={CSRF_HEADER: csrf})
 
@@ -382,8 +382,8 @@ def test_config_editor_saves_valid_changes_and_names_the_line_of_a_bad_one(
 
     cases = {
         "compose_dir: /srv\nhosts:\n  h1: {address: 10.0.0.1\n": ":4: YAML syntax error",
-        moved.rstrip().rstrip("}") + ',\n  "bogus": 1\n}\n': "bogus: unknown key",
-        moved.replace(f'"{idle}": "h2"', f'"{idle}": "h9"'): f"stacks.{idle}: unknown host 'h9'",
+        moved + "bogus: 1\n": "bogus: unknown key",
+        moved.replace(f"  {idle}: h2\n", f"  {idle}: h9\n"): f"stacks.{idle}: unknown host 'h9'",
     }
     for text, expected in cases.items():
         refused = client.post("/api/config", json={"text": text}, headers={CSRF_HEADER: csrf})

@@ -25,7 +25,7 @@ from compose_farm.executor import Executor, Result, Runnable
 from compose_farm.executor.events import Sink, discard
 from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.views import StackPage
-from tests.e2e.webfarm import context_of, csrf_of, web_client, write_config
+from tests.support.web import context_of, csrf_of, web_client, write_config
 
 WATCHDOG = 10.0  # seconds: only ever reached when the server blocks its event loop
 COMPOSE = "services:\n  app:\n    image: ${IMG}\n    command: [sleep, '3600']\n"

@@ -28,8 +28,9 @@ from compose_farm.config import load_config
 from compose_farm.secrets import Secrets
 from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.views import StackPage
-from tests.e2e.farm import Farm, farm_for
-from tests.e2e.webfarm import (
+from tests.lab import Lab
+from tests.support.farm import Farm, open_farm
+from tests.support.web import (
     ORIGIN,
     close_code,
     context_of,
@@ -40,7 +41,6 @@ from tests.e2e.webfarm import (
     read_terminal,
     web_client,
 )
-from tests.lab import Lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(60)]
 
@@ -83,7 +83,7 @@ def site(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     secret = f"hush{uuid.uuid4().hex[:12]}"
     compose = COMPOSE.format(image=lab.image)
-    with farm_for(lab, tmp_path / "farm", HOSTS) as farm:
+    with open_farm(lab, tmp_path / "farm", HOSTS) as farm:
         stack = farm.stack("app", "h1", compose, env=f"SECRET={secret}\n")
         other = farm.stack("other", "h1")
         with web_client(farm.config_path) as client:

@@ -34,9 +34,10 @@ from compose_farm.web.auth import (
     Auth,
 )
 from compose_farm.web.routes.sockets import close_reason
-from tests.e2e.farm import Farm as LabFarm
-from tests.e2e.farm import farm_for
-from tests.e2e.webfarm import (
+from tests.lab import Lab
+from tests.support.farm import Farm as LabFarm
+from tests.support.farm import open_farm
+from tests.support.web import (
     ORIGIN,
     PASSWORD,
     TOKEN,
@@ -53,7 +54,6 @@ from tests.e2e.webfarm import (
     web_client,
     write_config,
 )
-from tests.lab import Lab
 
 HTML = {"accept": "text/html"}
 JSON = {"accept": "application/json"}
@@ -357,7 +357,7 @@ def test_a_save_through_a_backup_folder_linked_elsewhere_is_refused(
 @pytest.fixture
 def lab_farm(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabFarm]:
     monkeypatch.setenv("HOME", str(lab.client_home))
-    with farm_for(lab, tmp_path / "farm", ("h1", "h2", "h3")) as f:
+    with open_farm(lab, tmp_path / "farm", ("h1", "h2", "h3")) as f:
         yield f
 
 

@@ -18,7 +18,7 @@ from compose_farm.executor import Executor, OutputLine, Result, Runnable
 from compose_farm.executor.events import Sink, discard
 from compose_farm.web.linequeue import MAX_WAITING
 from compose_farm.web.tasks import Task
-from tests.e2e.webfarm import ORIGIN, farm_of, follow_task, web_client, write_config
+from tests.support.web import ORIGIN, farm_of, follow_task, web_client, write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n    command: [sleep, '3600']\n"
 BURST = 3000

@@ -12,7 +12,7 @@ from compose_farm.executor import OutputLine
 from compose_farm.executor.events import Sink
 from compose_farm.web.linequeue import MAX_WAITING
 from compose_farm.web.tasks import MAX_KEPT_CHARS, MAX_LINES, NOT_KEPT, Task, TaskManager, Watcher
-from tests.e2e.webfarm import ORIGIN, farm_of, web_client, write_config
+from tests.support.web import ORIGIN, farm_of, web_client, write_config
 
 COUNT = 100_000
 

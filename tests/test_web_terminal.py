@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
 from compose_farm.web.routes.terminal import Input, Resize, parse_message
-from tests.e2e.farm import farm_for
-from tests.e2e.webfarm import ORIGIN, read_terminal, web_client
 from tests.lab import Lab
-from tests.lab.proc import wait_until
+from tests.support.farm import open_farm
+from tests.support.waiting import eventually
+from tests.support.web import ORIGIN, read_terminal, web_client
 
 BAD = [
     "[1]",
@@ -70,7 +70,7 @@ def test_messages_that_are_understood(raw: str, expected: Input | Resize | None)
 def client(lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The app over a farm of lab host h1 (no stacks: the console's host shell)."""
     monkeypatch.setenv("HOME", str(lab.client_home))  # the executor's SSH key and known_hosts
-    with farm_for(lab, tmp_path / "farm", ["h1"]) as farm, web_client(farm.config_path) as c:
+    with open_farm(lab, tmp_path / "farm", ["h1"]) as farm, web_client(farm.config_path) as c:
         yield c
 
 
@@ -113,8 +113,7 @@ def test_bad_messages_leave_the_session_running_and_sizes_stay_clamped(
         assert stty_size(ws) == "1 1000"
 
     # Closing the page hangs the shell up on the host.
-    wait_until(
-        lambda: lab.host_exec("h1", ["kill", "-0", pid], check=False).returncode != 0,
-        timeout=10,
-        what=f"the shell (pid {pid}) on h1 to end",
-    )
+    # (TERM at once, KILL within 5 s: ssh/pool.py HANG_UP; left alone, it would wait forever)
+    assert eventually(
+        lambda: lab.host_exec("h1", ["kill", "-0", pid], check=False).returncode != 0
+    ), f"the shell (pid {pid}) on h1 never ended"

@@ -9,7 +9,7 @@ from compose_farm.facts import Container, Facts, HostFacts
 from compose_farm.state import State
 from compose_farm.web.farm import Snapshot
 from compose_farm.web.views import PaletteContainer, palette_containers
-from tests.e2e.webfarm import write_config
+from tests.support.web import write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n"
 

@@ -25,7 +25,7 @@ from compose_farm.compose.document import parse_document
 from compose_farm.errors import ComposeFileError, ConfigError, StateError
 from compose_farm.state import StateStore
 from compose_farm.yamlio import MAX_ALIAS_NODES, MAX_DEPTH, parse_yaml
-from tests.clihelp import run_cf
+from tests.support.cf import run_cf
 
 LETTERS = "abcdefghij"
 
@@ -240,7 +240,7 @@ def test_the_web_refuses_a_bomb_in_the_editor_and_shows_a_bombed_stack_page(
     tmp_path: Path,
 ) -> None:
     from compose_farm.web.auth import CSRF_HEADER
-    from tests.e2e.webfarm import csrf_of, web_client, write_config
+    from tests.support.web import csrf_of, web_client, write_config
 
     bombed = f"x-laughs:\n{laughs(9, '  ')}{SERVICES}"
     path = write_config(tmp_path, {"app": SERVICES, "bombed": bombed})

@@ -1,6 +1,6 @@
 """`cf apply` against real hosts: make the engines match the config, and only once.
 
-Every outcome is read from the hosts' engines (``ApplyFarm.placement``,
+Every outcome is read from the hosts' engines (``Farm.placement``,
 ``snapshot``) and the state file; idempotency is a second ``cf apply`` that
 says "Nothing to do" and leaves every container ID as it was. Healthy-host
 tests use h1..h3; the one that cuts a host uses h7, h8 (and h1), holding the
@@ -10,31 +10,21 @@ h7/h8 lock (``faults`` group).
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.applyfarm import ApplyFarm, apply_farm, as_sets, expected, ok
-from tests.e2e.farm import CfRun, Where, cut, sleep_stack
-from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.cf import ok
+from tests.support.farm import Farm, Where, as_sets, expected
+from tests.support.faults import cut
+from tests.support.stacks import sleep_stack
 
 HOSTS = ("h1", "h2", "h3")
 NOTHING = "Nothing to do"
 
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[ApplyFarm]:
-    with apply_farm(lab, tmp_path, HOSTS) as f:
-        yield f
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS)]
 
 
-def _assert_noop(farm: ApplyFarm) -> None:
+def _assert_noop(farm: Farm) -> None:
     """A further ``cf apply`` has nothing to do and touches no container, nor the state."""
     before, state = farm.snapshot(), farm.state_bytes()
     again = ok(farm.cf("apply", "--yes"))
@@ -43,7 +33,7 @@ def _assert_noop(farm: ApplyFarm) -> None:
     assert farm.state_bytes() == state
 
 
-def _eight_stacks(farm: ApplyFarm) -> dict[str, str]:
+def _eight_stacks(farm: Farm) -> dict[str, str]:
     """Eight stacks over h1..h3, keyed by suffix."""
     where: dict[str, str | list[str]] = {
         "a": "h1",
@@ -58,7 +48,7 @@ def _eight_stacks(farm: ApplyFarm) -> dict[str, str]:
     return {suffix: farm.stack(suffix, w) for suffix, w in where.items()}
 
 
-def test_apply_from_nothing_places_every_stack_then_does_nothing(farm: ApplyFarm) -> None:
+def test_apply_from_nothing_places_every_stack_then_does_nothing(farm: Farm) -> None:
     stacks = _eight_stacks(farm)
     want = expected(farm.stacks, HOSTS)
 
@@ -76,7 +66,7 @@ def test_apply_from_nothing_places_every_stack_then_does_nothing(farm: ApplyFarm
     assert as_sets(farm.state()) == want
 
 
-def test_apply_after_editing_the_config_moves_removes_and_adds(farm: ApplyFarm) -> None:
+def test_apply_after_editing_the_config_moves_removes_and_adds(farm: Farm) -> None:
     s = _eight_stacks(farm)
     ok(farm.cf("apply", "--yes"))
     assert farm.placement() == expected(farm.stacks, HOSTS)
@@ -111,7 +101,7 @@ def test_apply_after_editing_the_config_moves_removes_and_adds(farm: ApplyFarm) 
     _assert_noop(farm)
 
 
-def test_dry_run_lists_the_steps_and_changes_nothing(farm: ApplyFarm) -> None:
+def test_dry_run_lists_the_steps_and_changes_nothing(farm: Farm) -> None:
     moved, removed, stays = (
         farm.stack("moved", "h1"),
         farm.stack("removed", "h2"),
@@ -139,7 +129,7 @@ def test_dry_run_lists_the_steps_and_changes_nothing(farm: ApplyFarm) -> None:
     assert farm.placement() == expected(farm.stacks, HOSTS)
 
 
-def test_dry_run_from_nothing_writes_no_state(farm: ApplyFarm) -> None:
+def test_dry_run_from_nothing_writes_no_state(farm: Farm) -> None:
     stack = farm.stack("new", "h2")
 
     done = ok(farm.cf("apply", "-n"))
@@ -149,7 +139,7 @@ def test_dry_run_from_nothing_writes_no_state(farm: ApplyFarm) -> None:
     assert farm.state_bytes() is None
 
 
-def test_apply_stops_strays_and_keeps_the_right_copy(farm: ApplyFarm) -> None:
+def test_apply_stops_strays_and_keeps_the_right_copy(farm: Farm) -> None:
     doubled = farm.stack("doubled", "h1")  # deployed by cf, then also started by hand on h2
     wandered = farm.stack("wandered", "h2")  # only ever started by hand, on h3
     widened = farm.stack("widened", ["h1", "h2"])  # also started by hand on h3
@@ -179,7 +169,7 @@ def test_apply_stops_strays_and_keeps_the_right_copy(farm: ApplyFarm) -> None:
     _assert_noop(farm)
 
 
-def test_apply_starts_containers_killed_by_hand(farm: ApplyFarm) -> None:
+def test_apply_starts_containers_killed_by_hand(farm: Farm) -> None:
     single, every = farm.stack("single", "h2"), farm.stack("every", "all")
     ok(farm.cf("apply", "--yes"))
     before = farm.snapshot()
@@ -200,7 +190,7 @@ def test_apply_starts_containers_killed_by_hand(farm: ApplyFarm) -> None:
 
 
 def test_apply_starts_a_killed_service_of_a_stack_that_still_half_runs(
-    farm: ApplyFarm,
+    farm: Farm,
 ) -> None:
     stack = farm.stack("duo", "h2", sleep_stack(farm.lab.image, services=("web", "worker")))
     ok(farm.cf("apply", "--yes"))
@@ -217,7 +207,7 @@ def test_apply_starts_a_killed_service_of_a_stack_that_still_half_runs(
     _assert_noop(farm)
 
 
-def test_no_orphans_leaves_a_removed_stack_running(farm: ApplyFarm) -> None:
+def test_no_orphans_leaves_a_removed_stack_running(farm: Farm) -> None:
     kept, removed = farm.stack("kept", "h1"), farm.stack("removed", "h3")
     ok(farm.cf("apply", "--yes"))
     farm.drop(removed)
@@ -235,7 +225,7 @@ def test_no_orphans_leaves_a_removed_stack_running(farm: ApplyFarm) -> None:
     assert as_sets(farm.state()) == {kept: {"h1"}}
 
 
-def test_no_strays_leaves_a_stray_running(farm: ApplyFarm) -> None:
+def test_no_strays_leaves_a_stray_running(farm: Farm) -> None:
     stack = farm.stack("placed", "h1")
     ok(farm.cf("apply", "--yes"))
     farm.hand_compose("h2", stack, "up", "-d")
@@ -251,7 +241,7 @@ def test_no_strays_leaves_a_stray_running(farm: ApplyFarm) -> None:
     assert farm.snapshot()[(stack, "h1", "app")] == before[(stack, "h1", "app")]
 
 
-def test_a_compose_name_other_than_the_folder_is_recognised(farm: ApplyFarm) -> None:
+def test_a_compose_name_other_than_the_folder_is_recognised(farm: Farm) -> None:
     project = farm.name("custom")
     stack = farm.stack("folder", "h2", f"name: {project}\n" + sleep_stack(farm.lab.image))
 
@@ -272,7 +262,7 @@ def test_a_compose_name_other_than_the_folder_is_recognised(farm: ApplyFarm) -> 
     assert farm.state() == {}
 
 
-def test_full_recreates_everything_where_it_runs(farm: ApplyFarm) -> None:
+def test_full_recreates_everything_where_it_runs(farm: Farm) -> None:
     single, pair = farm.stack("single", "h1"), farm.stack("pair", ["h2", "h3"])
     ok(farm.cf("apply", "--yes"))
     before = farm.snapshot()
@@ -288,28 +278,13 @@ def test_full_recreates_everything_where_it_runs(farm: ApplyFarm) -> None:
     _assert_noop(farm)
 
 
-def test_two_applies_at_once_do_the_work_once(farm: ApplyFarm) -> None:
+def test_two_applies_at_once_do_the_work_once(farm: Farm) -> None:
     wheres: list[Where] = ["h1", "h2", "h3", "all", ["h1", "h2"], "h3"]
     for i, where in enumerate(wheres):
         farm.stack(f"s{i}", where)
     want = expected(farm.stacks, HOSTS)
-    argv = [sys.executable, "-m", "compose_farm", "apply", "--yes"]
-    procs = [
-        subprocess.Popen(
-            argv,
-            env=farm.env(),
-            cwd=farm.folder,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    runs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        runs.append(CfRun(("apply", "--yes"), proc.returncode, out, err, 0.0))
+    with farm.start("apply", "--yes") as first, farm.start("apply", "--yes") as second:
+        runs = [first.finish(), second.finish()]
 
     for run in runs:
         ok(run)
@@ -329,68 +304,62 @@ def test_two_applies_at_once_do_the_work_once(farm: ApplyFarm) -> None:
 
 FAULT_HOSTS = ("h1", "h7", "h8")
 CONNECT_TIMEOUT = 3.0
-LIMIT = 25.0
+LIMIT = 25.0  # over 8 connect timeouts (the product's bound for giving up on h8)
 
 
 @pytest.mark.xdist_group("faults")
-def test_apply_with_a_host_cut_does_the_rest_then_finishes_after_restore(
-    lab: Lab, tmp_path: Path
-) -> None:
-    with apply_farm(
-        lab, tmp_path, FAULT_HOSTS, connect_timeout=CONNECT_TIMEOUT, exclusive=True
-    ) as farm:
-        mover, leaving = farm.stack("mover", "h8"), farm.stack("leaving", "h8")
-        ok(farm.cf("apply", "--yes"))
-        assert farm.placement() == {mover: {"h8"}, leaving: {"h8"}}
-        on_h1, on_h7, on_h8 = (farm.stack(f"on-{h}", h) for h in FAULT_HOSTS)
-        spread = farm.stack("spread", "all")
-        farm.place(mover, "h7")  # must wait: h8 cannot be asked to stop it
-        farm.drop(leaving)  # an orphan on h8: must wait too
-        during = {
-            on_h1: {"h1"},
-            on_h7: {"h7"},
-            mover: {"h8"},
-            leaving: {"h8"},
-            spread: {"h1", "h7"},
-        }
+@pytest.mark.farm(hosts=FAULT_HOSTS, connect_timeout=CONNECT_TIMEOUT, exclusive=True)
+def test_apply_with_a_host_cut_does_the_rest_then_finishes_after_restore(farm: Farm) -> None:
+    mover, leaving = farm.stack("mover", "h8"), farm.stack("leaving", "h8")
+    ok(farm.cf("apply", "--yes"))
+    assert farm.placement() == {mover: {"h8"}, leaving: {"h8"}}
+    on_h1, on_h7, on_h8 = (farm.stack(f"on-{h}", h) for h in FAULT_HOSTS)
+    spread = farm.stack("spread", "all")
+    farm.place(mover, "h7")  # must wait: h8 cannot be asked to stop it
+    farm.drop(leaving)  # an orphan on h8: must wait too
+    during = {
+        on_h1: {"h1"},
+        on_h7: {"h7"},
+        mover: {"h8"},
+        leaving: {"h8"},
+        spread: {"h1", "h7"},
+    }
 
-        with cut(lab, "h8"):
-            engines, state = farm.snapshot(), farm.state_bytes()
-            preview = farm.cf("apply", "--dry-run", timeout=60)
-            assert preview.returncode == 4, preview
-            assert f"  ! {leaving}: orphan on h8, which is unreachable" in preview.stdout, preview
-            assert f"  ! {mover}: move h8 -> h7 waits: h8 is unreachable" in preview.stdout, preview
-            assert farm.snapshot() == engines
-            assert farm.state_bytes() == state
+    with cut(farm.lab, "h8"):
+        engines, state = farm.snapshot(), farm.state_bytes()
+        preview = farm.cf("apply", "--dry-run", timeout=60)
+        assert preview.returncode == 4, preview
+        assert f"  ! {leaving}: orphan on h8, which is unreachable" in preview.stdout, preview
+        assert f"  ! {mover}: move h8 -> h7 waits: h8 is unreachable" in preview.stdout, preview
+        assert farm.snapshot() == engines
+        assert farm.state_bytes() == state
 
-            started = time.monotonic()
-            done = farm.cf("apply", "--yes", timeout=60)
-            elapsed = time.monotonic() - started
+        done = farm.cf("apply", "--yes", timeout=60)
 
-            assert elapsed < LIMIT, done
-            assert done.returncode == 4, done  # README: 4 = a host could not be reached
-            assert "Traceback" not in done.output, done
-            lines = done.output.splitlines()
-            assert any("'h8'" in ln and "no answer within 3 s" in ln for ln in lines), done
-            assert f"  ! {on_h8}: h8 is unreachable: cannot check or start it" in lines, done
-            assert farm.placement() == during, done
-            assert farm.where(on_h8, running=False) == set()
-            assert farm.where(mover, running=False) == {"h8"}  # no second copy on h7
-            assert as_sets(farm.state()) == during  # h8's entries kept, nothing new on h8
-            before = farm.snapshot()
+        assert done.elapsed < LIMIT, done
+        assert done.returncode == 4, done  # README: 4 = a host could not be reached
+        assert "Traceback" not in done.output, done
+        lines = done.output.splitlines()
+        assert any("'h8'" in ln and "no answer within 3 s" in ln for ln in lines), done
+        assert f"  ! {on_h8}: h8 is unreachable: cannot check or start it" in lines, done
+        assert farm.placement() == during, done
+        assert farm.where(on_h8, running=False) == set()
+        assert farm.where(mover, running=False) == {"h8"}  # no second copy on h7
+        assert as_sets(farm.state()) == during  # h8's entries kept, nothing new on h8
+        before = farm.snapshot()
 
-        done = ok(farm.cf("apply", "--yes", timeout=60))
-        want = {
-            on_h1: {"h1"},
-            on_h7: {"h7"},
-            on_h8: {"h8"},
-            mover: {"h7"},
-            spread: set(FAULT_HOSTS),
-        }
-        assert farm.placement() == want, done
-        assert farm.where(mover, running=False) == {"h7"}
-        assert farm.where(leaving, running=False) == set()
-        for host in ("h1", "h7"):  # the copies started during the cut are kept
-            assert farm.snapshot()[(spread, host, "app")] == before[(spread, host, "app")]
-        assert as_sets(farm.state()) == want
-        _assert_noop(farm)
+    done = ok(farm.cf("apply", "--yes", timeout=60))
+    want = {
+        on_h1: {"h1"},
+        on_h7: {"h7"},
+        on_h8: {"h8"},
+        mover: {"h7"},
+        spread: set(FAULT_HOSTS),
+    }
+    assert farm.placement() == want, done
+    assert farm.where(mover, running=False) == {"h7"}
+    assert farm.where(leaving, running=False) == set()
+    for host in ("h1", "h7"):  # the copies started during the cut are kept
+        assert farm.snapshot()[(spread, host, "app")] == before[(spread, host, "app")]
+    assert as_sets(farm.state()) == want
+    _assert_noop(farm)

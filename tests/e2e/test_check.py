@@ -10,35 +10,22 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.applyfarm import (
-    ApplyFarm,
-    apply_farm,
-    needy_stack,
-    ok,
-    random_subnet,
-    removed_networks,
-    subnets_of,
-)
-from tests.e2e.farm import CfRun
 from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.cf import CfRun, ok
+from tests.support.engines import random_subnet, removed_networks, subnets_of
+from tests.support.farm import Farm
+from tests.support.stacks import needy_stack
 
 HOSTS = ("h1", "h2", "h3")
 
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[ApplyFarm]:
-    with apply_farm(lab, tmp_path, HOSTS) as f:
-        yield f
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS)]
 
 
 @pytest.fixture
-def network(farm: ApplyFarm) -> Iterator[str]:
+def network(farm: Farm) -> Iterator[str]:
     """A network name no other test uses; removed from h1..h3 afterwards."""
     with removed_networks(farm.lab, farm.name("net"), HOSTS) as name:
         yield name
@@ -48,7 +35,7 @@ def _problems(done: CfRun) -> list[str]:
     return [ln.removeprefix("problem: ") for ln in done.stdout.splitlines() if "problem:" in ln]
 
 
-def test_check_passes_then_names_a_missing_mount_and_network(farm: ApplyFarm, network: str) -> None:
+def test_check_passes_then_names_a_missing_mount_and_network(farm: Farm, network: str) -> None:
     for i, where in enumerate(("h1", "h2", "h3", "all")):
         farm.stack(f"good{i}", where)
 
@@ -87,7 +74,7 @@ def test_check_passes_then_names_a_missing_mount_and_network(farm: ApplyFarm, ne
         assert f"{host}: {network} already exists" in again.stdout, again
 
 
-def test_init_network_leaves_a_different_subnet_alone(farm: ApplyFarm, network: str) -> None:
+def test_init_network_leaves_a_different_subnet_alone(farm: Farm, network: str) -> None:
     lab = farm.lab
     first = _create_with_subnet(farm, "h1", network)
     other = random_subnet(avoid=[first])
@@ -104,7 +91,7 @@ def test_init_network_leaves_a_different_subnet_alone(farm: ApplyFarm, network: 
         assert subnets_of(lab, "h2", network) == [other]
 
 
-def _create_with_subnet(farm: ApplyFarm, host: str, network: str) -> str:
+def _create_with_subnet(farm: Farm, host: str, network: str) -> str:
     """``cf init-network HOST --subnet S`` with a free S: Docker refuses overlapping pools."""
     for _ in range(5):
         subnet = random_subnet()
@@ -117,7 +104,7 @@ def _create_with_subnet(farm: ApplyFarm, host: str, network: str) -> str:
     raise AssertionError(f"no free subnet for {network} on {host}")
 
 
-def test_check_named_stack_shows_where_it_could_run(farm: ApplyFarm, network: str) -> None:
+def test_check_named_stack_shows_where_it_could_run(farm: Farm, network: str) -> None:
     lab = farm.lab
     for host in ("h1", "h2"):
         assert lab.docker(host, "network", "create", network).returncode == 0
@@ -137,7 +124,7 @@ def test_check_named_stack_shows_where_it_could_run(farm: ApplyFarm, network: st
     assert row.split() == [other, "ok", "ok", "ok"], done
 
 
-def test_up_is_refused_when_the_external_network_is_missing(farm: ApplyFarm, network: str) -> None:
+def test_up_is_refused_when_the_external_network_is_missing(farm: Farm, network: str) -> None:
     stack = farm.stack("needs-net", "h3", needy_stack(farm.lab.image, network=network))
 
     done = farm.cf("up", stack)
@@ -153,7 +140,7 @@ def test_up_is_refused_when_the_external_network_is_missing(farm: ApplyFarm, net
     assert farm.placement() == {stack: {"h3"}}
 
 
-def test_the_preflight_hint_creates_the_missing_network(farm: ApplyFarm, network: str) -> None:
+def test_the_preflight_hint_creates_the_missing_network(farm: Farm, network: str) -> None:
     stack = farm.stack("hinted", "h3", needy_stack(farm.lab.image, network=network))
     refused = farm.cf("up", stack)
     assert refused.returncode == 1, refused
@@ -181,7 +168,7 @@ def host_home_folder(lab: Lab) -> Iterator[str]:
 
 
 def test_a_home_relative_mount_is_looked_up_in_the_hosts_home(
-    host_home_folder: str, farm: ApplyFarm
+    host_home_folder: str, farm: Farm
 ) -> None:
     """(The folder fixture comes first so that it is removed after the farm's containers.)"""
     stack = farm.stack("home", "h1", needy_stack(farm.lab.image, mount=f"~/{host_home_folder}"))
@@ -200,25 +187,26 @@ def test_a_home_relative_mount_is_looked_up_in_the_hosts_home(
 
 
 @pytest.mark.xdist_group("faults")
-def test_check_local_never_logs_in_and_compares_config_with_disk(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.farm(hosts=("h7", "h8"), exclusive=True)
+def test_check_local_never_logs_in_and_compares_config_with_disk(farm: Farm) -> None:
     """On h7 and h8, where no other test logs in while this one holds their lock."""
-    with apply_farm(lab, tmp_path, ("h7", "h8"), exclusive=True) as farm:
-        present = farm.stack("present", "h7")
-        ghost = farm.name("ghost")
-        farm.place(ghost, "h8")  # in the config, no folder
-        unlisted = farm.folder_only("unlisted")  # a folder, not in the config
-        logins = {h: lab.ssh_logins(h) for h in ("h7", "h8")}
+    lab = farm.lab
+    present = farm.stack("present", "h7")
+    ghost = farm.name("ghost")
+    farm.place(ghost, "h8")  # in the config, no folder
+    unlisted = farm.folder_only("unlisted")  # a folder, not in the config
+    logins = {h: lab.ssh_logins(h) for h in ("h7", "h8")}
 
-        done = farm.cf("check", "--local")
+    done = farm.cf("check", "--local")
 
-        assert done.returncode == 1, done
-        assert {h: lab.ssh_logins(h) for h in ("h7", "h8")} == logins, done
-        assert _problems(done) == [f"{ghost}: no compose file in {lab.compose_dir / ghost}"]
-        assert f"note: {unlisted}: a compose folder that is not in the config" in done.stdout
-        assert present not in done.output, done
+    assert done.returncode == 1, done
+    assert {h: lab.ssh_logins(h) for h in ("h7", "h8")} == logins, done
+    assert _problems(done) == [f"{ghost}: no compose file in {lab.compose_dir / ghost}"]
+    assert f"note: {unlisted}: a compose folder that is not in the config" in done.stdout
+    assert present not in done.output, done
 
-        # The counter is live: a check that does go to the hosts logs in on each.
-        remote = farm.cf("check")
-        assert remote.returncode == 1, remote
-        for host, before in logins.items():
-            assert lab.ssh_logins(host) > before, host
+    # The counter is live: a check that does go to the hosts logs in on each.
+    remote = farm.cf("check")
+    assert remote.returncode == 1, remote
+    for host, before in logins.items():
+        assert lab.ssh_logins(host) > before, host

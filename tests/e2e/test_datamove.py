@@ -11,31 +11,22 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from compose_farm.yamlio import parse_yaml, to_plain
-from tests.e2e.applyfarm import ok
-from tests.e2e.farm import cut, on, sleep_stack
-from tests.e2e.privatelab import (
-    PrivateFarm,
-    checksums_on,
-    fill,
-    private_farm,
-    qdiscs,
-    sizes_in,
-    throttle,
-)
 from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.cf import CfProcess, ok
+from tests.support.farm import on
+from tests.support.faults import cut, qdiscs, throttle
+from tests.support.privatefarm import PrivateFarm, checksums_on, fill, sizes_in
+from tests.support.stacks import sleep_stack
+from tests.support.waiting import eventually, poll
 
 HOSTS = ("h1", "h2", "h3")
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS, kind=PrivateFarm)]
 MB = 1024 * 1024
 DATA = "    volumes:\n      - ./data:/data\n"
 
@@ -58,12 +49,6 @@ services:
     volumes:
       - ./data:/data
 """
-
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[PrivateFarm]:
-    with private_farm(lab, tmp_path, HOSTS) as f:
-        yield f
 
 
 def data_stack(farm: PrivateFarm, suffix: str, host: str, compose: str | None = None) -> str:
@@ -125,17 +110,20 @@ def test_the_final_copy_carries_what_was_written_until_the_stop(farm: PrivateFar
     fill(farm.on_host("h2", stack, "data"), 5, files=6)
     written = farm.checksums("h2", stack, "data")
     ok(farm.cf("up", stack))
-    time.sleep(1.0)  # some lines in the log before the move starts
+    # some lines in the log before the move starts
+    assert eventually(lambda: lines_of(farm.read("h2", stack, "data/log") or "") >= 10)
 
     farm.place(stack, "h3")
     done = ok(farm.cf("apply", "--yes"))
-    time.sleep(1.0)  # the container on h3 appends its own lines
 
     assert farm.on_engines() == {stack: on("h3")}, done
     # h2's copy is frozen since the stop: the final copy must have carried all of it.
     old_log = farm.read("h2", stack, "data/log")
+    assert old_log, done
+    # the container on h3 appends its own lines
+    eventually(lambda: len(farm.read("h3", stack, "data/log") or "") > len(old_log))
     new_log = farm.read("h3", stack, "data/log")
-    assert old_log and new_log, done
+    assert new_log, done
     assert new_log.startswith(old_log), (old_log[-200:], new_log[: len(old_log) + 200], done)
     added = new_log[len(old_log) :].splitlines()
     assert added, "the container on h3 wrote nothing to its moved data"
@@ -382,56 +370,48 @@ def test_a_move_onto_a_full_disk_is_rolled_back(farm: PrivateFarm) -> None:
 
 FAULT_HOSTS = ("h7", "h8")
 CONNECT_TIMEOUT = 3.0
-CUT_LIMIT = 45
+CUT_LIMIT = 45  # over 3 times the keepalive's ~6 s (ssh/pool.py: 2 s, 2 missed)
 
 
 @pytest.mark.xdist_group("faults")
+@pytest.mark.farm(
+    hosts=FAULT_HOSTS, kind=PrivateFarm, connect_timeout=CONNECT_TIMEOUT, exclusive=True
+)
 def test_a_move_cut_mid_copy_keeps_the_stack_and_its_data_on_the_old_host(
-    lab: Lab, tmp_path: Path
+    farm: PrivateFarm,
 ) -> None:
-    with private_farm(
-        lab, tmp_path, FAULT_HOSTS, connect_timeout=CONNECT_TIMEOUT, exclusive=True
-    ) as farm:
-        stack = data_stack(farm, "cutmove", "h7")
-        total = fill(farm.on_host("h7", stack, "data"), 50, files=10)
-        ok(farm.cf("up", stack))
-        at_start = farm.checksums("h7", stack, "data")
-        farm.place(stack, "h8")
+    lab = farm.lab
+    stack = data_stack(farm, "cutmove", "h7")
+    total = fill(farm.on_host("h7", stack, "data"), 50, files=10)
+    ok(farm.cf("up", stack))
+    at_start = farm.checksums("h7", stack, "data")
+    farm.place(stack, "h8")
 
-        with throttle(lab, "h8"):  # 40 Mbit/s: the 50 MB pre-copy takes ~12 s
-            sent = cable_bytes(lab, "h8")
-            proc = farm.popen("apply", "--yes")
-            try:
-                wait_for_copy(lab, "h8", sent + 4 * MB, proc)
-                with cut(lab, "h8"):
-                    copied = cable_bytes(lab, "h8") - sent
-                    try:
-                        out, _ = proc.communicate(timeout=CUT_LIMIT)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        out, _ = proc.communicate()
-                        pytest.fail(f"cf apply still ran {CUT_LIMIT} s after h8 was cut:\n{out}")
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.communicate()
-            assert "rate 40Mbit" in qdiscs(lab, "h8")  # still throttled when it ended
+    with throttle(lab, "h8"):  # 40 Mbit/s: the 50 MB pre-copy takes ~12 s
+        sent = cable_bytes(lab, "h8")
+        with farm.start("apply", "--yes") as proc:
+            wait_for_copy(lab, "h8", sent + 4 * MB, proc)
+            with cut(lab, "h8"):
+                copied = cable_bytes(lab, "h8") - sent
+                # keepalives give up on h8 within ~6 s; cf must then end, not hang
+                done = proc.finish(timeout=CUT_LIMIT)
+        assert "rate 40Mbit" in qdiscs(lab, "h8")  # still throttled when it ended
 
-        assert copied < total * 0.8, f"the copy was nearly done before the cut ({copied} B)"
-        assert proc.returncode not in (0, None), out
-        assert "Traceback" not in out, out
-        words = ("lost", "unreachable", "no answer", "timed out", "timeout", "closed")
-        said = [ln for ln in out.splitlines() if "h8" in ln]
-        assert any(w in ln.lower() for ln in said for w in words), out
-        assert farm.on_engines() == {stack: on("h7")}, out
-        assert farm.checksums("h7", stack, "data") == at_start, out
-        assert farm.state() == {stack: ("h7",)}, out
+    assert copied < total * 0.8, f"the copy was nearly done before the cut ({copied} B)"
+    assert done.returncode != 0, done
+    assert "Traceback" not in done.output, done
+    words = ("lost", "unreachable", "no answer", "timed out", "timeout", "closed")
+    said = [ln for ln in done.output.splitlines() if "h8" in ln]
+    assert any(w in ln.lower() for ln in said for w in words), done
+    assert farm.on_engines() == {stack: on("h7")}, done
+    assert farm.checksums("h7", stack, "data") == at_start, done
+    assert farm.state() == {stack: ("h7",)}, done
 
-        done = ok(farm.cf("apply", "--yes", timeout=90))
+    done = ok(farm.cf("apply", "--yes", timeout=90))
 
-        assert farm.on_engines() == {stack: on("h8")}, done
-        assert farm.checksums("h8", stack, "data") == at_start, done
-        assert farm.state() == {stack: ("h8",)}, done
+    assert farm.on_engines() == {stack: on("h8")}, done
+    assert farm.checksums("h8", stack, "data") == at_start, done
+    assert farm.state() == {stack: ("h8",)}, done
 
 
 def cable_bytes(lab: Lab, host: str) -> int:
@@ -440,17 +420,14 @@ def cable_bytes(lab: Lab, host: str) -> int:
     return int(path.read_text())
 
 
-def wait_for_copy(lab: Lab, host: str, reach: int, proc: subprocess.Popen[str]) -> None:
+def wait_for_copy(lab: Lab, host: str, reach: int, proc: CfProcess) -> None:
     """Wait until ``host``'s cable counter reaches ``reach``: the data copy is under way."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if cable_bytes(lab, host) >= reach:
-            return
-        if proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            pytest.fail(f"cf apply ended before any copy to {host} was under way:\n{out}")
-        time.sleep(0.05)
-    pytest.fail(f"no copy to {host} under way after 20 s")
+
+    def under_way() -> bool | None:
+        assert proc.running(), f"cf ended before any copy to {host} was under way:\n{proc.output}"
+        return True if cable_bytes(lab, host) >= reach else None
+
+    poll(under_way, what=f"a copy to {host} under way", interval=0.05)
 
 
 def test_a_data_folder_missing_on_the_old_host(farm: PrivateFarm) -> None:

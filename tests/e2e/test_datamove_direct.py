@@ -13,22 +13,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.applyfarm import ok
-from tests.e2e.farm import sleep_stack
-from tests.e2e.privatelab import PrivateFarm, fill, private_farm
 from tests.lab import Lab
+from tests.support.cf import ok
+from tests.support.privatefarm import PrivateFarm, fill
+from tests.support.stacks import sleep_stack
 
 DATA = "    volumes:\n      - ./data:/data\n"
 
 
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[PrivateFarm]:
-    with private_farm(lab, tmp_path, ["h1", "h2", "h3"]) as f:
-        yield f
+pytestmark = pytest.mark.farm(hosts=("h1", "h2", "h3"), kind=PrivateFarm)
 
 
 def _data_stack(farm: PrivateFarm, suffix: str, host: str) -> str:
@@ -85,7 +81,7 @@ def test_a_new_host_that_cannot_reach_the_old_one_gets_the_data_relayed(
 
 
 def test_host_to_host_can_be_switched_off(farm: PrivateFarm) -> None:
-    farm.top["sync"] = {"enabled": True, "host_to_host": False}
+    farm.settings["sync"] = {"enabled": True, "host_to_host": False}
     stack = _data_stack(farm, "nodirect", "h3")
     output = _move(farm, stack, "h3", "h1")
     assert "while it runs, relayed through cf" in output and "host to host" not in output, output

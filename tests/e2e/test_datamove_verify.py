@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,12 @@ import pytest
 from compose_farm.config import load_config
 from compose_farm.executor import Executor
 from compose_farm.sync.datamove import DataMove
-from tests.e2e.privatelab import PrivateFarm, fill, private_farm
-from tests.lab import Lab
+from tests.support.privatefarm import PrivateFarm, fill
 
 OLD, NEW = "h2", "h3"
 
 
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[PrivateFarm]:
-    with private_farm(lab, tmp_path, [OLD, NEW]) as f:
-        yield f
+pytestmark = pytest.mark.farm(hosts=(OLD, NEW), kind=PrivateFarm)
 
 
 def _move(farm: PrivateFarm, stack: str, between: object = None) -> list[str]:

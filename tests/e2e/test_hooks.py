@@ -14,25 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.applyfarm import ok
-from tests.e2e.farm import CfRun, on
-from tests.e2e.privatelab import PrivateFarm, private_farm
 from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.cf import CfRun, ok
+from tests.support.farm import on
+from tests.support.privatefarm import PrivateFarm
 
 HOSTS = ("h1", "h2", "h3")
 DOCUMENTED = {"CF_STACK", "CF_HOST", "CF_OLD_HOST", "CF_EVENT", "CF_STACK_DIR"}
 
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS, kind=PrivateFarm)]
 
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[PrivateFarm]:
-    with private_farm(lab, tmp_path / "farm", HOSTS) as f:
-        try:
-            yield f
-        finally:  # a host hook that ran outside its stack folder wrote to the login folder
-            for host in HOSTS:
-                lab.host_exec(host, ["sh", "-c", f"rm -f /root/{env_file(f, '*')}"], check=False)
+
+@pytest.fixture(autouse=True)
+def _login_folders_cleaned(farm: PrivateFarm, lab: Lab) -> Iterator[None]:
+    """A host hook that ran outside its stack folder wrote to the login folder: remove that."""
+    yield
+    for host in HOSTS:
+        lab.host_exec(host, ["sh", "-c", f"rm -f /root/{env_file(farm, '*')}"], check=False)
 
 
 def env_file(farm: PrivateFarm, event: str) -> str:
@@ -111,7 +109,7 @@ def test_a_failing_after_up_hook_fails_the_step_but_the_stack_stays_up(farm: Pri
 def test_hooks_see_their_stack_host_and_event(farm: PrivateFarm, tmp_path: Path) -> None:
     events = tmp_path / "events"
     record = local(f'echo "$CF_EVENT $CF_HOST $CF_OLD_HOST" >> {events}')
-    farm.top["hooks"] = {"before_up": local(f'echo "farm $CF_EVENT" >> {events}')}
+    farm.settings["hooks"] = {"before_up": local(f'echo "farm $CF_EVENT" >> {events}')}
     hooks = {
         event: [env_line(farm), record, local(env_line(farm, str(tmp_path)))]
         for event in ("before_up", "after_up", "before_migrate", "after_migrate")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 
 from tests.lab import Lab, LabHost
 from tests.lab.layout import GATEWAY
+from tests.support.waiting import poll
 
 pytestmark = pytest.mark.lab
 
@@ -101,15 +101,12 @@ def test_published_port_is_reachable_from_the_root_namespace(lab: Lab, stack_nam
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         _compose(lab, host, folder, "up -d")
-        body, deadline = "", time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with opener.open(f"http://{host.address}:{port}/index.html", timeout=2) as reply:
-                    body = reply.read().decode().strip()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert body == mark
+
+        def page() -> str:
+            with opener.open(f"http://{host.address}:{port}/index.html", timeout=2) as reply:
+                return str(reply.read().decode().strip())
+
+        assert poll(page, what="the published port", tolerate=(OSError,)) == mark
     finally:
         _compose(lab, host, folder, "down")
 

@@ -6,25 +6,17 @@ and from the state file, never from what cf printed alone.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.farm import Farm, farm_for, on, sleep_stack
-from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.farm import Farm, on
+from tests.support.stacks import sleep_stack
+from tests.support.waiting import eventually
 
 HOSTS = ("h1", "h2", "h3")
 
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[Farm]:
-    with farm_for(lab, tmp_path, HOSTS) as f:
-        yield f
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS)]
 
 
 def test_up_runs_a_single_host_stack_on_that_host_only(farm: Farm) -> None:
@@ -248,10 +240,11 @@ def test_secrets_from_env_file_are_masked_in_output(farm: Farm) -> None:
     )
     assert (up := farm.cf("up", stack)).returncode == 0, up
     [container] = [c for c in farm.containers() if c.project == stack]
-    deadline = time.monotonic() + 10
-    while f"token={SECRET}" not in (raw := farm.lab.docker("h1", "logs", container.id).stdout):
-        assert time.monotonic() < deadline, f"the container never logged its token: {raw!r}"
-        time.sleep(0.1)
+
+    def raw() -> str:
+        return farm.lab.docker("h1", "logs", container.id).stdout
+
+    assert eventually(lambda: f"token={SECRET}" in raw()), f"never logged its token: {raw()!r}"
 
     logs = farm.cf("logs", stack)
     assert logs.returncode == 0, logs

@@ -7,21 +7,13 @@ read from the engines; the state file through cf's own reader.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.farm import Farm, farm_for, on, sleep_stack
-from tests.lab import Lab
+from tests.support.farm import Farm, on
+from tests.support.stacks import sleep_stack
 
-pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[Farm]:
-    with farm_for(lab, tmp_path, ("h1", "h2", "h3")) as f:
-        yield f
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=("h1", "h2", "h3"))]
 
 
 def test_changing_the_host_moves_the_stack(farm: Farm) -> None:

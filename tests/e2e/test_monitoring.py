@@ -7,18 +7,17 @@ talks to meanwhile, so that test runs on h4..h6 under the ``faults`` group's loc
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from functools import partial
 
 import pytest
 
-from tests.e2e.farm import Farm, farm_for
 from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.farm import Farm, Running
+from tests.support.waiting import eventually
 
 HOSTS = ("h1", "h2", "h3")
+
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS)]
 
 CHATTY_STACK = """\
 services:
@@ -30,10 +29,8 @@ services:
 """
 
 
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[Farm]:
-    with farm_for(lab, tmp_path, HOSTS) as f:
-        yield f
+def _logged(farm: Farm, container: Running, text: str) -> bool:
+    return text in farm.lab.docker(container.host, "logs", container.id).stdout
 
 
 def _up(farm: Farm, *args: str) -> None:
@@ -77,10 +74,7 @@ def test_logs_are_prefixed_with_the_stack(farm: Farm) -> None:
     multi = farm.stack("chorus", ["h1", "h3"], CHATTY_STACK.format(image=farm.lab.image))
     _up(farm, "--all")
     for c in farm.containers():
-        deadline = time.monotonic() + 10
-        while "line-8" not in farm.lab.docker(c.host, "logs", c.id).stdout:
-            assert time.monotonic() < deadline, f"{c.name} on {c.host} never logged line-8"
-            time.sleep(0.1)
+        assert eventually(partial(_logged, farm, c, "line-8")), f"{c.name} on {c.host}: no line-8"
 
     done = farm.cf("logs", "--tail", "5", single)
 
@@ -118,21 +112,19 @@ def test_stats_json_names_the_stack_of_each_running_container(farm: Farm) -> Non
 
 
 @pytest.mark.xdist_group("faults")
-def test_ps_logs_in_once_per_host(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.farm(hosts=("h4", "h5", "h6"), exclusive=True)
+def test_ps_logs_in_once_per_host(farm: Farm, lab: Lab) -> None:
     """h4..h6: nobody else logs in there while the ``faults`` group runs this."""
-    with farm_for(lab, tmp_path, ("h4", "h5", "h6"), exclusive=True) as farm:
-        for host in farm.hosts:
-            for i in range(3):
-                farm.stack(f"{host}-{i}", host)
-        farm.stack("everywhere", "all")
-        _up(farm, "--all")
-        before = {h: lab.ssh_logins(h) for h in farm.hosts}
+    for host in farm.hosts:
+        for i in range(3):
+            farm.stack(f"{host}-{i}", host)
+    farm.stack("everywhere", "all")
+    _up(farm, "--all")
+    before = {h: lab.ssh_logins(h) for h in farm.hosts}
 
-        done = farm.cf("ps")
+    done = farm.cf("ps")
 
-        assert done.returncode == 0, done
-        assert {h: lab.ssh_logins(h) - before[h] for h in farm.hosts} == dict.fromkeys(
-            farm.hosts, 1
-        )
-        for stack in farm.stacks:
-            assert stack in done.stdout
+    assert done.returncode == 0, done
+    assert {h: lab.ssh_logins(h) - before[h] for h in farm.hosts} == dict.fromkeys(farm.hosts, 1)
+    for stack in farm.stacks:
+        assert stack in done.stdout

@@ -35,27 +35,29 @@ from compose_farm.executor import Executor
 from compose_farm.ssh.authkeys import LIST_PROGRAM, REVOKE_PROGRAM, parse_left
 from compose_farm.sync.direct import KEY_LIFETIME, Grant, Route, allow, new_grant, revoke, route
 from compose_farm.sync.remote import members
-from tests.e2e.applyfarm import ok
-from tests.e2e.farm import sleep_stack
-from tests.e2e.privatelab import PrivateFarm, fill, private_farm, throttle
-from tests.e2e.procs import eventually
 from tests.lab import Lab
-
-pytestmark = [pytest.mark.lab, pytest.mark.xdist_group("faults")]
+from tests.support.cf import ok
+from tests.support.faults import throttle
+from tests.support.privatefarm import PrivateFarm, fill
+from tests.support.stacks import sleep_stack
+from tests.support.waiting import WAIT, eventually
 
 A, B, THIRD = "h7", "h8", "h6"
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.xdist_group("faults"),
+    pytest.mark.farm(hosts=(A, B), kind=PrivateFarm, exclusive=True),
+]
 DATA = "    volumes:\n      - ./data:/data\n"
 KEYS = "/root/.ssh/authorized_keys"
 MOVES = "/root/.cache/compose-farm/moves"
 ATTACK_LIMIT = 10  # seconds an attacker's rsync may wait on a fixed server before it is ended
-WAIT = 120  # seconds an awaited event may take on a loaded machine (it takes < 2)
 
 
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[PrivateFarm]:
-    with private_farm(lab, tmp_path, [A, B], exclusive=True) as f:
-        clear_move_keys(lab)  # what an earlier, killed run may have left
-        yield f
+@pytest.fixture(autouse=True)
+def _no_move_keys(farm: PrivateFarm, lab: Lab) -> None:
+    """Remove what an earlier, killed run may have left (with A's lock held)."""
+    clear_move_keys(lab)
 
 
 def clear_move_keys(lab: Lab) -> None:
@@ -382,16 +384,6 @@ def _data_stack(farm: PrivateFarm, suffix: str, megabytes: float) -> str:
     return stack
 
 
-def _finish(proc: subprocess.Popen[str]) -> str:
-    try:
-        out, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return out
-
-
 def test_during_a_real_move_the_key_works_once_from_b_only(
     farm: PrivateFarm, tmp_path: Path
 ) -> None:
@@ -399,26 +391,25 @@ def test_during_a_real_move_the_key_works_once_from_b_only(
     before_keys = keys_on(farm.lab, A)
     before_data = farm.checksums(A, stack, "data")
     farm.place(stack, B)
-    with throttle(farm.lab, B):  # 40 Mbit/s: the 50 MB pre-copy takes ~12 s
-        proc = farm.popen("apply", "--yes")
-        try:
-            assert eventually(lambda: _claimed(farm.lab), WAIT), "the copy never started"
-            marker = _claimed(farm.lab)
-            [line] = [ln for ln in move_lines(farm.lab, A) if ln.endswith(f" {marker}")]
-            public = " ".join(line.split()[-3:-1])
-            address = farm.lab.host(A).address
-            host_key = (farm.lab.root / A / "ssh_host_ed25519_key.pub").read_text().split()
-            how = Route("root", address, 22, f"{address} {' '.join(host_key[:2])}", "", None)
-            thief = Attacker(farm.lab, tmp_path / "thief", _stolen(farm.lab, public), how)
-            second = thief.ssh("x")
-            assert second.returncode != 0 and "used already" in second.stderr, second
-            third = thief.ssh("x", host=THIRD)
-            assert third.returncode == 255, third
-            # still copying: the attacks above ran during the move
-            assert any(ln.endswith(f" {marker}") for ln in move_lines(farm.lab, A))
-        finally:
-            out = _finish(proc)
-    assert proc.returncode == 0, out
+    # 40 Mbit/s: the 50 MB pre-copy takes ~12 s
+    with throttle(farm.lab, B), farm.start("apply", "--yes") as proc:
+        assert eventually(lambda: _claimed(farm.lab), WAIT), "the copy never started"
+        marker = _claimed(farm.lab)
+        [line] = [ln for ln in move_lines(farm.lab, A) if ln.endswith(f" {marker}")]
+        public = " ".join(line.split()[-3:-1])
+        address = farm.lab.host(A).address
+        host_key = (farm.lab.root / A / "ssh_host_ed25519_key.pub").read_text().split()
+        how = Route("root", address, 22, f"{address} {' '.join(host_key[:2])}", "", None)
+        thief = Attacker(farm.lab, tmp_path / "thief", _stolen(farm.lab, public), how)
+        second = thief.ssh("x")
+        assert second.returncode != 0 and "used already" in second.stderr, second
+        third = thief.ssh("x", host=THIRD)
+        assert third.returncode == 255, third
+        # still copying: the attacks above ran during the move
+        assert any(ln.endswith(f" {marker}") for ln in move_lines(farm.lab, A))
+        done = proc.finish(timeout=600)
+    out = done.output
+    assert done.returncode == 0, out
     assert "host to host with rsync" in out, out
     assert farm.where(stack) == {B}, out
     assert farm.checksums(B, stack, "data") == before_data
@@ -478,19 +469,18 @@ def test_a_move_interrupted_at_each_step_leaves_the_keys_byte_identical(
         if blocked:  # B's ssh hangs in connect: the key is on A, unused
             farm.lab.host_exec(B, ["iptables", "-w", "-A", *rule])
         try:
-            proc = farm.popen("apply", "--yes")
-            try:
+            with farm.start("apply", "--yes") as proc:
                 if blocked:
                     assert eventually(lambda: move_lines(farm.lab, A), WAIT)
                 else:
                     assert eventually(lambda: _claimed(farm.lab), WAIT)
                 proc.send_signal(signal.SIGINT if how.startswith("int") else signal.SIGTERM)
-            finally:
-                out = _finish(proc)
+                done = proc.finish(timeout=600)
         finally:
             if blocked:
                 farm.lab.host_exec(B, ["iptables", "-w", "-D", *rule], check=False)
-        assert proc.returncode == 130, out
+        out = done.output
+        assert done.returncode == 130, out
         assert "Traceback" not in out, out
         assert keys_on(farm.lab, A) == content, out
     assert farm.where(stack) == {A}, out  # it was never stopped there
@@ -503,13 +493,10 @@ def test_a_move_killed_outright_leaves_a_key_that_check_names_and_revoke_removes
     stack = _data_stack(farm, "killed", 50)
     farm.place(stack, B)
     with owner_file(farm.lab) as content, throttle(farm.lab, B):
-        proc = farm.popen("apply", "--yes")
-        try:
+        with farm.start("apply", "--yes") as proc:
             assert eventually(lambda: _claimed(farm.lab), WAIT)
             marker = _claimed(farm.lab)
             proc.kill()  # no clean-up can run
-        finally:
-            _finish(proc)
         assert keys_on(farm.lab, A) != content  # the key stayed (until its expiry-time)
         check = farm.cf("check")
         assert check.returncode == 1, check

@@ -7,10 +7,8 @@ reuse the OpenSSH ControlMaster (no new login in the host's sshd log).
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,19 +16,15 @@ import pytest
 
 from compose_farm.ssh.identity import SshIdentity
 from compose_farm.ssh.raw import control_folder
-from tests.e2e.farm import Farm, farm_for, sleep_stack
 from tests.lab import Lab
+from tests.support.cf import CfRun, run_cf
+from tests.support.farm import Farm
+from tests.support.stacks import sleep_stack
 
 # Counting logins needs a host no other test logs in to meanwhile: h7, in the
-# serial group of tests that own hosts h4..h8.
-pytestmark = [pytest.mark.xdist_group("faults")]
+# serial group of tests that own hosts h4..h8, under its lock.
 HOST = "h7"
-
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[Farm]:
-    with farm_for(lab, tmp_path, [HOST]) as farm:
-        yield farm
+pytestmark = [pytest.mark.xdist_group("faults"), pytest.mark.farm(hosts=(HOST,), exclusive=True)]
 
 
 @pytest.fixture
@@ -47,19 +41,11 @@ def home(lab: Lab, tmp_path: Path) -> Iterator[Path]:
         )
 
 
-def in_a_terminal(farm: Farm, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def in_a_terminal(farm: Farm, home: Path, *args: str) -> CfRun:
     """Run cf under `script`, so its stdin and stdout are a terminal."""
     assert shutil.which("script"), "util-linux `script` is needed for terminal tests"
-    line = shlex.join([sys.executable, "-m", "compose_farm", *args])
-    return subprocess.run(
-        ["script", "-qec", line, "/dev/null"],
-        capture_output=True,
-        text=True,
-        env={**farm.env(), "HOME": str(home)},
-        cwd=farm.folder,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
+    return run_cf(
+        *args, base=farm.env(), env={"HOME": str(home)}, cwd=farm.folder, timeout=60, tty=True
     )
 
 
@@ -75,13 +61,13 @@ def test_exec_from_a_terminal_uses_ssh_t_and_reuses_the_master(
     short_id = container.stdout.split()[0][:12]
 
     first = in_a_terminal(farm, home, "compose", stack, "exec", "app", "hostname")
-    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.returncode == 0, first
     assert short_id in first.stdout  # the container's hostname is its short id
 
     sockets = list(control_folder(SshIdentity(home)).glob("*"))
     assert sockets, "no ControlMaster socket was left for the next command"
     logins = lab.ssh_logins(HOST)
     second = in_a_terminal(farm, home, "compose", stack, "exec", "app", "sh", "-c", "echo $((6*7))")
-    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.returncode == 0, second
     assert "42" in second.stdout
     assert lab.ssh_logins(HOST) == logins  # reused the master: no new login

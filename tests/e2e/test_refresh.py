@@ -9,27 +9,22 @@ registry report.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.applyfarm import ApplyFarm, apply_farm, digest_log, ok, repo_digest
-from tests.e2e.farm import cut, sleep_stack
 from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.cf import ok
+from tests.support.engines import repo_digest
+from tests.support.farm import Farm
+from tests.support.faults import cut
+from tests.support.stacks import sleep_stack
 
 HOSTS = ("h1", "h2", "h3")
 
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[ApplyFarm]:
-    with apply_farm(lab, tmp_path, HOSTS) as f:
-        yield f
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS)]
 
 
-def test_refresh_records_what_runs_and_dry_run_writes_nothing(farm: ApplyFarm) -> None:
+def test_refresh_records_what_runs_and_dry_run_writes_nothing(farm: Farm) -> None:
     kept = farm.stack("kept", "h1")
     stopped = farm.stack("stopped", "h2")
     shrunk = farm.stack("shrunk", ["h1", "h3"])
@@ -63,7 +58,7 @@ def test_refresh_records_what_runs_and_dry_run_writes_nothing(farm: ApplyFarm) -
     assert farm.state() == {kept: ("h1",), shrunk: ("h1",), unrecorded: ("h3",)}
 
 
-def test_refresh_digest_log_follows_the_images_and_keeps_history(farm: ApplyFarm) -> None:
+def test_refresh_digest_log_follows_the_images_and_keeps_history(farm: Farm) -> None:
     lab = farm.lab
     ref = f"cfrefresh-{uuid.uuid4().hex[:12]}:1"
     v1 = lab.push_image(ref, "v1")
@@ -73,7 +68,7 @@ def test_refresh_digest_log_follows_the_images_and_keeps_history(farm: ApplyFarm
 
     ok(farm.cf("refresh"))
 
-    first = digest_log(farm)
+    first = farm.digest_log()
     by_key = {(e["stack"], e["host"]): e for e in first}
     assert set(by_key) == {(own, "h1"), (shared, "h2"), (shared, "h3")}, first
     assert len(first) == 3, first
@@ -96,7 +91,7 @@ def test_refresh_digest_log_follows_the_images_and_keeps_history(farm: ApplyFarm
 
     ok(farm.cf("refresh"))
 
-    second = digest_log(farm)
+    second = farm.digest_log()
     own_entries = {e["digest"]: e for e in second if e["stack"] == own}
     assert set(own_entries) == {v1.digest, v2.digest}, second
     assert own_entries[v1.digest] == by_key[(own, "h1")]  # history kept, untouched
@@ -113,7 +108,7 @@ def test_refresh_digest_log_follows_the_images_and_keeps_history(farm: ApplyFarm
 
 
 def test_refresh_after_a_pull_still_names_the_running_image_by_its_reference(
-    farm: ApplyFarm,
+    farm: Farm,
 ) -> None:
     lab = farm.lab
     ref = f"cfrefresh-{uuid.uuid4().hex[:12]}:1"
@@ -121,38 +116,38 @@ def test_refresh_after_a_pull_still_names_the_running_image_by_its_reference(
     stack = farm.stack("pulled", "h1", sleep_stack(v1.ref))
     ok(farm.cf("up", stack))
     ok(farm.cf("refresh"))
-    [first] = digest_log(farm)
+    [first] = farm.digest_log()
     lab.push_image(ref, "v2")
     ok(farm.cf("pull", stack))  # the new image is on h1; the container still runs v1
 
     ok(farm.cf("refresh"))
 
-    entries = digest_log(farm)
+    entries = farm.digest_log()
     assert [(e["image"], e["digest"]) for e in entries] == [(v1.ref, v1.digest)], entries
     assert entries[0]["first_seen"] == first["first_seen"]
 
 
 @pytest.mark.xdist_group("faults")
-def test_refresh_with_a_host_cut_keeps_that_hosts_entries(lab: Lab, tmp_path: Path) -> None:
-    with apply_farm(lab, tmp_path, ("h1", "h7"), connect_timeout=3, exclusive=True) as farm:
-        on_h1 = farm.stack("on-h1", "h1")
-        gone = farm.stack("gone", "h1")
-        on_h7 = farm.stack("on-h7", "h7")
-        both = farm.stack("both", ["h1", "h7"])
-        ok(farm.cf("up", "--all"))
-        farm.hand_compose("h1", gone, "down")
-        farm.hand_compose("h1", both, "down")
+@pytest.mark.farm(hosts=("h1", "h7"), connect_timeout=3, exclusive=True)
+def test_refresh_with_a_host_cut_keeps_that_hosts_entries(farm: Farm, lab: Lab) -> None:
+    on_h1 = farm.stack("on-h1", "h1")
+    gone = farm.stack("gone", "h1")
+    on_h7 = farm.stack("on-h7", "h7")
+    both = farm.stack("both", ["h1", "h7"])
+    ok(farm.cf("up", "--all"))
+    farm.hand_compose("h1", gone, "down")
+    farm.hand_compose("h1", both, "down")
 
-        with cut(lab, "h7"):
-            done = farm.cf("refresh", timeout=60)
+    with cut(lab, "h7"):
+        done = farm.cf("refresh", timeout=60)
 
-            assert done.returncode == 4, done  # README: 4 = a host could not be reached
-            assert "Traceback" not in done.output, done
-            warnings = [ln for ln in done.output.splitlines() if ln.startswith("warning:")]
-            assert any("'h7'" in ln and "kept its 2 stacks in state" in ln for ln in warnings), done
-            assert farm.state() == {on_h1: ("h1",), on_h7: ("h7",), both: ("h7",)}
-            assert farm.placement() == {on_h1: {"h1"}, on_h7: {"h7"}, both: {"h7"}}
-
-        done = ok(farm.cf("refresh"))
+        assert done.returncode == 4, done  # README: 4 = a host could not be reached
+        assert "Traceback" not in done.output, done
+        warnings = [ln for ln in done.output.splitlines() if ln.startswith("warning:")]
+        assert any("'h7'" in ln and "kept its 2 stacks in state" in ln for ln in warnings), done
         assert farm.state() == {on_h1: ("h1",), on_h7: ("h7",), both: ("h7",)}
-        assert "State already matches the hosts." in done.stdout, done
+        assert farm.placement() == {on_h1: {"h1"}, on_h7: {"h7"}, both: {"h7"}}
+
+    done = ok(farm.cf("refresh"))
+    assert farm.state() == {on_h1: ("h1",), on_h7: ("h7",), both: ("h7",)}
+    assert "State already matches the hosts." in done.stdout, done

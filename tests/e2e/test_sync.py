@@ -12,25 +12,19 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.applyfarm import ok
-from tests.e2e.farm import on, sleep_stack
-from tests.e2e.privatelab import PrivateFarm, private_farm, read_on
 from tests.lab import Lab
-
-pytestmark = pytest.mark.lab
+from tests.support.cf import ok
+from tests.support.farm import on
+from tests.support.privatefarm import PrivateFarm, read_on
+from tests.support.stacks import sleep_stack
 
 HOSTS = ("h1", "h2", "h3")
 
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[PrivateFarm]:
-    with private_farm(lab, tmp_path, HOSTS) as f:
-        yield f
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=HOSTS, kind=PrivateFarm)]
 
 
 def env_stack(image: str, greeting: str) -> str:
@@ -204,7 +198,7 @@ def test_host_only_files_survive_a_sync_and_go_with_delete(farm: PrivateFarm) ->
 
 
 def test_excluded_paths_are_never_sent_nor_deleted(farm: PrivateFarm) -> None:
-    farm.top["sync"] = {"enabled": True, "exclude": ["*.bak", "secrets", "logs/*.log"]}
+    farm.settings["sync"] = {"enabled": True, "exclude": ["*.bak", "secrets", "logs/*.log"]}
     files = {
         "keep.txt": "sent\n",
         "logs/today.log": "not sent (the whole path matches)\n",
@@ -232,7 +226,7 @@ def test_excluded_paths_are_never_sent_nor_deleted(farm: PrivateFarm) -> None:
 
 
 def test_sync_per_stack_over_the_farm_default_and_farm_wide_delete(farm: PrivateFarm) -> None:
-    farm.top["sync"] = {"enabled": False, "delete": True}
+    farm.settings["sync"] = {"enabled": False, "delete": True}
     synced = farm.stack("opted-in", "h1", sync=True)
     unsynced = farm.stack("default", "h1")
     farm.on_host("h1", synced).mkdir(parents=True)

@@ -9,24 +9,14 @@ host's own copy of the folder.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.applyfarm import ok
-from tests.e2e.privatelab import PrivateFarm, private_farm
-from tests.lab import Lab
+from tests.support.cf import ok
+from tests.support.privatefarm import PrivateFarm
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.farm(hosts=("h1", "h2"), kind=PrivateFarm)]
 
 OLD_ENV = ".cf-backup/.env.20240101-000000.00000000000000000001"
-
-
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path) -> Iterator[PrivateFarm]:
-    with private_farm(lab, tmp_path, ("h1", "h2")) as f:
-        yield f
 
 
 def test_a_legacy_backup_folder_is_never_sent_nor_reported(farm: PrivateFarm) -> None:

@@ -33,9 +33,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.farm import Farm
-from tests.e2e.traefikproc import Reply, Traefik, poll, running_traefik, traefik_binary
 from tests.lab import Lab
+from tests.support.farm import Farm, FarmFactory
+from tests.support.traefik import NET_ERRORS, Reply, Traefik, running_traefik, traefik_binary
+from tests.support.waiting import WAIT, poll
 from tests.test_traefik import CASES
 
 HOSTS = ("h1", "h2", "h3")
@@ -76,20 +77,16 @@ def _needs_traefik() -> None:
 
 
 class TraefikFarm(Farm):
-    """A ``Farm`` whose config sets ``traefik_file`` (and ``traefik_stack`` once it is set)."""
+    """A ``Farm`` whose config names a Traefik file (``route_to``), and its web stacks."""
 
-    def __init__(self, lab: Lab, folder: Path, hosts: Sequence[str], traefik_file: Path) -> None:
-        self.traefik_file = traefik_file
-        self.traefik_stack: str | None = None
-        super().__init__(lab, folder, hosts)
+    def route_to(self, dynamic: Path) -> None:
+        """cf writes the Traefik file ``dynamic`` from now on."""
+        self.settings["traefik_file"] = str(dynamic)
+        self.write_config()
 
-    def write_config(self) -> None:
-        super().write_config()
-        document = json.loads(self.config_path.read_text())
-        document["traefik_file"] = str(self.traefik_file)
-        if self.traefik_stack is not None:
-            document["traefik_stack"] = self.traefik_stack
-        self.config_path.write_text(json.dumps(document, indent=2) + "\n")
+    @property
+    def traefik_file(self) -> Path:
+        return Path(self.settings["traefik_file"])
 
     def web_stack(
         self, suffix: str, where: str | list[str], labels: Sequence[str] = ()
@@ -104,6 +101,9 @@ class TraefikFarm(Farm):
         return name, domain, port
 
 
+pytestmark = pytest.mark.farm(hosts=HOSTS, kind=TraefikFarm)
+
+
 def free_host_port(lab: Lab, hosts: Sequence[str]) -> int:
     """A port in 18000-18999 that no container publishes on ``hosts`` right now."""
     used: set[int] = set()
@@ -114,24 +114,17 @@ def free_host_port(lab: Lab, hosts: Sequence[str]) -> int:
 
 
 @pytest.fixture
-def traefik(tmp_path: Path) -> Iterator[Traefik]:
+def traefik(farm: TraefikFarm, tmp_path: Path) -> Iterator[Traefik]:
+    """Traefik on 127.0.0.1 watching the file the farm's cf writes."""
     with running_traefik(tmp_path / "traefik") as proxy:
-        yield proxy
+        farm.route_to(proxy.dynamic)
+        try:
+            yield proxy
+        finally:
+            farm.close()  # containers, networks and stack folders, before Traefik stops
 
 
-@pytest.fixture
-def farm(lab: Lab, tmp_path: Path, traefik: Traefik) -> Iterator[TraefikFarm]:
-    missing = [h for h in HOSTS if h not in {x.name for x in lab.hosts}]
-    if missing:
-        pytest.skip(f"the lab has no {', '.join(missing)}")
-    f = TraefikFarm(lab, tmp_path / "farm", HOSTS, traefik.dynamic)
-    try:
-        yield f
-    finally:
-        f.close()  # containers, networks and stack folders, before Traefik stops
-
-
-def answer(traefik: Traefik, domain: str, *bodies: str, timeout: float = 20) -> Reply:
+def answer(traefik: Traefik, domain: str, *bodies: str, timeout: float = WAIT) -> Reply:
     """Wait until Traefik answers ``domain`` with 200 and one of ``bodies`` (the watch is async)."""
     last: list[Reply] = []
 
@@ -141,7 +134,8 @@ def answer(traefik: Traefik, domain: str, *bodies: str, timeout: float = 20) -> 
         return reply if reply.status == 200 and reply.body.strip() in bodies else None
 
     try:
-        return poll(probe, timeout=timeout, what=f"{domain} to answer {' or '.join(bodies)}")
+        what = f"{domain} to answer {' or '.join(bodies)}"
+        return poll(probe, timeout=timeout, what=what, tolerate=NET_ERRORS)
     except TimeoutError as exc:
         got = f"{last[0].status} {last[0].body.strip()!r}" if last else "no answer"
         raise AssertionError(
@@ -180,7 +174,9 @@ def test_requests_follow_the_stack_from_h1_to_h2(farm: TraefikFarm, traefik: Tra
     # down regenerates the file too: the route is gone.
     assert (down := farm.cf("down", stack)).returncode == 0, down
     assert yaml.safe_load(farm.traefik_file.read_text()) == {}
-    poll(lambda: True if traefik.get(domain).status == 404 else None, timeout=20, what="404")
+    poll(
+        lambda: True if traefik.get(domain).status == 404 else None, what="404", tolerate=NET_ERRORS
+    )
 
 
 def test_a_two_host_stack_answers_from_both_hosts(farm: TraefikFarm, traefik: Traefik) -> None:
@@ -275,33 +271,30 @@ services:
 
 
 @pytest.fixture
-def on_h1(lab: Lab, tmp_path: Path) -> Iterator[tuple[TraefikFarm, Traefik]]:
+def on_h1(
+    lab: Lab, tmp_path: Path, make_farm: FarmFactory
+) -> Iterator[tuple[TraefikFarm, Traefik]]:
     """A farm, and a Traefik on h1 with the file provider and h1's Docker provider.
 
     The Docker provider reads h1's engine over its socket and only sees this
     farm's containers (a constraint on the compose project name); Traefik
     listens on h1's address and reaches h1's containers at their own addresses.
     """
-    missing = [h for h in HOSTS if h not in {x.name for x in lab.hosts}]
-    if missing:
-        pytest.skip(f"the lab has no {', '.join(missing)}")
     h1 = lab.host("h1")
     folder = tmp_path / "traefik-h1"
-    f = TraefikFarm(lab, tmp_path / "farm", HOSTS, folder / "dynamic.yml")
+    f = make_farm(HOSTS, kind=TraefikFarm)
+    f.route_to(folder / "dynamic.yml")
     docker = [
         f"--providers.docker.endpoint={h1.docker_host}",
         f"--providers.docker.constraints=LabelRegex(`com.docker.compose.project`, `^{f.prefix}-`)",
     ]
-    try:
-        with running_traefik(
-            folder, netns=h1.netns, address=h1.address, api=True, args=docker
-        ) as proxy:
-            try:
-                yield f, proxy
-            finally:
-                f.close()  # before Traefik stops, as in ``farm``
-    finally:
-        f.close()
+    with running_traefik(
+        folder, netns=h1.netns, address=h1.address, api=True, args=docker
+    ) as proxy:
+        try:
+            yield f, proxy
+        finally:
+            f.close()  # before Traefik stops, as in ``traefik``
 
 
 def test_next_to_the_docker_provider_on_the_traefik_host(
@@ -313,7 +306,7 @@ def test_next_to_the_docker_provider_on_the_traefik_host(
     proxy = farm.stack(
         "proxy", "h1", PROXY_STACK.format(image=farm.lab.image, name=farm.name("proxy"))
     )
-    farm.traefik_stack = proxy
+    farm.settings["traefik_stack"] = proxy
     farm.write_config()
     pair, pair_domain, _ = farm.web_stack("pair", ["h1", "h3"])
     far, far_domain, _ = farm.web_stack(
@@ -329,7 +322,7 @@ def test_next_to_the_docker_provider_on_the_traefik_host(
         routers = raw.get("routers") or {}
         return raw if f"{pair}@docker" in routers and f"{pair}@file" in routers else None
 
-    raw = poll(docker_copy, timeout=20, what=f"{pair}@docker and {pair}@file")
+    raw = poll(docker_copy, what=f"{pair}@docker and {pair}@file", tolerate=NET_ERRORS)
     assert raw["routers"][f"{pair}@file"]["priority"] > raw["routers"][f"{pair}@docker"]["priority"]
 
     expected = {short_id(farm, pair, "h1"), short_id(farm, pair, "h3")}
@@ -418,7 +411,7 @@ def test_traefik_accepts_the_expected_document(checker: Traefik, case: dict[str,
         raw: dict[str, Any] = checker.api("rawdata")
         return raw if probe in section(raw, "http", "routers") else None
 
-    raw = poll(probe_loaded, timeout=15, what=f"Traefik to load {case['id']}")
+    raw = poll(probe_loaded, what=f"Traefik to load {case['id']}", tolerate=NET_ERRORS)
 
     for protocol, kinds in document.items():
         for kind, entries in kinds.items():

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,9 @@ from compose_farm.web.auth import CSRF_HEADER, SESSION_COOKIE, Auth, hash_passwo
 from compose_farm.web.farm import ExecutorFactory
 from compose_farm.web.farm import Farm as WebFarm
 from compose_farm.web.hosts import LOOPBACK, AllowedHosts
+from tests.support.cf import CfProcess, start_cf
+from tests.support.config import write_config as config_file
+from tests.support.waiting import WAIT, poll
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "one-time-token-for-tests"
@@ -171,7 +173,10 @@ def free_port(address: str = "127.0.0.1") -> int:
 
 @dataclass
 class WebServer:
-    """``cf web`` in a subprocess, as a user starts it; use as a context manager."""
+    """``cf web`` in a subprocess, as a user starts it; use as a context manager.
+
+    Its output is copied to ``log`` as it comes (``output()`` reads it back).
+    """
 
     config_path: Path
     env: Mapping[str, str]
@@ -179,55 +184,56 @@ class WebServer:
     password: str = PASSWORD
     extra_args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    process: CfProcess | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = WAIT) -> None:
         """Start ``cf web --port PORT`` and wait until ``/healthz`` answers."""
-        env = {**self.env, "CF_WEB_PASSWORD": self.password, "NO_COLOR": "1"}
-        argv = [sys.executable, "-m", "compose_farm", "web", "--config", str(self.config_path)]
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*argv, "--port", str(self.port), *self.extra_args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cf web exited {self.process.returncode}:\n{self.output()}")
+        process = self.process = start_cf(
+            *("web", "--config", str(self.config_path), "--port", str(self.port)),
+            *self.extra_args,
+            base=self.env,
+            env={"CF_WEB_PASSWORD": self.password},
+            log=self.log,
+        )
+
+        def healthy() -> bool | None:
+            if not process.running():
+                raise RuntimeError(f"cf web exited {process.popen.returncode}:\n{self.output()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/healthz", timeout=1, trust_env=False).status_code == 200:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"cf web did not answer on {self.url} in {timeout}s:\n{self.output()}")
+                    return True
+            return None
+
+        try:
+            poll(healthy, timeout=timeout, what=f"cf web to answer on {self.url}")
+        except TimeoutError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}:\n{self.output()}") from None
 
     def output(self) -> str:
         """What ``cf web`` printed so far."""
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        return self.process.output if self.process is not None else ""
 
     def stop(self, grace: float = 5) -> bool:
         """Stop the server: SIGTERM, then SIGKILL after ``grace`` seconds.
 
         True when it exited on SIGTERM alone.
         """
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return True
-        self.process.terminate()
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-            return False
-        return True
+        with self.process as process:  # reaped (killed if need be) on the way out
+            if not process.running():
+                return True
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
 
     def login_cookie(self) -> str:
         """A ``Cookie`` header value for a fresh password session."""
@@ -254,18 +260,10 @@ def reachable(url: str) -> bool:
 
 
 def write_config(folder: Path, stacks: dict[str, str]) -> Path:
-    """A config over ``folder/stacks`` with the lab's h1..h3 addresses; no lab needed to read it."""
-    root = folder / "stacks"
-    root.mkdir(parents=True, exist_ok=True)
-    for name, text in stacks.items():
-        (root / name).mkdir(exist_ok=True)
-        (root / name / "compose.yaml").write_text(text)
-    lines = [f"compose_dir: {root}", "hosts:"]
-    lines += [f"  h{n}: {{address: 10.251.0.1{n}, user: root}}" for n in (1, 2, 3)]
-    lines += ["stacks:", *(f"  {name}: h1" for name in stacks)]
-    path = folder / "compose-farm.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """A config over ``folder/stacks`` (stack -> compose text) with the lab's h1..h3
+    addresses, every stack on h1; no lab needed to read it."""
+    hosts = {f"h{n}": {"address": f"10.251.0.1{n}", "user": "root"} for n in (1, 2, 3)}
+    return config_file(folder, compose=stacks, hosts=hosts)
 
 
 def close_code(client: TestClient, target: str, headers: dict[str, str]) -> int:
@@ -309,31 +307,3 @@ def raw_request(
         while chunk := conn.recv(65536):
             answer += chunk
     return answer.decode(errors="replace")
-
-
-def slow_stack(image: str, port: int | None = None) -> str:
-    """A stack whose `up -d` waits about 2 s for `gate` to be healthy, so an action's
-    output arrives while its task still runs; `app` optionally publishes ``port``."""
-    ports = f'    ports: ["{port}:8080"]\n' if port is not None else ""
-    return (
-        "services:\n"
-        "  gate:\n"
-        f"    image: {image}\n"
-        '    command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 3600"]\n'
-        "    init: true\n"
-        "    stop_grace_period: 1s\n"
-        "    healthcheck:\n"
-        '      test: ["CMD", "test", "-f", "/tmp/ready"]\n'
-        "      interval: 1s\n"
-        "      timeout: 1s\n"
-        "      retries: 30\n"
-        "  app:\n"
-        f"    image: {image}\n"
-        '    command: ["sleep", "3600"]\n'
-        "    init: true\n"
-        "    stop_grace_period: 1s\n"
-        f"{ports}"
-        "    depends_on:\n"
-        "      gate:\n"
-        "        condition: service_healthy\n"
-    )

@@ -9,9 +9,9 @@ host key, and a scratch copy of root's ``authorized_keys`` for cf to append to.
 are never written. Undoing is: stop sshd, unmount, start sshd; then the
 block checks that those files are unchanged and the lab's own ssh login works.
 
-Tests that use a host this way hold ``fault_hosts_lock`` (shared with the other
-tests that break h4..h6), and the block starts by undoing whatever a killed
-earlier run may have left mounted.
+Tests that use a host this way hold ``hosts_lock`` (the ``faults`` group, shared
+with the other tests that break h4..h6), and the block starts by undoing
+whatever a killed earlier run may have left mounted.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.farm import fault_hosts_lock
 from tests.lab import Lab, LabError, LabHost
 from tests.lab.proc import run
+from tests.support.faults import hosts_lock
 
 SHADOW = "/etc/shadow"
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
@@ -189,7 +189,7 @@ def changed_sshd(lab: Lab, host: str) -> Iterator[HostSshd]:
         h.files.host_key,
         h.files.home / ".ssh" / "authorized_keys",
     )
-    with fault_hosts_lock(lab):
+    with hosts_lock(lab):
         sshd = HostSshd(lab, h)
         sshd.undo()  # whatever a killed run left behind
         before = {path: sha256(path) for path in on_disk}

@@ -22,14 +22,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from tests.support.waiting import poll
 
 LOOPBACK = "127.0.0.1"
-T = TypeVar("T")
+NET_ERRORS = (OSError, http.client.HTTPException)  # "not answering yet" to a poll
 
 
 class TraefikError(RuntimeError):
@@ -112,23 +113,6 @@ def _get(
         conn.close()
 
 
-def poll(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.1) -> T:
-    """Call ``probe`` until it returns something other than None; TimeoutError names ``what``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = probe()
-        except (OSError, http.client.HTTPException) as exc:
-            result, last_error = None, exc
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            detail = f" (last error: {last_error})" if last_error else ""
-            raise TimeoutError(f"waited {timeout:.0f}s for {what}{detail}")
-        time.sleep(interval)
-
-
 @contextlib.contextmanager
 def running_traefik(
     folder: Path,
@@ -207,7 +191,12 @@ def _wait_ready(traefik: Traefik, timeout: float = 30) -> None:
         return True if ping.status == 200 else None
 
     try:
-        poll(ready, timeout=timeout, what="traefik's /ping")
+        poll(
+            ready,
+            timeout=timeout,
+            what="traefik's /ping",
+            tolerate=NET_ERRORS,
+        )
     except TimeoutError as exc:
         raise TraefikError(f"{exc}\n{traefik.log_text()[-2000:]}") from None
 

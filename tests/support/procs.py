@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,13 +21,3 @@ def pids_where(match: Callable[[list[bytes], str], bool]) -> list[int]:
         if match(argv, cwd):
             found.append(int(proc.name))
     return found
-
-
-def eventually(check: Callable[[], object], timeout: float) -> bool:
-    """Poll ``check`` until it is truthy; False if ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True

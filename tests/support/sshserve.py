@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import asyncssh
+
+from tests.support.waiting import poll
 
 
 class LoginServer(asyncssh.SSHServer):
@@ -42,14 +43,13 @@ async def listening(
 def agent_holding(key_file: Path, sock: Path) -> Iterator[Path]:
     """A real ``ssh-agent`` on ``sock`` holding the key in ``key_file``; stopped afterwards."""
     key_file.chmod(0o600)  # ssh-add refuses a key others can read
-    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        for _ in range(500):
-            if sock.exists():
-                break
-            time.sleep(0.01)
+        poll(lambda: True if sock.exists() else None, what="ssh-agent's socket", interval=0.01)
         env = {"SSH_AUTH_SOCK": str(sock), "PATH": os.environ["PATH"]}
-        subprocess.run(["ssh-add", "-q", str(key_file)], env=env, check=True)
+        subprocess.run(["ssh-add", "-q", str(key_file)], env=env, check=True, capture_output=True)
         yield sock
     finally:
         agent.terminate()
