@@ -270,7 +270,7 @@ ERRORS: list[tuple[str, str, int | None]] = [
     ),
     ("services:\n  s:\n    ports: '80'\n", "services.s.ports: must be a list", 3),
     ("services:\n  s:\n    labels: a\n", "services.s.labels: must be a list or a mapping", 3),
-    ("services:\n  s:\n    image: x\n    volumes: ['./a:/b:c:d']\n", "too many colons", 4),
+    ("services:\n  s:\n    image: x\n    volumes: ['./a:/b:ro:z']\n", "too many colons", 4),
     ("services:\n  s:\n    image: x\n    devices: [{source: /dev/x}]\n", "services.s.devices", 4),
     # what Compose refuses, cf refuses first
     ("services:\n  s:\n    ports: ['80']\n", "services.s: has neither an image nor a build", 2),

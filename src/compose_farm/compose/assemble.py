@@ -56,13 +56,13 @@ class Loader:
         doc = parse_document(text, path, self.variables)
         self.warnings += doc.warnings
         data = doc.data
-        validate_file(strip(data))
         services = data.get("services")
-        if isinstance(services, Map):
+        if isinstance(services, Map) and all(isinstance(s, Map) for s in services.values()):
             resolved = Map(services.origin)
             for name in services:
                 resolved.put(name, self._extended(data, path, name, base, ()), services.where(name))
             data.put("services", resolved, data.where("services"))
+        validate_file(strip(data))  # after ``extends``, as Compose does
         return data
 
     def _extended(

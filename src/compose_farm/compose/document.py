@@ -90,7 +90,7 @@ def kind(value: Any) -> str:
 def parse_document(text: str, path: Path, variables: Mapping[str, str]) -> ComposeDocument:
     """Parse ``text`` read from ``path``: documents merged, strings interpolated."""
     documents = parse_documents(text, path)
-    if not documents:
+    if not documents or documents == [{}]:
         raise ComposeFileError(f"{path}: empty compose file")
     for document in documents:
         if not isinstance(document, Map):

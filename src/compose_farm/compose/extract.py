@@ -94,6 +94,16 @@ def external_networks(data: Map, used: set[str], project: str) -> tuple[dict[str
     return found, warnings
 
 
+def check_inactive(data: Map, services: dict[str, Map]) -> None:
+    """Compose reads the ports, devices and long-syntax mount targets of services of
+    inactive profiles too."""
+    for name, service in services.items():
+        _ports(data, service.get("ports"), ("services", name, "ports"))
+        for index, entry in enumerate(service.get("volumes") or ()):
+            _mount(data, entry, ("services", name, "volumes", index))
+        _devices(data, service.get("devices"), ("services", name, "devices"))
+
+
 def check_references(data: Map, services: dict[str, Map]) -> None:
     """Raise what Compose raises for an invalid project: missing images, undeclared names."""
     networks = data.get("networks") or {}
@@ -118,6 +128,24 @@ def check_references(data: Map, services: dict[str, Map]) -> None:
             if needed not in services:
                 raise error_at(data, (*loc, where), f"depends on undefined service {needed!r}")
         _env_files(data, service.get("env_file"), (*loc, "env_file"))
+    _no_cycle(data, {name: [n for n, _ in _depends(s)] for name, s in services.items()})
+
+
+def _no_cycle(data: Map, needs: dict[str, list[str]]) -> None:
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = " -> ".join([*path[path.index(name) :], name])
+            raise error_at(data, ("services", name), f"dependency cycle detected: {cycle}")
+        if name in done:
+            return
+        for needed in needs.get(name, ()):
+            visit(needed, [*path, name])
+        done.add(name)
+
+    for name in needs:
+        visit(name, [])
 
 
 def _depends(service: Map) -> list[tuple[str, str]]:
@@ -150,14 +178,7 @@ def service_info(data: Map, name: str, service: Map, base: Path, home: str | Non
         for i, entry in enumerate(service.get("volumes") or ())
     ]
     mounts = _last_per_target(mounts)
-    devices: dict[str, str | None] = {}
-    for index, entry in enumerate(service.get("devices") or ()):
-        try:
-            source, target = parse_device(entry)
-        except MountError as exc:
-            raise error_at(data, (*loc, "devices", index), str(exc)) from None
-        devices.pop(target, None)
-        devices[target] = source
+    devices = _devices(data, service.get("devices"), (*loc, "devices"))
     image = service.get("image")
     container = service.get("container_name")
     return ServiceInfo(
@@ -175,6 +196,19 @@ def service_info(data: Map, name: str, service: Map, base: Path, home: str | Non
         profiles=tuple(str(p) for p in service.get("profiles") or ()),
         network_mode=service.get("network_mode") or None,
     )
+
+
+def _devices(data: Map, value: Any, loc: Loc) -> dict[str, str | None]:
+    """Container path -> host source (None for none), the last entry for a path winning."""
+    devices: dict[str, str | None] = {}
+    for index, entry in enumerate(value or ()):
+        try:
+            source, target = parse_device(entry)
+        except MountError as exc:
+            raise error_at(data, (*loc, index), str(exc)) from None
+        devices.pop(target, None)
+        devices[target] = source
+    return devices
 
 
 def _mount(
@@ -219,6 +253,6 @@ def _ports(data: Map, value: Any, loc: Loc) -> list[PublishedPort]:
 def _service_networks(service: Map) -> list[str]:
     """Networks the service joins; Compose's implicit ``default`` when none are named."""
     value = service.get("networks")
-    if value is None:
+    if not value:
         return [] if service.get("network_mode") else ["default"]
     return [str(n) for n in value]

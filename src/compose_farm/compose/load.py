@@ -20,6 +20,7 @@ from compose_farm.compose.dotenv import DotEnv
 from compose_farm.compose.environment import ProjectEnv, profile_names, project_env
 from compose_farm.compose.extract import (
     active_services,
+    check_inactive,
     check_references,
     external_networks,
     project_name,
@@ -58,6 +59,7 @@ def _assemble(
     name = project_name(data, path, env.project_dir.name, env.variables)
     profiles = profile_names(env.variables.get("COMPOSE_PROFILES", ""))
     active = active_services(data, profiles)
+    check_inactive(data, {n: s for n, s in (data.get("services") or {}).items() if n not in active})
     check_references(data, active)
     home = environ.get("HOME")
     services = {n: service_info(data, n, s, env.project_dir, home) for n, s in active.items()}

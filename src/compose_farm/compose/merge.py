@@ -50,8 +50,10 @@ def merge(base: Any, over: Any, loc: tuple[str, ...]) -> Any:
         return over
     if isinstance(over, Override):
         return over.value
-    if isinstance(base, Reset):
+    if isinstance(base, Reset) or base is None:
         return over
+    if over is None:  # an empty value sets nothing: the earlier one stays
+        return base
     if isinstance(base, Override):
         base = base.value
     key = loc[-1] if loc else ""

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs", "cluster", "npipe", "image")
-_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")  # an absolute Windows path
+_DRIVE_PART = re.compile(r"[A-Za-z]:.")  # a part starting with a drive letter keeps its colon
 
 
 class MountError(ValueError):
@@ -71,7 +72,7 @@ def _resolve(source: str, base: str, home: str | None) -> str:
 
 def is_host_path(source: str) -> bool:
     """True when a short-syntax volume source is a host path rather than a volume name."""
-    return source.startswith(("/", ".", "~")) or _DRIVE.match(source) is not None
+    return source.startswith(("/", ".", "~")) or _DRIVE_PART.match(source) is not None
 
 
 def split_volume(spec: str) -> list[str]:
@@ -79,7 +80,7 @@ def split_volume(spec: str) -> list[str]:
     parts: list[str] = []
     rest = spec
     while True:
-        skip = 2 if _DRIVE.match(rest) else 0
+        skip = 2 if _DRIVE_PART.match(rest) else 0
         cut = rest.find(":", skip)
         if cut < 0:
             parts.append(rest)
@@ -103,6 +104,8 @@ def _short_volume(spec: str, base: str, home: str | None) -> Mount:
         raise MountError(f"invalid volume {spec!r}: empty section between colons")
     if len(parts) > 3:
         raise MountError(f"invalid volume {spec!r}: too many colons")
+    if len(parts) == 3 and _DRIVE_PART.match(parts[2]):
+        parts[2] = ""  # Compose reads no option from a drive-letter-like mode
     if len(parts) == 1:
         return Mount("volume", clean(parts[0]) if parts[0].startswith("/") else parts[0])
     source, target = parts[0], clean(parts[1])
