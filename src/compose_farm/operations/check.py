@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from compose_farm.compose import COMPOSE_FILE_NAMES, list_stack_dirs
@@ -110,6 +110,7 @@ class CheckReport:
     hosts: tuple[HostReport, ...] = ()
     drift: Mapping[tuple[str, str], Drift | str] = field(default_factory=dict)
     keys: tuple[HostKeys, ...] = ()
+    needs: Mapping[str, Requirements] = field(default_factory=dict)  # per stack, read here
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -131,6 +132,7 @@ def _problems(config: Config, report: CheckReport) -> list[str]:
             problems.append(r.error)
             continue
         for stack, missing in r.missing.items():
+            missing = [m for m in missing if m.kind != "created"]  # notes, see _notes
             if stack in config.stacks and config.stacks[stack].sync:
                 # the folder arrives with the next sync: drift says what differs
                 missing = [m for m in missing if m.kind != "compose"]
@@ -155,29 +157,39 @@ async def check(
     named: Sequence[str],
     environ: Mapping[str, str],
 ) -> CheckReport:
-    """The config against disk and, with an ``executor``, every host: what each stack needs
-    there, synced folders' drift, data-move keys left behind. Reads only."""
+    """The config against disk, every stack's compose project as Compose reads it, and,
+    with an ``executor``, every host: what each stack needs there, synced folders'
+    drift, data-move keys left behind. Reads only."""
     from compose_farm.operations.preflight import requirements
 
     disk = check_disk(config)
-    notes = tuple(f"{s}: a compose folder that is not in the config" for s in disk.not_in_config)
-    report = CheckReport(disk, notes=notes)
+    readable = [s for s in config.stacks if s not in disk.no_compose_file] if disk.readable else []
+    needs = {s: requirements(config, s, environ) for s in readable}
+    report = CheckReport(disk, needs=needs)
     if executor is not None:
         wanted = _wanted(config, named)
         involved = {s for stacks in wanted.values() for s in stacks}
-        needs = {s: requirements(config, s, environ) for s in involved}
+        for stack in involved - set(needs):
+            needs[stack] = requirements(config, stack, environ)
         hosts = await check_hosts(config, executor, wanted, needs)
         up = [r.host for r in hosts if r.error is None]
         remote = [h for h in up if not executor.is_local(h)]
         drift, keys = await asyncio.gather(
             check_drift(config, executor, up), left_keys(executor, remote)
         )
-        report = CheckReport(disk, tuple(hosts), drift, tuple(keys), notes=notes)
-    return CheckReport(
-        report.disk,
-        report.hosts,
-        report.drift,
-        report.keys,
-        tuple(_problems(config, report)),
-        report.notes,
-    )
+        report = CheckReport(disk, tuple(hosts), drift, tuple(keys), needs=needs)
+    return replace(report, problems=tuple(_problems(config, report)), notes=_notes(report))
+
+
+def _notes(report: CheckReport) -> tuple[str, ...]:
+    """What is worth knowing but does not stop anything."""
+    notes = [f"{s}: a compose folder that is not in the config" for s in report.disk.not_in_config]
+    notes += [f"{s}: {w}" for s, need in report.needs.items() for w in need.warnings]
+    notes += [
+        f"{stack} on {r.host}: {m}"
+        for r in report.hosts
+        for stack, missing in r.missing.items()
+        for m in missing
+        if m.kind == "created"
+    ]
+    return tuple(notes)

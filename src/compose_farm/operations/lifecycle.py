@@ -209,6 +209,8 @@ class Operations:
         """``None`` when ``host`` has what ``stack`` needs, else a failed result saying
         why (``unreachable`` when the host could not be asked)."""
         needs = requirements(self.config, stack, self.environ)
+        if needs.error is not None:
+            return Result(host, stack, 1, error=f"Compose would refuse it: {needs.error}")
         script = preflight_script(self.config.stack_dir(stack), needs)
         result = await self.executor.run(host, script, stack=stack, capture=True)
         if result.error is not None:
@@ -228,6 +230,10 @@ class Operations:
         needs = requirements(self.config, stack, self.environ)
 
         async def start(host: str) -> Result:
+            if needs.error is not None:  # before anything touches the host
+                problem = f"Compose would refuse it: {needs.error}"
+                self.info(stack, host, problem)
+                return Result(host, stack, 1, error=problem)
             failed = await self.sync_folder(stack, host) or await self.hooks(
                 "before_up", stack, host
             )

@@ -64,6 +64,10 @@ class Requirements:
     networks: tuple[str, ...] = ()
     # short-syntax bind sources: Compose creates a missing one, so they never block
     created: tuple[str, ...] = ()
+    # what Compose would refuse (file:line: key: reason): nothing starts then
+    error: str | None = None
+    # what cf read differently or left out, said once (file:line: key: what)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,9 @@ def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requ
     remote = {**environ, "HOME": "~"}
     try:
         project = load_compose(Path(str(config.compose_dir)), stack, remote)
-    except ComposeFileError:
-        return Requirements()  # `docker compose` on the host reports the real error
+    except ComposeFileError as exc:
+        # Compose would refuse it on the host: say so before anything runs there.
+        return Requirements(error=exc.message)
     mounts: dict[str, None] = {}
     created: dict[str, None] = {}
     devices: dict[str, None] = {}
@@ -121,6 +126,7 @@ def requirements(config: Config, stack: str, environ: Mapping[str, str]) -> Requ
         devices=tuple(devices),
         networks=tuple(dict.fromkeys(project.external_networks.values())),
         created=tuple(m for m in created if m not in mounts),
+        warnings=tuple(project.warnings),
     )
 
 
