@@ -127,6 +127,11 @@ def _problems(config: Config, report: CheckReport) -> list[str]:
     problems = [
         f"{s}: no compose file in {config.stack_dir(s)}" for s in report.disk.no_compose_file
     ]
+    problems += [
+        f"{s}: Compose would refuse it: {need.error}"
+        for s, need in report.needs.items()
+        if need.error is not None
+    ]
     for r in report.hosts:
         if r.error is not None:
             problems.append(r.error)
