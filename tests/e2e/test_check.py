@@ -17,7 +17,7 @@ from tests.lab import Lab
 from tests.support.cf import CfRun, ok
 from tests.support.engines import random_subnet, removed_networks, subnets_of
 from tests.support.farm import Farm
-from tests.support.stacks import needy_stack
+from tests.support.stacks import needy_stack, sleep_stack
 
 HOSTS = ("h1", "h2", "h3")
 
@@ -181,6 +181,24 @@ def test_a_home_relative_mount_is_looked_up_in_the_hosts_home(
     [container] = farm.of(stack, "h1")
     source = farm.inspect("h1", container.id, "{{range .Mounts}}{{.Source}}{{end}}")
     assert source == f"/root/{host_home_folder}"
+
+
+def test_a_missing_short_syntax_folder_is_a_note_and_up_lets_compose_create_it(
+    farm: Farm,
+) -> None:
+    folder = f"/tmp/cf-created-{uuid.uuid4().hex}"
+    extra = f"    volumes:\n      - {folder}:/data\n"
+    stack = farm.stack("created", "h1", sleep_stack(farm.lab.image, extra=extra))
+
+    done = farm.cf("check")
+
+    assert done.returncode == 0 and _problems(done) == [], done
+    note = f"{stack} on h1: bind-mount source {folder} (Compose will create it as an empty folder)"
+    assert note in done.stdout, done
+    ok(farm.cf("up", stack))
+    assert farm.where(stack) == {"h1"}
+    assert farm.lab.host_exec("h1", ["test", "-d", folder], check=False).returncode == 0
+    farm.lab.host_exec("h1", ["rmdir", folder], check=False)
 
 
 # --- --local: never touches SSH ----------------------------------------------------------

@@ -24,10 +24,11 @@ def sleep_stack(image: str, services: Sequence[str] = ("app",), extra: str = "")
 
 
 def needy_stack(image: str, *, mount: str | None = None, network: str | None = None) -> str:
-    """A sleeping ``app`` that needs a bind-mount source and/or an external network."""
+    """A sleeping ``app`` that needs a bind-mount source (long syntax: Compose does not
+    create it) and/or an external network."""
     extra = ""
     if mount is not None:
-        extra += f"    volumes:\n      - {mount}:/data\n"
+        extra += f"    volumes:\n      - {{type: bind, source: {mount}, target: /data}}\n"
     if network is not None:
         extra += "    networks: [ext]\n"
     text = sleep_stack(image, extra=extra)
