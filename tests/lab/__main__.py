@@ -1,4 +1,8 @@
-"""``python -m tests.lab up [--hosts N] | down | status | env``."""
+"""``python -m tests.lab up [--hosts N] [--sim-hosts N] | down | status | env``.
+
+The lab is 8 real hosts by default; ``--sim-hosts`` adds simulated ones and
+``--sim-latency KEY=SECONDS,...`` sets how long their commands take (tests/lab/sim.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from tests.lab.down import down
 from tests.lab.lab import Lab
 from tests.lab.layout import DEFAULT_HOSTS, lab_root
 from tests.lab.proc import LabError
+from tests.lab.sim import up_sims
 from tests.lab.status import describe
 from tests.lab.up import up
 
@@ -19,6 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("up", help="bring the lab up (quick no-op if it is up)")
     start.add_argument("--hosts", type=int, default=None, help=f"default {DEFAULT_HOSTS}")
+    start.add_argument(
+        "--sim-hosts",
+        type=int,
+        default=None,
+        help="simulated hosts (sshd + a docker stand-in) to have: sim1..simN; 0 removes them",
+    )
+    start.add_argument(
+        "--sim-latency",
+        type=_latency,
+        default=None,
+        metavar="KEY=SECONDS,...",
+        help="seconds the stand-in takes (keys of LATENCY in tests/lab/simhost/engine.py)",
+    )
     commands.add_parser("down", help="stop everything, delete everything but the cache")
     commands.add_parser("status", help="what runs; exit 1 unless the lab is healthy")
     commands.add_parser("env", help="shell exports for using the lab by hand")
@@ -26,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             up(args.hosts)
+            if args.sim_hosts is not None or args.sim_latency is not None:
+                current = len(Lab.load().sim_hosts)
+                up_sims(
+                    current if args.sim_hosts is None else args.sim_hosts, latency=args.sim_latency
+                )
         elif args.command == "down":
             down()
         elif args.command == "status":
@@ -38,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _latency(text: str) -> dict[str, float]:
+    pairs = (item.partition("=") for item in text.split(",") if item.strip())
+    try:
+        return {key.strip(): float(value) for key, _, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected KEY=SECONDS,..., not {text!r}") from None
 
 
 def _exports(lab: Lab) -> str:
@@ -53,6 +84,8 @@ def _exports(lab: Lab) -> str:
         var = f"CF_LAB_{h.name.upper()}"
         value = shlex.quote(h.docker_host)
         lines.append(f"export {var}={value}  # {h.address}: docker -H ${var} ps")
+    for s in lab.sim_hosts:
+        lines.append(f"# {s.name} {s.address}: simulated (docker stand-in), engine {s.engine}")
     lines.append(f"# image: {lab.image}   stacks: {lab.compose_dir}")
     return "\n".join(lines)
 

@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.lab import image as images
 from tests.lab.layout import (
@@ -25,6 +26,7 @@ from tests.lab.layout import (
     Layout,
     host_netns,
     lab_root,
+    sim_netns,
 )
 from tests.lab.proc import (
     LabError,
@@ -74,6 +76,56 @@ class LabHost:
 
 
 @dataclass(frozen=True)
+class SimHost:
+    """A simulated host: a namespace with its own sshd, no engine; its SSH sessions'
+    ``docker`` is the stand-in (tests/lab/simhost/) over the files in ``engine``."""
+
+    name: str
+    index: int
+    address: str
+    pid: int  # the process holding the host's namespaces
+    dir: Path
+
+    @property
+    def files(self) -> HostFiles:
+        return HostFiles(self.dir)
+
+    @property
+    def ssh_log(self) -> Path:
+        return self.files.sshd_log
+
+    @property
+    def netns(self) -> str:
+        return sim_netns(self.index)
+
+    @property
+    def engine(self) -> Path:
+        return self.files.engine
+
+    def containers(self) -> list[dict[str, Any]]:
+        """What the stand-in says runs here (ask this, not what cf printed)."""
+        try:
+            data = json.loads((self.engine / "containers.json").read_text())
+        except FileNotFoundError:
+            return []
+        found: list[dict[str, Any]] = data["containers"]
+        return found
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every ``docker`` command run here so far: argv, exit status, seconds taken."""
+        try:
+            lines = (self.engine / "calls.log").read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def reset(self) -> None:
+        """No containers, no networks, no call log: a freshly installed engine."""
+        for name in ("containers.json", "calls.log"):
+            (self.engine / name).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
 class PushedImage:
     """An image tag pushed to the lab registry: ``str()`` gives the reference."""
 
@@ -92,6 +144,7 @@ class Lab:
     hosts: list[LabHost]
     registry: str = REGISTRY
     image: str = IMAGE
+    sim_hosts: list[SimHost] = field(default_factory=list)
 
     # --- where things are ---------------------------------------------------
 
@@ -121,6 +174,20 @@ class Lab:
             if host in (candidate.name, candidate.address):
                 return candidate
         raise LabError(f"no lab host {host!r}; hosts: {', '.join(h.name for h in self.hosts)}")
+
+    def sim(self, host: SimHost | str) -> SimHost:
+        """A simulated host by name (``sim1``) or address."""
+        if isinstance(host, SimHost):
+            return host
+        for candidate in self.sim_hosts:
+            if host in (candidate.name, candidate.address):
+                return candidate
+        raise LabError(f"no simulated host {host!r}: `python -m tests.lab up --sim-hosts N`")
+
+    def _any(self, host: LabHost | SimHost | str) -> LabHost | SimHost:
+        if isinstance(host, str) and any(host in (s.name, s.address) for s in self.sim_hosts):
+            return self.sim(host)
+        return host if isinstance(host, SimHost) else self.host(host)
 
     def env(self) -> dict[str, str]:
         """The environment for a client subprocess such as ``cf``.
@@ -157,7 +224,12 @@ class Lab:
         )
 
     def ssh(
-        self, host: LabHost | str, command: str, *, check: bool = False, timeout: float = 60
+        self,
+        host: LabHost | SimHost | str,
+        command: str,
+        *,
+        check: bool = False,
+        timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         """``command`` on ``host`` through the plain OpenSSH client (host keys verified).
 
@@ -172,7 +244,7 @@ class Lab:
             "BatchMode=yes",
             "-o",
             "ConnectTimeout=10",
-            f"root@{self.host(host).address}",
+            f"root@{self._any(host).address}",
             command,
         ]
         return run(argv, check=check, timeout=timeout, env=self.env())
@@ -245,10 +317,10 @@ class Lab:
     def thaw_sshd(self, host: LabHost | str) -> None:
         signal_pid(self.sshd_pid(host), signal.SIGCONT)
 
-    def ssh_logins(self, host: LabHost | str) -> int:
+    def ssh_logins(self, host: LabHost | SimHost | str) -> int:
         """How many logins the host's sshd accepted so far (its log's Accepted publickey)."""
         try:
-            text = self.host(host).ssh_log.read_text(errors="replace")
+            text = self._any(host).ssh_log.read_text(errors="replace")
         except FileNotFoundError:
             return 0
         return text.count("Accepted publickey")
@@ -295,6 +367,17 @@ class Lab:
             found.append("registry is not running")
         return found
 
+    def sim_problems(self) -> list[str]:
+        """What is not running of the simulated hosts (not part of ``problems``: the
+        real hosts are healthy without them)."""
+        found = []
+        for h in self.sim_hosts:
+            if not pid_alive(h.pid):
+                found.append(f"{h.name}: namespace holder {h.pid} is gone")
+            elif not pid_alive(read_pid(h.files.sshd_pidfile)):
+                found.append(f"{h.name}: sshd is not running")
+        return found
+
     def to_json(self) -> str:
         data = {
             "version": STATE_VERSION,
@@ -312,6 +395,16 @@ class Lab:
                     "dir": str(h.dir),
                 }
                 for h in self.hosts
+            ],
+            "sim_hosts": [
+                {
+                    "name": h.name,
+                    "index": h.index,
+                    "address": h.address,
+                    "pid": h.pid,
+                    "dir": str(h.dir),
+                }
+                for h in self.sim_hosts
             ],
         }
         return json.dumps(data, indent=2) + "\n"
@@ -340,7 +433,11 @@ class Lab:
             )
             for h in data["hosts"]
         ]
-        return cls(Path(data["root"]), hosts, data["registry"], data["image"])
+        sims = [
+            SimHost(h["name"], h["index"], h["address"], h["pid"], Path(h["dir"]))
+            for h in data.get("sim_hosts", [])
+        ]
+        return cls(Path(data["root"]), hosts, data["registry"], data["image"], sims)
 
 
 # --- helpers shared with `up` ------------------------------------------------------
@@ -351,7 +448,7 @@ def enter_argv(pid: int) -> list[str]:
     return ["nsenter", "--target", str(pid), "--mount", "--uts", "--net", "--"]
 
 
-def start_sshd(host: LabHost) -> None:
+def start_sshd(host: LabHost | SimHost) -> None:
     """Start the host's sshd and wait until it listens (it writes its pidfile then)."""
     files = host.files
     files.sshd_pidfile.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 DEFAULT_ROOT = Path("/tmp/cf-lab")
 DEFAULT_HOSTS = 8  # h1-h3 shared by tests, h4-h8 broken on purpose by fault tests
 MAX_HOSTS = 8
+MAX_SIM_HOSTS = 100  # sim1..sim100 at 10.251.0.101..200
 
 BRIDGE = "cflab0"
 SUBNET_PREFIX = "10.251.0"
@@ -51,6 +52,19 @@ def host_address(index: int) -> str:
 def host_netns(index: int) -> str:
     """The network namespace, which is also the name of the root-side veth."""
     return f"cflab-h{index}"
+
+
+def sim_name(index: int) -> str:
+    """A simulated host (sshd and a ``docker`` stand-in, no engine): ``sim1``..."""
+    return f"sim{index}"
+
+
+def sim_address(index: int) -> str:
+    return f"{SUBNET_PREFIX}.{100 + index}"
+
+
+def sim_netns(index: int) -> str:
+    return f"cflab-sim{index}"
 
 
 def host_bip(index: int) -> str:
@@ -107,6 +121,24 @@ class Layout:
 
     def host_dir(self, index: int) -> Path:
         return self.root / host_name(index)
+
+    def sim_dir(self, index: int) -> Path:
+        return self.root / sim_name(index)
+
+    @property
+    def sim_bin(self) -> Path:
+        """The folder first on a simulated host's PATH: its ``docker`` is the stand-in."""
+        return self.root / "sim" / "bin"
+
+    @property
+    def sim_lib(self) -> Path:
+        """Where the stand-in's package (tests/lab/simhost) is installed for the hosts."""
+        return self.root / "sim" / "lib"
+
+    @property
+    def sim_latency(self) -> Path:
+        """Seconds each stand-in command takes (JSON over tests/lab/simhost/engine.py's LATENCY)."""
+        return self.root / "sim" / "latency.json"
 
 
 @dataclass(frozen=True)
@@ -169,3 +201,8 @@ class HostFiles:
     @property
     def host_key(self) -> Path:
         return self.dir / "ssh_host_ed25519_key"
+
+    @property
+    def engine(self) -> Path:
+        """A simulated host's containers (what its ``docker`` stand-in reads and writes)."""
+        return self.dir / "engine"

@@ -160,16 +160,21 @@ def cgroup_pids(root: Path | None = None) -> set[int]:
     return pids
 
 
-def kill_cgroup_tree(timeout: float = 10) -> None:
-    """SIGKILL everything below ``/cflab`` until it is empty, then remove the cgroups."""
+def kill_cgroup_tree(timeout: float = 10, *, below: str = "") -> None:
+    """SIGKILL everything below ``/cflab`` (or ``/cflab/<below>``) until it is empty,
+    then remove the cgroups."""
     deadline = time.monotonic() + timeout
-    while pids := cgroup_pids():
+    top = cgroup_base() / CGROUP / below if below else None
+    while pids := cgroup_pids(top):
         if time.monotonic() > deadline:
-            raise LabError(f"processes survived SIGKILL in /{CGROUP}: {sorted(pids)}")
+            raise LabError(f"processes survived SIGKILL in /{CGROUP}/{below}: {sorted(pids)}")
         for pid in pids:
             signal_pid(pid, signal.SIGKILL)
         time.sleep(0.05)
     for root in list(_cgroup_roots()):
+        root = root / below if below else root
+        if not root.is_dir():
+            continue
         for path in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             _rmdir_quietly(path)
         _rmdir_quietly(root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.lab.image import registry_up
-from tests.lab.lab import Lab, LabHost
+from tests.lab.lab import Lab, LabHost, SimHost
 from tests.lab.proc import LabError, docker_ping, pid_alive, process_state, read_pid
 
 
@@ -19,7 +19,9 @@ def describe(root: Path) -> tuple[str, bool]:
     registry = "up" if registry_up(lab.registry) else "DOWN"
     lines.append(f"  registry {lab.registry}: {registry}; image {lab.image}")
     lines += [f"  {_host_line(lab, h)}" for h in lab.hosts]
+    lines += [f"  {_sim_line(lab, h)}" for h in lab.sim_hosts]
     lines += [f"  problem: {problem}" for problem in problems]
+    lines += [f"  simulated host problem: {problem}" for problem in lab.sim_problems()]
     return "\n".join(lines), not problems
 
 
@@ -42,4 +44,15 @@ def _host_line(lab: Lab, host: LabHost) -> str:
     return (
         f"{host.name} {host.address}: dockerd {engine} ({containers} running), sshd {sshd} "
         f"({lab.ssh_logins(host)} logins), link {'CUT' if link == 'down' else link}"
+    )
+
+
+def _sim_line(lab: Lab, host: SimHost) -> str:
+    if not pid_alive(host.pid):
+        return f"{host.name} {host.address}: GONE (holder {host.pid})"
+    running = sum(1 for c in host.containers() if c["state"] == "running")
+    sshd = "up" if pid_alive(read_pid(host.files.sshd_pidfile)) else "stopped"
+    return (
+        f"{host.name} {host.address}: simulated, {running} running, sshd {sshd} "
+        f"({lab.ssh_logins(host)} logins)"
     )

@@ -13,13 +13,13 @@ import os
 import shutil
 import sysconfig
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.lab import image as images
 from tests.lab.down import teardown
-from tests.lab.lab import Lab, LabHost, enter_argv, start_sshd
+from tests.lab.lab import Lab, LabHost, SimHost, enter_argv, start_sshd
 from tests.lab.layout import (
     BRIDGE,
     DEFAULT_HOSTS,
@@ -192,13 +192,21 @@ def _push_base_image(layout: Layout) -> None:
     images.push(images.Reference.parse(IMAGE), image)
 
 
-def _write_client_config(layout: Layout, hosts: list[LabHost]) -> None:
-    ssh = layout.client_ssh
+def write_known_hosts(layout: Layout, hosts: Sequence[LabHost | SimHost]) -> None:
+    """The client's known_hosts: each host's address and key (replaced atomically)."""
     lines = []
     for h in hosts:
         key_type, key = h.files.host_key.with_suffix(".pub").read_text().split()[:2]
         lines.append(f"{h.address} {key_type} {key}\n")
-    (ssh / "known_hosts").write_text("".join(lines))
+    known = layout.client_ssh / "known_hosts"
+    fresh = known.with_name(".known_hosts.new")
+    fresh.write_text("".join(lines))
+    fresh.replace(known)
+
+
+def _write_client_config(layout: Layout, hosts: list[LabHost]) -> None:
+    ssh = layout.client_ssh
+    write_known_hosts(layout, hosts)
     (ssh / "config").write_text(
         "# Compose Farm test lab. OpenSSH ignores $HOME: use `ssh -F <this file>`.\n"
         f"Host {GATEWAY.rsplit('.', 1)[0]}.*\n"
@@ -239,9 +247,10 @@ def _pin_neighbours(hosts: list[LabHost]) -> None:
 def _start_host(layout: Layout, index: int, client_key: str, driver: str) -> LabHost:
     name = host_name(index)
     files = HostFiles(layout.host_dir(index))
-    _prepare_files(files, name, client_key, index)
-    _cable(index)
-    pid = _start_holder(files, index)
+    docker_host = f"DOCKER_HOST={'unix://'}{files.docker_socket}"
+    prepare_files(files, name, client_key, host_address(index), docker_host)
+    cable(host_netns(index), host_address(index))
+    pid = start_holder(files, host_netns(index), name)
     _mount_inside(pid, name, files)
     host = LabHost(
         name=name,
@@ -262,7 +271,9 @@ def _start_host(layout: Layout, index: int, client_key: str, driver: str) -> Lab
     return host
 
 
-def _prepare_files(files: HostFiles, name: str, client_key: str, index: int) -> None:
+def prepare_files(files: HostFiles, name: str, client_key: str, address: str, env: str) -> None:
+    """Home (plain dotfiles, the client's key), host key and sshd config of a host whose
+    SSH sessions get ``env`` (``NAME=VALUE ...``)."""
     for folder in (files.dir, files.cgroup_aside, files.etc_docker, files.home / ".ssh"):
         folder.mkdir(parents=True, exist_ok=True)
     home = files.home
@@ -277,7 +288,7 @@ def _prepare_files(files: HostFiles, name: str, client_key: str, index: int) -> 
     if not files.host_key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(files.host_key)])
     files.sshd_config.write_text(
-        f"ListenAddress {host_address(index)}\n"
+        f"ListenAddress {address}\n"
         "Port 22\n"
         f"HostKey {files.host_key}\n"
         f"PidFile {files.sshd_pidfile}\n"
@@ -291,16 +302,15 @@ def _prepare_files(files: HostFiles, name: str, client_key: str, index: int) -> 
         "UseDNS no\n"
         "PrintMotd no\n"
         "PrintLastLog no\n"
-        f"SetEnv DOCKER_HOST={'unix://'}{files.docker_socket}\n"
+        f"SetEnv {env}\n"
         "Subsystem sftp /usr/lib/openssh/sftp-server\n"
     )
     files.sshd_log.write_text("")
     files.dockerd_log.write_text("")
 
 
-def _cable(index: int) -> None:
-    """Namespace ``cflab-hK`` wired to the bridge: ``eth0`` inside, ``cflab-hK`` outside."""
-    ns, address = host_netns(index), host_address(index)
+def cable(ns: str, address: str) -> None:
+    """Namespace ``ns`` wired to the bridge: ``eth0`` inside, a veth named ``ns`` outside."""
     run(["ip", "netns", "add", ns])
     run(["ip", "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns])
     run(["ip", "link", "set", ns, "master", BRIDGE, "up"])
@@ -310,16 +320,16 @@ def _cable(index: int) -> None:
     run(["ip", "-n", ns, "route", "add", "default", "via", GATEWAY])
 
 
-def _start_holder(files: HostFiles, index: int) -> int:
+def start_holder(files: HostFiles, ns: str, name: str) -> int:
     """A ``sleep infinity`` that owns the host's mount and UTS namespaces; its pid."""
     spawn(
         [
-            *("nsenter", f"--net=/run/netns/{host_netns(index)}", "--"),
+            *("nsenter", f"--net=/run/netns/{ns}", "--"),
             *("unshare", "--mount", "--uts", "--propagation", "private", "--"),
             *("sleep", "infinity"),
         ],
         log=files.dir / "holder.log",
-        cgroup=f"{host_name(index)}/daemons",
+        cgroup=f"{name}/daemons",
         pidfile=files.holder_pidfile,
     )
     own_mnt = Path("/proc/self/ns/mnt").readlink()
@@ -331,7 +341,7 @@ def _start_holder(files: HostFiles, index: int) -> int:
         except OSError:
             return False
 
-    wait_until(unshared, timeout=10, what=f"the namespace holder of {host_name(index)}")
+    wait_until(unshared, timeout=10, what=f"the namespace holder of {name}")
     pid = read_pid(files.holder_pidfile)
     assert pid is not None
     return pid
