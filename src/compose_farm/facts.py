@@ -14,6 +14,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePosixPath
 
 from compose_farm.config import Config
@@ -134,10 +135,20 @@ class Facts:
 
     def containers(self, stack: str | None = None) -> list[Container]:
         """Containers (of ``stack`` when given), host by host."""
-        found = [c for f in self.hosts.values() for c in f.containers]
         if stack is None:
-            return found
-        return [c for c in found if self.stack_of.get((c.host, c.id)) == stack]
+            return [c for f in self.hosts.values() for c in f.containers]
+        return list(self._by_stack.get(stack, ()))
+
+    @cached_property
+    def _by_stack(self) -> dict[str, list[Container]]:
+        """Each recognised stack's containers, host by host: built once, since callers ask
+        stack by stack (a scan of every container per stack grew with stacks squared)."""
+        found: dict[str, list[Container]] = {}
+        for c in self.containers():
+            stack = self.stack_of.get((c.host, c.id))
+            if stack is not None:
+                found.setdefault(stack, []).append(c)
+        return found
 
     def running_hosts(self, stack: str) -> tuple[str, ...]:
         """Hosts where ``stack`` has at least one running container."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,12 @@ from compose_farm.names import name_problem
 from compose_farm.yamlio import dump_yaml, odd_keys, parse_yaml, to_plain
 
 STATE_VERSION = 1
+# Lines of names that YAML reads as the strings they are (no quotes needed): a letter, then
+# letters, digits, '.', '_' and '-', and no word a YAML 1.1 or 1.2 reader takes for a
+# boolean or null. Checked over all names at once: the file is rewritten after every step.
+_PLAIN_LINES = re.compile(
+    r"(?:(?!(?:y|yes|n|no|on|off|true|false|null)\n)[A-Za-z][A-Za-z0-9._-]*\n)*", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,27 @@ class State:
         if self.data_left:
             document["data_left"] = {stack: list(h) for stack, h in self.data_left.items()}
         return document
+
+
+def render_state(state: State) -> str:
+    """The state file's text: ``dump_yaml`` of ``to_document()``, written line by line when
+    every name is a plain word (a write per step must not cost a YAML emitter run)."""
+    names = [*state.deployed, *state.data_left]
+    names += [h for hosts in (*state.deployed.values(), *state.data_left.values()) for h in hosts]
+    listed = "".join(f"{n}\n" for n in names)
+    if listed.count("\n") != len(names) or not _PLAIN_LINES.fullmatch(listed):
+        return dump_yaml(state.to_document())
+    lines = [f"version: {STATE_VERSION}", "deployed:" if state.deployed else "deployed: {}"]
+    for stack, hosts in state.deployed.items():
+        if len(hosts) == 1:
+            lines.append(f"  {stack}: {hosts[0]}")
+        else:
+            lines += [f"  {stack}:", *(f"  - {h}" for h in hosts)]
+    if state.data_left:
+        lines.append("data_left:")
+        for stack, hosts in state.data_left.items():
+            lines += [f"  {stack}:", *(f"  - {h}" for h in hosts)]
+    return "\n".join(lines) + "\n"
 
 
 def parse_state(text: str, path: Path) -> State:
@@ -143,12 +171,18 @@ def _corrupt(path: Path, why: str) -> str:
 
 
 class StateStore:
-    """Reads and atomically rewrites one state file under an exclusive lock."""
+    """Reads and atomically rewrites one state file under an exclusive lock.
+
+    The file is read anew every time (another cf may have changed it), but parsed
+    only when its text differs from the last text read or written here: a command
+    that reads and rewrites it once per stack must not parse it once per stack.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         self._depth = 0
+        self._last: tuple[str, State] | None = None  # the text last read or written, parsed
 
     def read(self) -> State:
         """The current state (empty when the file does not exist yet)."""
@@ -158,7 +192,11 @@ class StateStore:
             return State()
         except (OSError, UnicodeDecodeError) as exc:
             raise StateError(f"{self.path}: cannot read the state file: {exc}") from None
-        return parse_state(text, self.path)
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
+        state = parse_state(text, self.path)
+        self._last = (text, state)
+        return state
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -209,11 +247,13 @@ class StateStore:
         self.modify(lambda current: State(state.deployed, current.data_left))
 
     def _write(self, state: State) -> None:
+        text = render_state(state)
         try:
-            atomic_write(self.path, dump_yaml(state.to_document()))
+            atomic_write(self.path, text)
         except OSError as exc:
             raise StateError(
                 f"{self.path}: cannot write the state file: {exc.strerror or exc}. "
                 "The previous state file is intact",
                 hint="free disk space or make the folder writable, then run the command again",
             ) from None
+        self._last = (text, state)

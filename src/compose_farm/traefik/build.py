@@ -59,10 +59,11 @@ def _partition(
     on_traefik = traefik_hosts(config, state)
     routed: dict[str, list[str]] = {}
     left = {config.traefik_stack} if config.traefik_stack else set()
-    for stack in sorted({*state.deployed, *(stacks or ())}):
+    named_ones = set(stacks or ())  # a set: `cf traefik-file` may name every stack
+    for stack in sorted({*state.deployed, *named_ones}):
         if stack not in config.stacks or stack == config.traefik_stack:
             continue
-        named = stacks is not None and stack in stacks
+        named = stack in named_ones
         hosts = _hosts(config, state, stack, named)
         if hosts and on_traefik.issuperset(hosts):
             left.add(stack)

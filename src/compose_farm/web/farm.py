@@ -56,6 +56,8 @@ class Farm:
     saving: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)  # one save at a time
     _snapshot: Snapshot | None = field(default=None, init=False)
     _config: Config | None = field(default=None, init=False)  # the last read that parsed
+    _config_text: str | None = field(default=None, init=False)  # the text it was parsed from
+    _state_reader: StateStore | None = field(default=None, init=False)
     _secrets: tuple[float, Secrets] | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
@@ -66,9 +68,17 @@ class Farm:
         """The config as it is on disk now (edits take effect at once).
 
         This parses YAML where it is called: from a request, ``await read_config()``.
+        A file whose text has not changed since the last read that parsed is not
+        parsed again (each snapshot reads it: at 1,000 stacks a parse is 0.15 s).
         """
+        try:
+            text: str | None = self.config_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None  # load_config says what is wrong
+        if text is not None and text == self._config_text and self._config is not None:
+            return self._config
         config = load_config(self.config_path)
-        self._config = config
+        self._config, self._config_text = config, text
         return config
 
     async def read_config(self) -> Config:
@@ -122,9 +132,17 @@ class Farm:
             config = await self.read_config()
             async with self.executor_factory(config) as executor:
                 facts = await gather_facts(config, executor)
-            state = await asyncio.to_thread(self.store(config).read)
+            state = await asyncio.to_thread(self._read_state, config)
             self._snapshot = Snapshot(config, state, facts, time.monotonic())
             return self._snapshot
+
+    def _read_state(self, config: Config) -> State:
+        """The state, read by one store kept for reading only: it parses the file only
+        when its text changed since the last snapshot."""
+        reader = self._state_reader
+        if reader is None or reader.path != config.state_path:
+            reader = self._state_reader = StateStore(config.state_path)
+        return reader.read()
 
     def invalidate(self) -> None:
         """Forget the cached snapshot and secrets (after an action or a save changed them)."""
