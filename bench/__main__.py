@@ -10,9 +10,10 @@ BENCHES = {
     "plan": "bench.plan",
     "farm": "bench.farm",
     "move": "bench.move",
+    "scale": "bench.scale",
 }
-NEEDS_LAB = frozenset({"farm", "move"})
-TAKES_OPTIONS = frozenset({"farm", "move"})
+NEEDS_LAB = frozenset({"farm", "move", "scale"})
+TAKES_OPTIONS = frozenset({"farm", "move", "scale"})
 
 
 def main(argv: list[str]) -> None:

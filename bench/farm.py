@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -75,27 +75,11 @@ class Farm:
 
     # ------------------------------------------------------------------ plain ssh
     def ssh_argv(self, host: str, command: str, *, master: bool) -> list[str]:
-        argv = ["ssh", "-F", str(self.lab.ssh_config), "-o", "BatchMode=yes"]
-        if master:
-            argv += [
-                "-o",
-                "ControlMaster=auto",
-                "-o",
-                f"ControlPath={self.control}/%C",
-                "-o",
-                "ControlPersist=120",
-            ]
-        return [*argv, f"root@{self.lab.host(host).address}", command]
+        control = self.control if master else None
+        return ssh_argv(self.lab, self.lab.host(host).address, command, control)
 
     def parallel(self, jobs: list[list[str]], limit: int | None = None) -> None:
-        """Run the argvs at once (at most ``limit`` at a time); fail if one fails."""
-        with ThreadPoolExecutor(max_workers=limit or len(jobs) or 1) as pool:
-            results = list(
-                pool.map(lambda a: subprocess.run(a, capture_output=True, check=False), jobs)
-            )
-        bad = [r for r in results if r.returncode != 0]
-        if bad:
-            raise RuntimeError(f"plain ssh failed: {bad[0].stderr.decode()[-2000:]}")
+        parallel(jobs, limit)
 
     def compose_round(self, verb: str) -> None:
         """Every stack's compose command over per-host ControlMasters: all hosts at once,
@@ -129,6 +113,26 @@ class Farm:
             )
             total += sum(1 for p in out.stdout.split() if p in self.placement)
         return total
+
+
+def ssh_argv(lab: Lab, address: str, command: str, control: Path | None) -> list[str]:
+    """Plain OpenSSH running ``command``; with ``control``, over a ControlMaster kept there."""
+    argv = ["ssh", "-F", str(lab.ssh_config), "-o", "BatchMode=yes"]
+    if control is not None:
+        argv += ["-o", "ControlMaster=auto", "-o", f"ControlPath={control}/%C"]
+        argv += ["-o", "ControlPersist=300"]
+    return [*argv, f"root@{address}", command]
+
+
+def parallel(jobs: Sequence[list[str]], limit: int | None = None) -> None:
+    """Run the argvs at once (at most ``limit`` at a time); fail if one fails."""
+    with ThreadPoolExecutor(max_workers=limit or len(jobs) or 1) as pool:
+        results = list(
+            pool.map(lambda a: subprocess.run(a, capture_output=True, check=False), jobs)
+        )
+    bad = [r for r in results if r.returncode != 0]
+    if bad:
+        raise RuntimeError(f"plain ssh failed: {bad[0].stderr.decode()[-2000:]}")
 
 
 def timed(fn: Callable[[], object]) -> float:
