@@ -3,7 +3,7 @@
 Each case is a compose file (or several stacks), the hosts it is placed on
 and the whole expected document; the format is described at the top of
 data/traefik/http.yaml. tests/e2e/test_traefik_routing.py loads every case's
-output into a real Traefik as well.
+output into a real Traefik as well, which must log no error about it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,17 @@ from tests.support.config import make_config
 DATA = Path(__file__).parent / "data" / "traefik"
 COMPOSE_DIR = Path("/opt/compose")
 STACK_KEYS = {"stack", "hosts", "compose", "env", "environ", "docker"}
-CASE_KEYS = {"name", "doc", "stacks", "traefik_hosts", "expect", "warnings", "xfail", *STACK_KEYS}
+CASE_KEYS = {
+    "name",
+    "doc",
+    "stacks",
+    "traefik_hosts",
+    "elsewhere",
+    "expect",
+    "warnings",
+    "xfail",
+    *STACK_KEYS,
+}
 
 
 def load_cases() -> list[dict[str, Any]]:
@@ -88,12 +98,17 @@ def stack_specs(case: dict[str, Any]) -> list[dict[str, Any]]:
     return case.get("stacks") or [{k: v for k, v in case.items() if k in STACK_KEYS}]
 
 
+def names_of(spec: dict[str, Any]) -> frozenset[tuple[str, str, str]]:
+    """What Traefik's Docker provider defines from one stack of a case."""
+    return defined_names(project(spec))
+
+
 def generated(case: dict[str, Any]) -> TraefikConfig:
     """The generator's result for ``case``: stacks marked ``docker`` only lend their names."""
     specs = stack_specs(case)
     traefik_hosts = [str(h) for h in case.get("traefik_hosts", ())]
     placed = [placement(spec, traefik_hosts) for spec in specs if not spec.get("docker")]
-    docker = {name for spec in specs if spec.get("docker") for name in defined_names(project(spec))}
+    docker = {name for spec in specs if spec.get("docker") for name in names_of(spec)}
     return generate(placed, docker)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import yaml
+
+from compose_farm.compose import DotEnv, build_project
 from compose_farm.config import load_config
 from compose_farm.facts import Container, Facts, HostFacts
 from compose_farm.state import State
 from compose_farm.web.farm import Snapshot
-from compose_farm.web.views import PaletteContainer, palette_containers
+from compose_farm.web.views import PaletteContainer, palette_containers, stack_links
 from tests.support.web import write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n"
@@ -57,3 +61,110 @@ def test_the_palette_lists_every_configured_stacks_containers_by_id_with_names_m
         PaletteContainer("web", "app", "h2", ids[4], "web-app-1"),
         PaletteContainer("web", "app", "h2", ids[5], "web-app-2"),
     ]
+
+
+# --- the stack page's site links ---------------------------------------------------------
+
+LINK_CASES = [
+    # (labels of one service, the links)
+    pytest.param(["traefik.http.routers.r.rule=Host(`a.test`)"], ["http://a.test"], id="no-tls"),
+    pytest.param(
+        ["traefik.http.routers.r.rule=Host(`a.test`)", "traefik.http.routers.r.entrypoints=web"],
+        ["http://a.test"],
+        id="only-on-web",
+    ),
+    pytest.param(
+        ["traefik.http.routers.r.rule=Host(`a.test`)", "traefik.http.routers.r.tls=true"],
+        ["https://a.test"],
+        id="tls-true",
+    ),
+    pytest.param(
+        [
+            "traefik.http.routers.r.rule=Host(`a.test`)",
+            "traefik.http.routers.r.tls.certresolver=le",
+        ],
+        ["https://a.test"],
+        id="tls-options",
+    ),
+    pytest.param(
+        ["traefik.http.routers.r.rule=Host(`a.test`)", "traefik.http.routers.r.tls=false"],
+        ["http://a.test"],
+        id="tls-false",
+    ),
+    pytest.param(
+        [
+            "traefik.http.routers.r.rule=Host(`a.test`)",
+            "traefik.http.routers.r.entrypoints=websecure",
+        ],
+        ["https://a.test"],
+        id="only-on-websecure",
+    ),
+    pytest.param(
+        [
+            "traefik.http.routers.r.rule=Host(`a.test`)",
+            "traefik.http.routers.r.entrypoints=web,websecure",
+        ],
+        ["http://a.test"],
+        id="on-web-and-websecure",
+    ),
+    pytest.param(
+        [
+            "traefik.http.routers.plain.rule=Host(`a.test`) || Host(`b.test`)",
+            "traefik.http.routers.plain.entrypoints=web",
+            "traefik.http.routers.secure.rule=Host(`a.test`) && PathPrefix(`/x`)",
+            "traefik.http.routers.secure.tls=true",
+        ],
+        ["https://a.test", "http://b.test"],
+        id="one-link-per-host-https-if-any-router-is",
+    ),
+    pytest.param(
+        ["traefik.enable=false", "traefik.http.routers.r.rule=Host(`a.test`)"],
+        [],
+        id="enable-false",
+    ),
+    pytest.param(
+        ["traefik.enable=no", "traefik.http.routers.r.rule=Host(`a.test`)"],
+        [],
+        id="enable-value-traefik-skips",
+    ),
+    pytest.param(["TRAEFIK.http.routers.r.rule=Host(`a.test`)"], [], id="upper-case-root"),
+    pytest.param(
+        ["traefik.HTTP.Routers.r.Rule=Host(`a.test`)", "traefik.http.routers.R.TLS=true"],
+        ["https://a.test"],
+        id="case-below-the-root",
+    ),
+    pytest.param(["traefik.tcp.routers.r.rule=HostSNI(`a.test`)"], [], id="tcp-router"),
+]
+
+
+@pytest.mark.parametrize(("labels", "links"), LINK_CASES)
+def test_stack_links(labels: list[str], links: list[str]) -> None:
+    text = yaml.safe_dump({"services": {"app": {"image": "busybox", "labels": labels}}})
+    project = build_project(
+        stack="web", path=Path("/c/web/compose.yaml"), text=text, dotenv=DotEnv(), environ={}
+    )
+
+    assert stack_links(project) == links
+
+
+def test_stack_links_come_from_every_service_but_the_disabled_ones() -> None:
+    text = yaml.safe_dump(
+        {
+            "services": {
+                "site": {"image": "a", "labels": ["traefik.http.routers.s.rule=Host(`s.test`)"]},
+                "off": {
+                    "image": "b",
+                    "labels": [
+                        "traefik.enable=false",
+                        "traefik.http.routers.o.rule=Host(`o.test`)",
+                    ],
+                },
+                "api": {"image": "c", "labels": {"traefik.http.routers.a.rule": "Host(`a.test`)"}},
+            }
+        }
+    )
+    project = build_project(
+        stack="web", path=Path("/c/web/compose.yaml"), text=text, dotenv=DotEnv(), environ={}
+    )
+
+    assert stack_links(project) == ["http://a.test", "http://s.test"]

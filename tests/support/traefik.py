@@ -11,13 +11,20 @@ Given ``netns``, it runs inside that network namespace (a lab host's: Traefik
 ``Traefik.get`` sends a request through an entry point with a chosen ``Host``
 header (``http.client``, so no proxy variable can divert it); ``Traefik.api``
 reads the API when the test asked for one.
+
+With ``json_log=True`` its log (and access log) is JSON lines: ``Traefik.load``
+writes a dynamic file and waits until Traefik has switched to it, an event in
+that log, and returns what Traefik logged on the way; ``rejections`` keeps the
+lines where it refused a router, service or middleware, or the file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -94,6 +101,79 @@ class Traefik:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def log_size(self) -> int:
+        try:
+            return self.log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def events(self, start: int = 0) -> list[dict[str, Any]]:
+        """The JSON log lines written from byte ``start`` on (a partial last line is left)."""
+        with self.log.open("rb") as log:
+            log.seek(start)
+            text = log.read().decode(errors="replace")
+        lines = text.split("\n")[:-1]
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def load(self, document: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Make ``document`` the dynamic file and return what Traefik logged loading it.
+
+        The file gets a probe router of its own; once a request through ``web``
+        is logged (access log) as served by that router, Traefik has built every
+        router of this file and switched to them (it logs building errors first,
+        in the same stream). Needs ``json_log=True``.
+        """
+        probe = f"cf-probe-{next(_PROBES)}"
+        http_part = dict(document.get("http") or {})
+        http_part["routers"] = {
+            **(http_part.get("routers") or {}),
+            probe: {
+                "rule": f"Host(`{probe}.invalid`)",
+                "service": probe,
+                "entryPoints": ["web"],
+                "priority": PROBE_PRIORITY,  # above any catch-all rule of the file's
+            },
+        }
+        http_part["services"] = {
+            **(http_part.get("services") or {}),
+            # Nothing listens on the discard port: a quick 502, served by the probe router.
+            probe: {"loadBalancer": {"servers": [{"url": f"http://{LOOPBACK}:9"}]}},
+        }
+        start = self.log_size()
+        temporary = self.dynamic.with_name(f".{self.dynamic.name}.tmp")
+        temporary.write_text(json.dumps({**document, "http": http_part}))  # JSON is YAML
+        os.replace(temporary, self.dynamic)
+
+        def switched() -> list[dict[str, Any]] | None:
+            if not self.alive():
+                raise TraefikError(f"traefik exited:\n{self.log_text()[-2000:]}")
+            self.get(f"{probe}.invalid")
+            events = self.events(start)
+            served = [e.get("RouterName") == f"{probe}@file" for e in events]
+            return events[: served.index(True)] if True in served else None
+
+        what = f"traefik to switch to {probe}"
+        return poll(switched, what=what, interval=0.02, tolerate=NET_ERRORS)
+
+
+_PROBES = itertools.count()
+PROBE_PRIORITY = 1 << 40
+NAMING = ("routerName", "serviceName", "middlewareName")
+
+
+def rejections(events: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The error lines that name a router, service or middleware, or come from the file provider.
+
+    Other providers' errors (a certificate resolver that cannot get a
+    certificate for a test domain) are not about the file's definitions.
+    """
+    return [
+        e
+        for e in events
+        if e.get("level") in {"error", "fatal", "panic"}
+        and (any(k in e for k in NAMING) or e.get("providerName", "file") == "file")
+    ]
+
 
 def _get(
     port: int,
@@ -124,6 +204,7 @@ def running_traefik(
     log_level: str = "ERROR",
     netns: str | None = None,
     address: str = LOOPBACK,
+    json_log: bool = False,
     args: Sequence[str] = (),
 ) -> Iterator[Traefik]:
     """Traefik watching ``dynamic`` (default ``folder/dynamic.yml``) until the block ends.
@@ -132,6 +213,7 @@ def running_traefik(
     ``throttle`` sets ``providers.providersThrottleDuration`` (Traefik's default: 2s).
     ``netns`` (a name under /run/netns) runs it in that network namespace, where
     it listens on ``address``; the ports are the kernel's picks on this side.
+    ``json_log`` makes the log and the access log JSON lines in one file (``load``).
     """
     binary = traefik_binary()
     if binary is None:
@@ -156,6 +238,8 @@ def running_traefik(
     ]
     if api:
         argv.append("--api.insecure=true")
+    if json_log:
+        argv += ["--log.format=json", "--accesslog=true", "--accesslog.format=json"]
     if throttle is not None:
         argv.append(f"--providers.providersThrottleDuration={throttle}")
     for name, kind in (entrypoints or {"web": "tcp"}).items():

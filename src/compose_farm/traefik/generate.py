@@ -3,23 +3,27 @@
 For each compose service with Traefik labels, on each host its stack runs on:
 routers and middlewares are copied, and each Traefik service's servers point
 at that host's address and the *published* port behind
-``loadbalancer.server.port``. A stack on several hosts gets one server per
-host. Pure: the caller loads compose files and says where stacks run.
+``loadbalancer.server.port`` (servers.py). Labels are read as Traefik's Docker
+provider reads them (read.py); a stack's containers are merged as it merges
+them (merge.py). What cannot be routed is left out with a warning, and so is
+every router that would point at it (skips.py): the file never names a
+service it does not define. Pure: the caller loads compose files and says
+where stacks run.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from compose_farm.compose import ComposeProject, PublishedPort, ServiceInfo
-from compose_farm.traefik.labels import enabled, nest
+from compose_farm.compose import ComposeProject, ServiceInfo
+from compose_farm.traefik.merge import Definitions, merge
+from compose_farm.traefik.read import PROTOCOLS, Reading, read
 from compose_farm.traefik.refs import Name, resolve
-
-PROTOCOLS = ("http", "tcp", "udp")
+from compose_farm.traefik.servers import build_service
+from compose_farm.traefik.skips import Skip, prune
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,15 @@ class TraefikConfig:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Run:
+    """What one ``generate`` call gathers: notes in order, what it skipped, and where from."""
+
+    notes: list[str | Skip] = field(default_factory=list)
+    skipped: dict[Name, Skip] = field(default_factory=dict)
+    origins: dict[Name, str] = field(default_factory=dict)
+
+
 def generate(placements: Sequence[Placement], docker: Collection[Name] = ()) -> TraefikConfig:
     """The file-provider config for ``placements``, sorted for stable output.
 
@@ -50,13 +63,17 @@ def generate(placements: Sequence[Placement], docker: Collection[Name] = ()) -> 
     of the stacks left to it): references to those become ``NAME@docker``.
     """
     out = TraefikConfig()
-    owners: dict[tuple[str, str, str], str] = {}
+    run = _Run()
+    owners: dict[Name, str] = {}
     for placement in sorted(placements, key=lambda p: p.project.stack):
-        for service in placement.project.services.values():
-            if enabled(service.labels):
-                _add_service(out, owners, placement, service)
+        definitions, origins = _stack(run, placement)
+        for key, value in definitions.items():
+            if _put(run, out.document, owners, key, value, placement.project.stack):
+                run.origins[key] = origins[key]
     resolve(out.document, frozenset(docker))
+    prune(out.document, run.skipped, run.origins)
     out.document = _sorted(out.document)
+    out.warnings = [str(note) for note in run.notes]
     return out
 
 
@@ -69,9 +86,9 @@ def defined_names(project: ComposeProject) -> frozenset[Name]:
     """
     names: set[Name] = set()
     for service in project.services.values():
-        if not enabled(service.labels):
+        trees = read(service.labels).trees
+        if not any(trees.values()):
             continue
-        trees = {p: nest(service.labels, f"traefik.{p}") for p in PROTOCOLS}
         tcp_or_udp = any(trees[p].get(k) for p in ("tcp", "udp") for k in ("routers", "services"))
         for protocol, tree in trees.items():
             for kind in ("routers", "services", "middlewares"):
@@ -88,52 +105,98 @@ def _implicit(service: ServiceInfo, project: ComposeProject) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", f"{service.name}-{project.project_name}")
 
 
-def _add_service(
-    out: TraefikConfig,
-    owners: dict[tuple[str, str, str], str],
-    placement: Placement,
-    service: ServiceInfo,
-) -> None:
-    stack = placement.project.stack
-    where = f"stack {stack}, service {service.name}"
+def _stack(run: _Run, placement: Placement) -> tuple[Definitions, dict[Name, str]]:
+    """One stack's definitions, its containers merged, and where each came from."""
+    project = placement.project
+    containers: list[tuple[str, Definitions]] = []
+    for service in project.services.values():
+        reading = read(service.labels)
+        where = f"stack {project.stack}, service {service.name}"
+        if reading.problem is not None:
+            run.notes.append(f"{where}: skipped: {reading.problem}")
+        elif reading.routed:
+            containers.append((service.name, _container(run, placement, service, reading, where)))
+    return merge(project.stack, containers, run.notes, run.skipped)
+
+
+def _container(
+    run: _Run, placement: Placement, service: ServiceInfo, reading: Reading, where: str
+) -> Definitions:
+    """What one container defines, as Traefik's Docker provider builds it for that container."""
+    found: Definitions = {}
     for protocol in PROTOCOLS:
-        tree = nest(service.labels, f"traefik.{protocol}")
-        routers = _mappings(out, where, tree.get("routers", {}), f"{protocol} router")
-        services = _mappings(out, where, tree.get("services", {}), f"{protocol} service")
-        middlewares = _mappings(out, where, tree.get("middlewares", {}), f"{protocol} middleware")
+        tree = reading.trees[protocol]
+        routers = _mappings(run, where, protocol, "routers", tree.get("routers", {}))
+        services = _mappings(run, where, protocol, "services", tree.get("services", {}))
+        middlewares = _mappings(run, where, protocol, "middlewares", tree.get("middlewares", {}))
         if not routers and not services and not middlewares:
             continue
         if not services and any("service" not in r for r in routers.values()):
             services = {_implicit(service, placement.project): {}}
         for name, router in routers.items():
-            if "service" not in router:
-                if len(services) == 1:
-                    router["service"] = next(iter(services))
-                else:
-                    out.warnings.append(
-                        f"{where}: router {name} has no service and the container defines "
-                        f"{len(services)}; add traefik.{protocol}.routers.{name}.service=NAME"
-                    )
-                    continue
-            if protocol == "http" and "tls" in router:
-                tls = router["tls"]
-                if tls is False:
-                    del router["tls"]
-                elif not isinstance(tls, dict):
-                    router["tls"] = {}
-            if placement.traefik_hosts:
-                _outrank_docker(out, where, protocol, name, router, placement.traefik_hosts)
-            _put(out, owners, protocol, "routers", name, router, stack)
+            if _router(run, where, protocol, name, router, services, placement):
+                found[(protocol, "routers", name)] = router
         for name, middleware in middlewares.items():
-            _put(out, owners, protocol, "middlewares", name, middleware, stack)
+            found[(protocol, "middlewares", name)] = middleware
         for name, svc in services.items():
-            built = _service(out, protocol, name, svc, service, placement, where)
-            if built is not None:
-                _put(out, owners, protocol, "services", name, built, stack)
+            built = build_service(protocol, name, svc, service, placement.project, placement.hosts)
+            if isinstance(built, str):
+                _skip(
+                    run, Skip(where, f"Traefik service {name}", built), (protocol, "services", name)
+                )
+            else:
+                found[(protocol, "services", name)] = built
+    return found
+
+
+def _router(
+    run: _Run,
+    where: str,
+    protocol: str,
+    name: str,
+    router: dict[str, Any],
+    services: Mapping[str, Any],
+    placement: Placement,
+) -> bool:
+    """Complete ``router`` in place as Traefik's Docker provider would; False to leave it out."""
+    if "service" not in router:
+        if len(services) != 1:
+            run.notes.append(
+                f"{where}: router {name} has no service and the container defines "
+                f"{len(services)}; add traefik.{protocol}.routers.{name}.service=NAME"
+            )
+            return False
+        router["service"] = next(iter(services))
+    if protocol != "udp" and not router.get("rule"):
+        why = (
+            "its Docker provider refuses it too"
+            if protocol == "tcp"
+            else "its Docker provider would make one up from settings cf cannot see"
+        )
+        example = "HostSNI(`*`)" if protocol == "tcp" else "Host(`app.example.com`)"
+        run.notes.append(
+            f"{where}: router {name} has no rule, which Traefik refuses in a file ({why}); "
+            f"add traefik.{protocol}.routers.{name}.rule={example}"
+        )
+        return False
+    if protocol == "http" and "tls" in router:
+        tls = router["tls"]
+        if tls is False:
+            del router["tls"]
+        elif not isinstance(tls, dict):
+            router["tls"] = {}
+    if placement.traefik_hosts:
+        _outrank_docker(run, where, protocol, name, router, placement.traefik_hosts)
+    return True
+
+
+def _skip(run: _Run, skip: Skip, key: Name) -> None:
+    run.notes.append(skip)
+    run.skipped.setdefault(key, skip)
 
 
 def _outrank_docker(
-    out: TraefikConfig,
+    run: _Run,
     where: str,
     protocol: str,
     name: str,
@@ -147,7 +210,7 @@ def _outrank_docker(
     """
     on = ", ".join(traefik_hosts)
     if protocol == "udp":
-        out.warnings.append(
+        run.notes.append(
             f"{where}: udp router {name} is also defined by Traefik's Docker provider on "
             f"{on} (the Traefik host); UDP routers have no priority and Traefik uses one per "
             "entry point, so the traffic may all go to that host's copy. Run the stack on "
@@ -159,7 +222,7 @@ def _outrank_docker(
         rule = router.get("rule")
         priority = len(rule.encode()) if isinstance(rule, str) else 0
     if not isinstance(priority, int) or isinstance(priority, bool):
-        out.warnings.append(
+        run.notes.append(
             f"{where}: {protocol} router {name}: priority {priority!r} is not a number, so it "
             f"cannot be ranked above the Docker provider's copy on {on} (the Traefik host)"
         )
@@ -167,143 +230,39 @@ def _outrank_docker(
     router["priority"] = priority + 1
 
 
-def _mappings(out: TraefikConfig, where: str, found: dict[str, Any], what: str) -> dict[str, Any]:
-    """Entries whose labels form a mapping; the rest are reported and dropped."""
+def _mappings(
+    run: _Run, where: str, protocol: str, kind: str, found: dict[str, Any]
+) -> dict[str, Any]:
+    """Entries whose labels form a mapping; the rest are reported and left out."""
     kept = {}
     for name, value in found.items():
         if isinstance(value, dict):
             kept[name] = value
         else:
-            out.warnings.append(f"{where}: {what} {name} skipped: its labels are malformed")
+            what = f"{protocol} {kind[:-1]} {name}"
+            _skip(run, Skip(where, what, "its labels are malformed"), (protocol, kind, name))
     return kept
 
 
-def _service(
-    out: TraefikConfig,
-    protocol: str,
-    name: str,
-    svc: dict[str, Any],
-    service: ServiceInfo,
-    placement: Placement,
-    where: str,
-) -> dict[str, Any] | None:
-    balancer = svc.get("loadBalancer", {})
-    server = balancer.get("server", {}) if isinstance(balancer, dict) else None
-    if not isinstance(balancer, dict) or not isinstance(server, dict):
-        out.warnings.append(
-            f"{where}: Traefik service {name} skipped: its loadbalancer labels are malformed "
-            f"(expected traefik.{protocol}.services.{name}.loadbalancer.server.port=PORT)"
-        )
-        return None
-    balancer = dict(balancer)
-    server = dict(balancer.pop("server", {}))
-    wanted = server.pop("port", None)
-    scheme = server.pop("scheme", "http")
-    published = _published_port(service.ports, wanted, "udp" if protocol == "udp" else "tcp")
-    if isinstance(published, str):
-        out.warnings.append(f"{where}: Traefik service {name} skipped: {published}")
-        return None
-    port, bound = published
-    servers = []
-    for _host, address in placement.hosts:
-        target = f"{_bracket(bound or address)}:{port}"
-        if protocol == "http":
-            servers.append({"url": f"{scheme}://{target}", **server})
-        else:
-            servers.append({"address": target, **server})
-    rest = {k: v for k, v in svc.items() if k != "loadBalancer"}
-    return {**rest, "loadBalancer": {**balancer, "servers": servers}}
-
-
-def _published_port(
-    ports: Sequence[PublishedPort], wanted: Any, protocol: str
-) -> tuple[int, str | None] | str:
-    """The host port Traefik must call (and the one address it is bound to), or why not."""
-    published = [p for p in ports if p.published is not None and p.protocol == protocol]
-    candidates = [p for p in published if not _loopback(p.host_ip)]
-    if published and not candidates:
-        return (
-            f"port {published[0].published} is published only on {published[0].host_ip}, "
-            "which Traefik on another host cannot reach; publish it on all addresses"
-        )
-    if wanted is not None:
-        try:
-            target = int(wanted)
-        except (TypeError, ValueError):
-            return f"loadbalancer.server.port {wanted!r} is not a number"
-        matches = [p for p in candidates if p.target == target]
-        if not matches:
-            suffix = "/udp" if protocol == "udp" else ""
-            return (
-                f"container port {target} is not published; "
-                f'add `ports: ["{target}:{target}{suffix}"]` '
-                "(any free host port) so Traefik can reach it from another host"
-            )
-        chosen = matches[0]
-    elif len(candidates) == 1:
-        chosen = candidates[0]
-    elif not candidates:
-        return (
-            "no published port; publish the container's port in `ports:` "
-            "and set loadbalancer.server.port"
-        )
-    else:
-        listed = ", ".join(str(p.target) for p in candidates)
-        return f"several published ports ({listed}); set loadbalancer.server.port to pick one"
-    if chosen.published_end is not None and chosen.published_end != chosen.published:
-        return "the published port is a range; publish one fixed host port"
-    assert chosen.published is not None
-    return chosen.published, _specific(chosen.host_ip)
-
-
 def _put(
-    out: TraefikConfig,
-    owners: dict[tuple[str, str, str], str],
-    protocol: str,
-    section: str,
-    name: str,
+    run: _Run,
+    document: dict[str, Any],
+    owners: dict[Name, str],
+    key: Name,
     value: dict[str, Any],
     stack: str,
-) -> None:
-    key = (protocol, section, name)
-    table = out.document.setdefault(protocol, {}).setdefault(section, {})
-    owner = owners.get(key)
-    if owner is None:
-        owners[key] = stack
-        table[name] = value
-    elif owner != stack:
-        out.warnings.append(
+) -> bool:
+    """Add one stack's definition; a name another stack took first is kept as theirs."""
+    protocol, section, name = key
+    owner = owners.setdefault(key, stack)
+    if owner != stack:
+        run.notes.append(
             f"stack {stack}: {protocol} {section[:-1]} {name} is also defined by stack {owner}; "
             f"keeping {owner}'s. Rename one of them"
         )
-    elif section == "services" and value != table[name]:
-        # Same stack, another compose service with the same Traefik service: merge servers.
-        servers = table[name]["loadBalancer"]["servers"]
-        servers += [s for s in value["loadBalancer"]["servers"] if s not in servers]
-
-
-def _loopback(host_ip: str | None) -> bool:
-    if not host_ip:
         return False
-    try:
-        return ipaddress.ip_address(host_ip.strip("[]")).is_loopback
-    except ValueError:
-        return host_ip == "localhost"
-
-
-def _specific(host_ip: str | None) -> str | None:
-    """The one address a port is bound to, or None when it listens on every address."""
-    if not host_ip:
-        return None
-    bare = host_ip.strip("[]")
-    try:
-        return None if ipaddress.ip_address(bare).is_unspecified else bare
-    except ValueError:
-        return bare
-
-
-def _bracket(address: str) -> str:
-    return f"[{address}]" if ":" in address else address
+    document.setdefault(protocol, {}).setdefault(section, {})[name] = value
+    return True
 
 
 def _sorted(value: Any) -> Any:

@@ -1,10 +1,13 @@
 """Traefik labels -> nested file-provider mappings.
 
 Labels are dotted paths (``traefik.http.routers.web.entrypoints=websecure``).
-Traefik reads them case-insensitively, but its file provider wants its own
-camelCase keys, so known keys are spelled the file provider's way; unknown
-keys keep the user's spelling. Comma-separated values of list options become
-lists; ``true``/``false`` and integers become YAML booleans and numbers.
+Below the root, Traefik reads them case-insensitively: ``routers.App.rule`` and
+``routers.app.priority`` are one router, spelt as the first label (in sorted
+order) spells it. Its file provider wants its own camelCase keys, so known keys
+are spelled the file provider's way; unknown keys keep the user's spelling.
+Comma-separated values of list options become lists; ``true``/``false`` and
+integers become YAML booleans and numbers. Which labels Traefik reads at all
+(the root, ``traefik.enable``) is read.py's business.
 """
 
 from __future__ import annotations
@@ -155,7 +158,8 @@ def nest(labels: Mapping[str, str], prefix: str) -> dict[str, Any]:
         if len(parts) < 3 or not all(parts):
             continue
         kind, name, *path = parts
-        node = tree.setdefault(kind.lower(), {}).setdefault(name, {})
+        names = tree.setdefault(kind.lower(), {})
+        node = names.setdefault(_spelt(names, name), {})
         for part in path[:-1]:
             node = _child(node, part)
         leaf = path[-1]
@@ -165,11 +169,19 @@ def nest(labels: Mapping[str, str], prefix: str) -> dict[str, Any]:
             items = _list_at(node, canonical(indexed.group(1)), int(indexed.group(2)))
             items[int(indexed.group(2))] = scalar(indexed.group(1), labels[label], parent)
             continue
-        key = canonical(leaf)
+        key = _spelt(node, canonical(leaf))
         if isinstance(node.get(key), dict):
             continue  # tls=true after tls.certresolver=...: keep the detail
         node[key] = scalar(leaf, labels[label], parent)
     return tree
+
+
+def _spelt(node: Mapping[str, Any], key: str) -> str:
+    """``key`` as ``node`` already spells it, ignoring case (Traefik's reading), else as is."""
+    if key in node:
+        return key
+    folded = key.lower()
+    return next((k for k in node if k.lower() == folded), key)
 
 
 _INDEXED = re.compile(r"^(.+)\[(\d{1,3})\]$")
@@ -177,6 +189,7 @@ _INDEXED = re.compile(r"^(.+)\[(\d{1,3})\]$")
 
 def _list_at(node: dict[str, Any], key: str, index: int) -> list[Any]:
     """``node[key]`` as a list long enough for ``index``."""
+    key = _spelt(node, key)
     items = node.get(key)
     if not isinstance(items, list):
         items = []
@@ -196,17 +209,9 @@ def _child(node: dict[str, Any], part: str) -> dict[str, Any]:
             items[index] = {}
         child: dict[str, Any] = items[index]
         return child
-    key = canonical(part)
+    key = _spelt(node, canonical(part))
     found = node.get(key)
     if not isinstance(found, dict):
         found = {}
         node[key] = found
     return found
-
-
-def enabled(labels: Mapping[str, str]) -> bool:
-    """A service takes part unless ``traefik.enable`` is false; it must have traefik labels."""
-    lowered = {k.lower(): v for k, v in labels.items()}
-    if lowered.get("traefik.enable", "true").strip().lower() in {"false", "f", "0"}:
-        return False
-    return any(k.startswith(("traefik.http.", "traefik.tcp.", "traefik.udp.")) for k in lowered)

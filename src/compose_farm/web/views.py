@@ -21,6 +21,7 @@ from compose_farm.config import Config
 from compose_farm.errors import ComposeFileError
 from compose_farm.facts import Container
 from compose_farm.plan import Section, describe, plan_from_facts
+from compose_farm.traefik.read import read as read_labels
 from compose_farm.web.farm import Snapshot
 
 _HOST_RULE = re.compile(r"Host\(\s*`([^`]+)`\s*\)")
@@ -171,17 +172,41 @@ def dashboard(snap: Snapshot, mask: Mask) -> Dashboard:
 
 
 def stack_links(project: ComposeProject) -> list[str]:
-    """``https://NAME`` for every ``Host(`NAME`)`` in the stack's Traefik router rules."""
-    links: list[str] = []
+    """A link for every ``Host(`NAME`)`` in the rules of the stack's HTTP routers.
+
+    Labels are read as Traefik reads them (``compose_farm.traefik.read``): a
+    service with ``traefik.enable=false``, or one Traefik skips, has no links.
+    The scheme is the router's (``_scheme``); a host several routers serve is
+    linked once, as https if any of them serves it over TLS.
+    """
+    schemes: dict[str, str] = {}
     for service in project.services.values():
-        for key, value in service.labels.items():
-            lowered = key.lower()
-            if lowered.startswith("traefik.http.routers.") and lowered.endswith(".rule"):
-                for host in _HOST_RULE.findall(value):
-                    url = f"https://{host}"
-                    if url not in links:
-                        links.append(url)
-    return links
+        routers = read_labels(service.labels).trees.get("http", {}).get("routers", {})
+        for router in routers.values():
+            rule = router.get("rule") if isinstance(router, dict) else None
+            if not isinstance(rule, str):
+                continue
+            for host in _HOST_RULE.findall(rule):
+                if schemes.get(host) != "https":
+                    schemes[host] = _scheme(router)
+    return [f"{scheme}://{host}" for host, scheme in schemes.items()]
+
+
+# Entry point names Traefik's docs give the entry point that terminates TLS,
+# often with TLS set on the entry point itself rather than on each router.
+TLS_ENTRYPOINTS = frozenset({"websecure", "https"})
+
+
+def _scheme(router: dict[str, object]) -> str:
+    """https when the router serves TLS: its ``tls`` is set (true or any option), or it
+    listens only on entry points named websecure or https; http otherwise."""
+    tls = router.get("tls")
+    if tls is not None and tls is not False:
+        return "https"
+    entrypoints = router.get("entryPoints")
+    if isinstance(entrypoints, list) and entrypoints and set(entrypoints) <= TLS_ENTRYPOINTS:
+        return "https"
+    return "http"
 
 
 def editable_files(config: Config, stack: str) -> list[str]:
