@@ -11,9 +11,10 @@ BENCHES = {
     "farm": "bench.farm",
     "move": "bench.move",
     "scale": "bench.scale",
+    "load": "bench.load",
 }
 NEEDS_LAB = frozenset({"farm", "move", "scale"})
-TAKES_OPTIONS = frozenset({"farm", "move", "scale"})
+TAKES_OPTIONS = frozenset({"farm", "move", "scale", "load"})
 
 
 def main(argv: list[str]) -> None:
