@@ -200,7 +200,7 @@ def test_stack_page_shows_the_engines_containers_links_and_files(
     assert {c.service for c in page.containers} == {"app", "proxy"}
     assert page.configured == ("h1",)
     assert page.recorded == ("h1",)
-    assert page.links == ["https://web.example.test", "https://alt.example.test"]
+    assert page.links == ["http://web.example.test", "http://alt.example.test"]  # no TLS
     assert page.files == ["compose.yaml", ".env"]
     assert page.services == ["app", "proxy"]
     assert page.unreachable == {}
