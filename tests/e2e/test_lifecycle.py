@@ -260,7 +260,9 @@ def test_secrets_from_env_file_are_masked_in_output(farm: Farm) -> None:
 
 def test_secrets_are_masked_in_the_failure_summary(farm: Farm) -> None:
     """A .env value in a failure message (here a missing bind-mount path) is masked too."""
-    compose = sleep_stack(farm.lab.image, extra="    volumes: ['${DATA_DIR}:/data']\n")
+    # long syntax: Compose refuses a missing source (it creates a short-syntax one)
+    volume = "    volumes:\n      - {type: bind, source: '${DATA_DIR}', target: /data}\n"
+    compose = sleep_stack(farm.lab.image, extra=volume)
     secret_dir = f"/srv/{farm.prefix}-{SECRET}"
     stack = farm.stack("mount", "h1", compose, env=f"DATA_DIR={secret_dir}\n")
 
