@@ -49,19 +49,15 @@ def test_what_cf_leaves_out_is_a_note_naming_the_file(tmp_path: Path) -> None:
 
 def test_up_refuses_what_compose_would_refuse_before_touching_the_host(tmp_path: Path) -> None:
     import asyncio
-    from typing import cast
 
     from compose_farm.config import load_config
-    from compose_farm.executor import Executor
     from compose_farm.executor.fake import ScriptedExecutor
     from compose_farm.operations.lifecycle import Operations
     from compose_farm.state import StateStore
 
     config = load_config(write_config(tmp_path, compose={"broken": NO_IMAGE}))
     fake = ScriptedExecutor(local=())  # no rule: any command on a host fails the test
-    ops = Operations(
-        config, cast(Executor, fake), StateStore(config.state_path), lambda _e: None, {}
-    )
+    ops = Operations(config, fake, StateStore(config.state_path), lambda _e: None, {})
     [outcome] = asyncio.run(ops.up(["broken"]))
     assert not outcome.ok, outcome
     assert "Compose would refuse it" in outcome.message, outcome

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
 from compose_farm.config import Config, load_config
-from compose_farm.executor import Command, Event, Executor, ExecutorProtocol, Runnable
+from compose_farm.executor import Command, Event, Runnable
 from compose_farm.executor.fake import Call, Label, ScriptedExecutor
 from compose_farm.operations import preflight
 from compose_farm.operations.hooks import HOST_HOOK_PROGRAM
@@ -136,14 +136,6 @@ def make_config(tmp_path: Path) -> Config:
     return config
 
 
-def as_executor(fake: ScriptedExecutor) -> Executor:
-    """The fake, for ``Operations``: it still takes the concrete ``Executor``, because
-    ``facts.gather_facts`` does and ``ops.executor`` is passed to it. Everything migrate
-    and the modules it calls use is in ``ExecutorProtocol``, which the fake satisfies."""
-    checked: ExecutorProtocol = fake
-    return cast(Executor, checked)
-
-
 def row_param(row: dict[str, Any]) -> Any:
     marks = [pytest.mark.xfail(strict=True, reason=row["xfail"])] if "xfail" in row else []
     return pytest.param(row, id=row["name"], marks=marks)
@@ -160,7 +152,7 @@ def test_migrate_path(row: dict[str, Any], tmp_path: Path) -> None:
     row_rules = list(fake.interrupts + fake.rules)
     healthy_world(fake)
     events: list[Event] = []
-    ops = Operations(config, as_executor(fake), store, events.append, environ={})
+    ops = Operations(config, fake, store, events.append, environ={})
     stack = row["stack"]
     olds = store.read().hosts_of(stack)
     assert config.stacks[stack].hosts == (NEW,)
@@ -248,7 +240,7 @@ def test_the_data_travels_through_the_pipes(tmp_path: Path) -> None:
     store.replace(State({"vault": ("h1",)}))
     fake = ScriptedExecutor(names=NAMES)
     healthy_world(fake)
-    ops = Operations(config, as_executor(fake), store, lambda _e: None, environ={})
+    ops = Operations(config, fake, store, lambda _e: None, environ={})
 
     outcome = asyncio.run(ops.migrate("vault", ("h1",), NEW))
 

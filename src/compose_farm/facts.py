@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePosixPath
 
 from compose_farm.config import Config
-from compose_farm.executor import Command, Executor, Result, Runnable, Script
+from compose_farm.executor import Command, ExecutorProtocol, Runnable, Script
 
 # One JSON array per container; `json` quotes every value so tabs or commas in
 # labels cannot break the parse.
@@ -248,23 +248,15 @@ def parse_images(output: str) -> dict[str, ImageInfo]:
 
 async def gather_facts(
     config: Config,
-    executor: Executor,
+    executor: ExecutorProtocol,
     hosts: Iterable[str] | None = None,
     *,
     images: bool = False,
-    started: Mapping[str, Awaitable[Result]] | None = None,
 ) -> Facts:
-    """Ask every host (or ``hosts``) at once what it runs (and with ``images``, on what).
-
-    ``started`` holds runs of ``ps_command`` already under way on some hosts
-    (``cli/early.py``); their answers are used as they are.
-    """
+    """Ask every host (or ``hosts``) at once what it runs (and with ``images``, on what)."""
     names = list(hosts) if hosts is not None else list(config.hosts)
     command: Runnable = Script(IMAGES_PROGRAM, (PS_FORMAT,)) if images else ps_command()
-    ready = started if started is not None and not images else {}
-    results = await asyncio.gather(
-        *(ready[h] if h in ready else executor.run(h, command, capture=True) for h in names)
-    )
+    results = await asyncio.gather(*(executor.run(h, command, capture=True) for h in names))
     per_host: dict[str, HostFacts] = {}
     for host, result in zip(names, results, strict=True):
         if result.error is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from compose_farm.compose import COMPOSE_FILE_NAMES, list_stack_dirs
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
-from compose_farm.executor import Executor
+from compose_farm.executor import ExecutorProtocol
 from compose_farm.operations.movekeys import HostKeys, key_problems, left_keys
 from compose_farm.operations.preflight import Missing, Requirements, check_script, parse_report
 from compose_farm.sync.manifest import Drift
@@ -57,7 +57,7 @@ def check_disk(config: Config) -> DiskReport:
 
 async def check_hosts(
     config: Config,
-    executor: Executor,
+    executor: ExecutorProtocol,
     wanted: Mapping[str, Sequence[str]],
     needs: Mapping[str, Requirements],
 ) -> list[HostReport]:
@@ -80,7 +80,7 @@ async def check_hosts(
 
 
 async def check_drift(
-    config: Config, executor: Executor, hosts: Sequence[str]
+    config: Config, executor: ExecutorProtocol, hosts: Sequence[str]
 ) -> dict[tuple[str, str], Drift | str]:
     """For every synced stack on each of ``hosts`` (reachable ones): how the host's copy of
     its folder differs from this machine's, or why that could not be told."""
@@ -158,7 +158,7 @@ def _problems(config: Config, report: CheckReport) -> list[str]:
 
 async def check(
     config: Config,
-    executor: Executor | None,
+    executor: ExecutorProtocol | None,
     named: Sequence[str],
     environ: Mapping[str, str],
 ) -> CheckReport:

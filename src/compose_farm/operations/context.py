@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from compose_farm.config import Config
-from compose_farm.executor import Executor, Sink, notice
+from compose_farm.executor import ExecutorProtocol, Sink, notice
 from compose_farm.operations.lifecycle import Operations
 from compose_farm.state import StateStore
 
@@ -35,7 +35,7 @@ def traefik_hook(
 
 def operations_for(
     config: Config,
-    executor: Executor,
+    executor: ExecutorProtocol,
     sink: Sink,
     environ: Mapping[str, str],
     *,

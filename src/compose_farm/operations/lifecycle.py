@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 from compose_farm.config import Config, HookEvent
 from compose_farm.errors import TransferError
-from compose_farm.executor import Event, Executor, OutputLine, Result, Sink, compose, notice
+from compose_farm.executor import (
+    Event,
+    ExecutorProtocol,
+    OutputLine,
+    Result,
+    Sink,
+    compose,
+    notice,
+)
 from compose_farm.farmlock import FarmGate
 from compose_farm.operations.hooks import run_hooks
 from compose_farm.operations.preflight import (
@@ -67,7 +75,7 @@ class Operations:
     def __init__(
         self,
         config: Config,
-        executor: Executor,
+        executor: ExecutorProtocol,
         store: StateStore,
         sink: Sink,
         environ: Mapping[str, str],

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from compose_farm.executor import Executor, Script
+from compose_farm.executor import ExecutorProtocol, Script
 from compose_farm.ssh.authkeys import LIST_PROGRAM, LeftKey, parse_left
 from compose_farm.sync.direct import revoke
 
@@ -27,7 +27,7 @@ class HostKeys:
     removed: tuple[str, ...] = field(default=())
 
 
-async def left_keys(executor: Executor, hosts: Sequence[str]) -> list[HostKeys]:
+async def left_keys(executor: ExecutorProtocol, hosts: Sequence[str]) -> list[HostKeys]:
     """Every move key (or its folder) on ``hosts``, one read-only round trip per host."""
 
     async def one(host: str) -> HostKeys:
@@ -40,7 +40,7 @@ async def left_keys(executor: Executor, hosts: Sequence[str]) -> list[HostKeys]:
     return list(await asyncio.gather(*(one(h) for h in hosts)))
 
 
-async def revoke_left(executor: Executor, hosts: Sequence[str]) -> list[HostKeys]:
+async def revoke_left(executor: ExecutorProtocol, hosts: Sequence[str]) -> list[HostKeys]:
     """Remove every move key (and its folder) from ``hosts``; what was removed where."""
     found = await left_keys(executor, hosts)
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from compose_farm.config import Config
-from compose_farm.executor import Executor, Script
+from compose_farm.executor import ExecutorProtocol, Script
 from compose_farm.facts import PS_FORMAT, assign_stacks, parse_ps
 
 # $1: the ps format facts.py reads. The containers (to name their stacks), then their stats.
@@ -69,7 +69,7 @@ def parse_stats(config: Config, host: str, output: str) -> list[ContainerStats]:
     return rows
 
 
-async def read_stats(config: Config, executor: Executor, hosts: Sequence[str]) -> Stats:
+async def read_stats(config: Config, executor: ExecutorProtocol, hosts: Sequence[str]) -> Stats:
     """Ask every host at once."""
     script = Script(STATS_PROGRAM, (PS_FORMAT,))
     results = await asyncio.gather(*(executor.run(h, script, capture=True) for h in hosts))
