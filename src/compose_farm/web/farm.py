@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compose_farm.backups import Backups
-from compose_farm.config import Config, load_config
+from compose_farm.config import Config, load_config, parse_config
 from compose_farm.executor import Executor
 from compose_farm.facts import Container, Facts, gather_facts
 from compose_farm.secrets import Secrets
@@ -27,6 +27,7 @@ from compose_farm.state import State, StateStore
 from compose_farm.web.auth import Auth
 from compose_farm.web.hosts import AllowedHosts
 from compose_farm.web.tasks import TaskManager
+from compose_farm.yamlio import parse_yaml
 
 ExecutorFactory = Callable[[Config], Executor]
 SNAPSHOT_TTL = 2.0
@@ -71,13 +72,19 @@ class Farm:
         A file whose text has not changed since the last read that parsed is not
         parsed again (each snapshot reads it: at 1,000 stacks a parse is 0.15 s).
         """
+        path = self.config_path
         try:
-            text: str | None = self.config_path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")  # read once (it may be slow, or a pipe)
         except (OSError, UnicodeDecodeError):
-            text = None  # load_config says what is wrong
-        if text is not None and text == self._config_text and self._config is not None:
+            return self._parsed(load_config(path), None)  # which says what is wrong
+        if text == self._config_text and self._config is not None:
             return self._config
-        config = load_config(self.config_path)
+        raw = parse_yaml(text, path)
+        if not isinstance(raw, Mapping):  # empty, or not a mapping: load_config's message
+            return self._parsed(load_config(path), None)
+        return self._parsed(parse_config(raw, path), text)
+
+    def _parsed(self, config: Config, text: str | None) -> Config:
         self._config, self._config_text = config, text
         return config
 
