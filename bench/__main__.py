@@ -12,9 +12,10 @@ BENCHES = {
     "move": "bench.move",
     "scale": "bench.scale",
     "load": "bench.load",
+    "versus": "bench.versus",
 }
-NEEDS_LAB = frozenset({"farm", "move", "scale"})
-TAKES_OPTIONS = frozenset({"farm", "move", "scale", "load"})
+NEEDS_LAB = frozenset({"farm", "move", "scale", "versus"})
+TAKES_OPTIONS = frozenset({"farm", "move", "scale", "load", "versus"})
 
 
 def main(argv: list[str]) -> None:

@@ -137,16 +137,23 @@ def check_services(services: list[str] | None) -> list[str]:
     return list(services or [])
 
 
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run the command's coroutine; Ctrl-C hangs up remote commands and says so."""
+def run_async(main: Coroutine[Any, Any, T], *, warming: bool = False) -> T:
+    """Run the command's coroutine; Ctrl-C hangs up remote commands and says so.
+
+    ``warming``: the command ends start-up itself (``warm_up``, which resumes the
+    cycle collector once its imports are done); otherwise start-up ends here."""
     import asyncio
 
     # SIGTERM (``kill``, ``timeout``, systemd) ends the command as Ctrl-C does: the
     # running steps are cancelled and their clean-ups run (a data move removes its
     # key), instead of the process vanishing mid-step. Ctrl-C is the event loop's
     # own while it runs (it cancels the command), not ``app.main``'s.
+    from compose_farm.cli.app import resume_collector
+
     previous = signal.signal(signal.SIGTERM, _as_interrupt)
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not warming:
+        resume_collector()
     try:
         with asyncio.Runner() as runner:
             return runner.run(main)
@@ -171,12 +178,18 @@ async def warm_up(executor: Executor, modules: Sequence[str]) -> list[asyncio.Ta
     command so when it asks."""
     import asyncio
 
+    remote = [h for h in executor.config.hosts if not executor.is_local(h)]
+    if remote:
+        # asyncssh first, here: imported beside the other thread's imports, both
+        # would only take turns on the interpreter, and the handshakes start later
+        import_modules(("compose_farm.ssh.pool",))
     connecting: list[asyncio.Task[object]] = [
-        asyncio.ensure_future(executor.reachable(host))
-        for host in executor.config.hosts
-        if not executor.is_local(host)
+        asyncio.ensure_future(executor.reachable(host)) for host in remote
     ]
     await asyncio.to_thread(import_modules, modules)
+    from compose_farm.cli.app import resume_collector
+
+    resume_collector()  # start-up is over: the connections are open or opening
     return connecting
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 from typing import Annotated, Any
@@ -156,6 +155,8 @@ def init_network(
     script = Script(INIT_NETWORK_PROGRAM, (network, subnet or "", gateway or ""))
 
     async def main() -> list[Any]:
+        import asyncio
+
         async with Executor(cfg) as executor:
             return list(
                 await asyncio.gather(*(executor.run(h, script, capture=True) for h in targets))

@@ -65,6 +65,13 @@ def _table(
     Console(soft_wrap=True, highlight=False, width=width).print(table)
 
 
+def _read_state_and_import(cfg: Config) -> Any:
+    from compose_farm.state import StateStore
+
+    import_modules(("rich.console", "rich.table", "compose_farm.operations.ps"))
+    return StateStore(cfg.state_path).read()
+
+
 def short_ports(ports: str) -> str:
     """``0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`` -> ``8080->80/tcp``."""
     seen: dict[str, None] = {}
@@ -94,24 +101,26 @@ def ps(
     import asyncio
     from dataclasses import asdict
 
+    from compose_farm.cli.app import resume_collector
     from compose_farm.executor import Executor
     from compose_farm.facts import gather_facts
-    from compose_farm.operations.ps import ps_rows
-    from compose_farm.state import StateStore
 
     cfg = load(config)
     wanted = _scope(cfg, stacks, all_stacks, host)
-    state = StateStore(cfg.state_path).read()
     hosts = [host] if host else list(cfg.hosts)
 
     async def main() -> Any:
         async with Executor(cfg) as executor:
-            # the hosts answer while the table's modules import
+            # the hosts answer while the state is read and the table's modules import
+            import_modules(("compose_farm.ssh.pool",))  # first, see warm_up
             asking = asyncio.ensure_future(gather_facts(cfg, executor, hosts))
-            await asyncio.to_thread(import_modules, ("rich.console", "rich.table"))
-            return await asking
+            state = await asyncio.to_thread(_read_state_and_import, cfg)
+            resume_collector()
+            return state, await asking
 
-    facts = run_async(main())
+    state, facts = run_async(main(), warming=True)
+    from compose_farm.operations.ps import ps_rows
+
     rows = ps_rows(cfg, state, facts, wanted, host)
     unreachable = facts.unreachable()
     if as_json:

@@ -108,7 +108,7 @@ def apply(
             summary(console, list(done.outcomes), "apply", mask=session.printer.mask)
             return status_of(done.outcomes, held=done.preview.held)
 
-    finish(run_async(main()))
+    finish(run_async(main(), warming=True))
 
 
 def refresh(dry_run: DryRunOption = False, config: ConfigOption = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -81,6 +80,8 @@ def web(
     elif stored.is_file():
         password_hash = stored.read_text(encoding="utf-8").strip() or None
     # The start-up link only when there is no password: it would land in the service's log.
+    import secrets
+
     token = secrets.token_urlsafe(24) if password_hash is None else None
     auth = Auth(password_hash=password_hash, token=token, secure_cookies=secure_cookies)
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -115,6 +116,9 @@ def web(
 
     allowed = AllowedHosts.for_server(host, port, extra_hosts)
     app = create_app(cfg.path, auth, allowed_hosts=allowed)
+    from compose_farm.cli.app import resume_collector
+
+    resume_collector()  # a server runs for days: its garbage must be collected
     uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
 
 
