@@ -395,6 +395,7 @@ def test_during_a_real_move_the_key_works_once_from_b_only(
     with throttle(farm.lab, B), farm.start("apply", "--yes") as proc:
         assert eventually(lambda: _claimed(farm.lab), WAIT), "the copy never started"
         marker = _claimed(farm.lab)
+        assert marker is not None
         [line] = [ln for ln in move_lines(farm.lab, A) if ln.endswith(f" {marker}")]
         public = " ".join(line.split()[-3:-1])
         address = farm.lab.host(A).address
@@ -405,6 +406,12 @@ def test_during_a_real_move_the_key_works_once_from_b_only(
         assert second.returncode != 0 and "used already" in second.stderr, second
         third = thief.ssh("x", host=THIRD)
         assert third.returncode == 255, third
+        # `cf check` and `cf ssh revoke` know the key of a move running now
+        check = farm.cf("check")
+        [named] = [ln for ln in check.output.splitlines() if marker in ln]
+        assert named.startswith("note:") and "in use by a data move running now" in named, check
+        kept = ok(farm.cf("ssh", "revoke", A))
+        assert f"{A}: kept {marker}" in kept.output, kept
         # still copying: the attacks above ran during the move
         assert any(ln.endswith(f" {marker}") for ln in move_lines(farm.lab, A))
         done = proc.finish(timeout=600)

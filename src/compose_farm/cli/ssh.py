@@ -308,7 +308,7 @@ def revoke(
     A data move removes its one-copy key itself; one is left only when that
     failed (the host went away at that moment, cf was killed). Only those
     lines, and cf's folder of each, are removed; the rest of the file keeps
-    every byte.
+    every byte. The key of a move running now from this machine is kept.
     """
     from compose_farm.executor import Executor
     from compose_farm.operations.movekeys import revoke_left
@@ -322,14 +322,21 @@ def revoke(
 
     reports = run_async(main())
     if as_json:
-        print_json({r.host: {"removed": list(r.removed), "error": r.error} for r in reports})
+        print_json(
+            {
+                r.host: {"removed": list(r.removed), "in_use": list(r.in_use), "error": r.error}
+                for r in reports
+            }
+        )
     else:
         for r in reports:
             for marker in r.removed:
                 typer.echo(f"{r.host}: removed {marker}")
+            for marker in r.in_use:
+                typer.echo(f"{r.host}: kept {marker}: a data move running now uses it")
             if r.error is not None:
                 typer.echo(f"{r.host}: {r.error}", err=True)
-            elif not r.removed:
+            elif not r.removed and not r.in_use:
                 typer.echo(f"{r.host}: no data-move keys")
     if any(r.error is not None for r in reports):
         raise SystemExit(

@@ -18,7 +18,7 @@ from compose_farm.compose import COMPOSE_FILE_NAMES, list_stack_dirs
 from compose_farm.config import Config
 from compose_farm.errors import TransferError
 from compose_farm.executor import ExecutorProtocol
-from compose_farm.operations.movekeys import HostKeys, key_problems, left_keys
+from compose_farm.operations.movekeys import HostKeys, key_notes, key_problems, left_keys
 from compose_farm.operations.preflight import Missing, Requirements, check_script, parse_report
 from compose_farm.sync.manifest import Drift
 from compose_farm.sync.stackdir import stack_drift
@@ -197,4 +197,5 @@ def _notes(report: CheckReport) -> tuple[str, ...]:
         for m in missing
         if m.kind == "created"
     ]
+    notes += key_notes(report.keys)
     return tuple(notes)

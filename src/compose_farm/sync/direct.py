@@ -55,6 +55,7 @@ from pathlib import PurePosixPath
 from compose_farm.errors import TransferError
 from compose_farm.executor import ExecutorProtocol, Script
 from compose_farm.ssh.authkeys import PROLOGUE, REVOKE_PROGRAM, STATE_DIR
+from compose_farm.sync.inflight import holding
 from compose_farm.sync.remote import TAR_CREATE
 
 UNREACHABLE = 75  # B's ssh could not reach A (or was refused): relay instead
@@ -335,27 +336,27 @@ async def pull(
     how = await route(executor, source_host, destination_host)
     grant = new_grant()
     maybe_added = True
-    try:
+    with holding(grant.marker):  # `cf check` tells this key from one left behind
         try:
-            await allow(executor, source_host, grant, how, folder, names)
-        except NotAllowed as exc:
-            maybe_added = exc.maybe_added
-            raise
-        target = f"{how.user}@{how.address}"
-        script = Script(
-            PULL_PROGRAM,
-            (how.known, str(how.port), target, str(folder), "live" if live else "still", how.tool),
-        )
-        done = await executor.run(destination_host, script, capture=True, stdin=grant.private)
-    finally:
-        # Always, even when A's answer to allow was lost: the key may be there.
-        why = await asyncio.shield(revoke(executor, source_host, grant.marker))
-        if why is not None and maybe_added:
-            warn(
-                f"WARNING: could not remove data-move key {grant.marker} from "
-                f"{source_host}:~/.ssh/authorized_keys ({why}); it stops working at its "
-                f"expiry-time; remove it now with `cf ssh revoke {source_host}`"
-            )
+            try:
+                await allow(executor, source_host, grant, how, folder, names)
+            except NotAllowed as exc:
+                maybe_added = exc.maybe_added
+                raise
+            target = f"{how.user}@{how.address}"
+            mode = "live" if live else "still"
+            args = (how.known, str(how.port), target, str(folder), mode, how.tool)
+            script = Script(PULL_PROGRAM, args)
+            done = await executor.run(destination_host, script, capture=True, stdin=grant.private)
+        finally:
+            # Always, even when A's answer to allow was lost: the key may be there.
+            why = await asyncio.shield(revoke(executor, source_host, grant.marker))
+            if why is not None and maybe_added:
+                warn(
+                    f"WARNING: could not remove data-move key {grant.marker} from "
+                    f"{source_host}:~/.ssh/authorized_keys ({why}); it stops working at its "
+                    f"expiry-time; remove it now with `cf ssh revoke {source_host}`"
+                )
     if done.error is not None:
         raise TransferError(done.error, unreachable=done.unreachable)
     if done.exit_status == UNREACHABLE:
