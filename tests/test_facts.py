@@ -10,7 +10,9 @@ from tests.support.config import make_config
 
 
 def row(project: str, workdir: str, state: str = "running", cid: str = "c1") -> str:
-    return json.dumps([cid, project, "web", workdir, f"{project}-web-1", "img:1", state, "Up", ""])
+    return json.dumps(
+        [cid, project, "web", workdir, f"{project}-web-1", "img:1", state, "Up", "", "hash1"]
+    )
 
 
 def test_parse_ps_skips_noise() -> None:

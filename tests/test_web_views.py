@@ -9,10 +9,11 @@ import yaml
 
 from compose_farm.compose import DotEnv, build_project
 from compose_farm.config import load_config
+from compose_farm.drift import HostDetails, Project
 from compose_farm.facts import Container, Facts, HostFacts
 from compose_farm.state import State
 from compose_farm.web.farm import Snapshot
-from compose_farm.web.views import PaletteContainer, palette_containers, stack_links
+from compose_farm.web.views import PaletteContainer, dashboard, palette_containers, stack_links
 from tests.support.web import write_config
 
 COMPOSE = "services:\n  app:\n    image: busybox\n"
@@ -168,3 +169,19 @@ def test_stack_links_come_from_every_service_but_the_disabled_ones() -> None:
     )
 
     assert stack_links(project) == ["http://a.test", "http://s.test"]
+
+
+def test_the_dashboards_pending_changes_name_a_drifted_service_never_a_value(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, {"web": COMPOSE}))
+    cid = "a" * 64
+    app = Container("h1", cid, "web", "app", "", "web-app-1", "busybox", "running", "Up", "", "x")
+    now = Project({"app": "y"}, {"app": {"image": "busybox", "environment": {"PW": "s3cret"}}})
+    details = HostDetails({"web": now}, env={cid: ("PW=old",)}, image_of={cid: "sha256:i"})
+    facts = Facts({"h1": HostFacts("h1", (app,), details=details)}, {("h1", cid): "web"})
+    board = dashboard(Snapshot(config, State({"web": ("h1",)}), facts, 0.0), mask)
+
+    [section] = [s for s in board.plan if s.title.startswith("Update")]
+    assert section.lines == ("web on h1: app: environment: PW changed",)
+    assert board.pending == 1

@@ -18,6 +18,9 @@ from functools import cached_property
 from pathlib import PurePosixPath
 
 from compose_farm.config import Config
+from compose_farm.drift import PROGRAM as DRIFT_PROGRAM
+from compose_farm.drift import HostDetails, Running, StackDrift, compare
+from compose_farm.drift import parse as parse_details
 from compose_farm.executor import Command, ExecutorProtocol, Runnable, Script
 
 # One JSON array per container; `json` quotes every value so tabs or commas in
@@ -32,6 +35,7 @@ _FIELDS = (
     "{{json .State}}",
     "{{json .Status}}",
     "{{json .Ports}}",
+    '{{json (.Label "com.docker.compose.config-hash")}}',
 )
 PS_FORMAT = "[" + ",".join(_FIELDS) + "]"
 
@@ -82,6 +86,7 @@ class Container:
     state: str
     status: str
     ports: str
+    config_hash: str = ""  # Compose's hash of the service's configuration when created
 
     @property
     def running(self) -> bool:
@@ -115,6 +120,7 @@ class HostFacts:
     containers: tuple[Container, ...] = ()
     error: str | None = None
     images: Mapping[str, ImageInfo] = field(default_factory=dict)
+    details: HostDetails | None = None  # with ``drift``: what Compose makes of each stack now
 
     @property
     def reachable(self) -> bool:
@@ -128,6 +134,25 @@ class Facts:
 
     hosts: dict[str, HostFacts]
     stack_of: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def drift(self) -> dict[tuple[str, str], StackDrift]:
+        """(stack, host) -> how its containers there differ from its compose project,
+        for hosts asked with ``drift`` (only stacks that differ, or could not be read)."""
+        found: dict[tuple[str, str], StackDrift] = {}
+        for stack, containers in self._by_stack.items():
+            for host in dict.fromkeys(c.host for c in containers):
+                details = self.hosts[host].details
+                if details is None:
+                    continue
+                here = [
+                    Running(c.id, c.service, c.config_hash, c.running, c.image)
+                    for c in containers
+                    if c.host == host
+                ]
+                drift = compare(stack, host, here, details)
+                if drift is not None:
+                    found[(stack, host)] = drift
+        return found
 
     def unreachable(self) -> dict[str, str]:
         """Host -> reason, for hosts that did not answer."""
@@ -198,11 +223,13 @@ def parse_ps(host: str, output: str) -> list[Container]:
             continue
         if not isinstance(row, list) or len(row) != len(_FIELDS):
             continue
-        cid, project, service, workdir, name, image, state, status, ports = (
+        cid, project, service, workdir, name, image, state, status, ports, digest = (
             str(v) if v is not None else "" for v in row
         )
         containers.append(
-            Container(host, cid, project, service, workdir, name, image, state, status, ports)
+            Container(
+                host, cid, project, service, workdir, name, image, state, status, ports, digest
+            )
         )
     return containers
 
@@ -252,11 +279,24 @@ async def gather_facts(
     hosts: Iterable[str] | None = None,
     *,
     images: bool = False,
+    drift: bool = False,
 ) -> Facts:
-    """Ask every host (or ``hosts``) at once what it runs (and with ``images``, on what)."""
+    """Ask every host (or ``hosts``) at once what it runs (with ``images``, on what; with
+    ``drift``, what Compose makes of each stack's folder now: ``drift.py``)."""
     names = list(hosts) if hosts is not None else list(config.hosts)
-    command: Runnable = Script(IMAGES_PROGRAM, (PS_FORMAT,)) if images else ps_command()
-    results = await asyncio.gather(*(executor.run(h, command, capture=True) for h in names))
+
+    def command(host: str) -> Runnable:
+        if drift:
+            folders = [
+                word
+                for stack, cfg in config.stacks.items()
+                if host in cfg.hosts
+                for word in (stack, str(config.stack_dir(stack)))
+            ]
+            return Script(DRIFT_PROGRAM, (PS_FORMAT, *folders))
+        return Script(IMAGES_PROGRAM, (PS_FORMAT,)) if images else ps_command()
+
+    results = await asyncio.gather(*(executor.run(h, command(h), capture=True) for h in names))
     per_host: dict[str, HostFacts] = {}
     for host, result in zip(names, results, strict=True):
         if result.error is not None:
@@ -264,6 +304,10 @@ async def gather_facts(
         elif result.exit_status != 0:
             reason = result.stderr.strip().splitlines()[-1:] or [f"exit {result.exit_status}"]
             per_host[host] = HostFacts(host, error=f"docker ps failed: {reason[0]}")
+        elif drift:
+            listing, _, rest = result.stdout.partition("--- drift\n")
+            found = tuple(parse_ps(host, listing))
+            per_host[host] = HostFacts(host, found, details=parse_details(rest))
         else:
             listing, _, rest = result.stdout.partition("--- containers\n")
             found = tuple(parse_ps(host, listing))

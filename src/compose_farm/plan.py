@@ -8,7 +8,10 @@ The plan says what ``cf apply`` will do, in the order it will do it:
 3. migrate: a single-host stack whose state or facts say another host;
 4. start: configured stacks not running on a host they are meant for (never
    started, crashed, or the host rebooted);
-5. recreate (``--full`` only): everything else, where it already runs.
+5. update: services whose running containers no longer match their compose
+   project (``drift.py``: Compose's config hash, and what it does not cover),
+   recreated alone, where the stack already runs and stays;
+6. recreate (``--full`` only): everything else, where it already runs.
 
 Hosts that could not be asked are never read as "nothing runs there": a step
 that needs such a host is held back and listed under ``blocked``.
@@ -21,8 +24,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from compose_farm.config import Config
+from compose_farm.drift import REMOVED, StackDrift
 from compose_farm.facts import Facts
 from compose_farm.state import State
+from compose_farm.sync.manifest import Drift
 
 
 class StepKind(StrEnum):
@@ -32,6 +37,7 @@ class StepKind(StrEnum):
     STOP_STRAY = "stop-stray"
     MIGRATE = "migrate"
     START = "start"
+    UPDATE = "update"
     RECREATE = "recreate"
 
 
@@ -44,11 +50,17 @@ class Step:
     hosts: tuple[str, ...]
     source: str | None = None
     reason: str = ""
+    services: tuple[str, ...] = ()  # UPDATE: the services to recreate (all others stay)
+    changes: tuple[str, ...] = ()  # UPDATE: what differs, one line per service
+    orphans: bool = False  # UPDATE: containers of services the project no longer has
+    resync: bool = False  # UPDATE: this machine's copy of the folder differs (sync stacks)
 
     def describe(self) -> str:
         """``stack: old -> new`` for moves, ``stack on h1, h2`` otherwise."""
         if self.kind is StepKind.MIGRATE:
             return f"{self.stack}: {self.source} -> {self.hosts[0]}"
+        if self.kind is StepKind.UPDATE:
+            return f"{self.stack} on {self.hosts[0]}: {' | '.join(self.changes)}"
         return f"{self.stack} on {', '.join(self.hosts)}"
 
 
@@ -67,6 +79,7 @@ class Plan:
     steps: tuple[Step, ...] = ()
     blocked: tuple[Blocked, ...] = ()
     unreachable: Mapping[str, str] = field(default_factory=dict)
+    unread: tuple[str, ...] = ()  # stacks whose compose project a host could not read
 
     @property
     def empty(self) -> bool:
@@ -94,13 +107,18 @@ def make_plan(
     unreachable: Mapping[str, str],
     options: PlanOptions = PlanOptions(),
     degraded: Mapping[str, tuple[str, ...]] | None = None,
+    drift: Mapping[tuple[str, str], StackDrift] | None = None,
+    folders: Mapping[tuple[str, str], Drift | str] | None = None,
 ) -> Plan:
     """Compute the plan.
 
     ``running`` maps each stack to the reachable hosts where it has a running
     container (from facts); ``unreachable`` maps hosts that did not answer to
     why; ``degraded`` maps stacks to hosts where some of their containers
-    crashed while others run (they are started again there).
+    crashed while others run (they are started again there); ``drift`` maps
+    (stack, host) to how its containers there differ from its compose project;
+    ``folders``, for synced stacks, how the host's copy of the folder differs from
+    this machine's (or why that could not be told).
     """
     down = set(unreachable)
     out = _Draft(degraded=dict(degraded or {}))
@@ -109,8 +127,10 @@ def make_plan(
             _plan_orphan(out, config, stack, state, running, down)
     for stack in config.stacks:
         _plan_stack(out, config, stack, state, running, down, options)
-    steps = out.orphans + out.strays + out.moves + out.starts + out.recreates
-    return Plan(tuple(steps), tuple(out.blocked), dict(unreachable))
+    if not options.full:  # --full recreates everything anyway
+        _plan_updates(out, config, running, drift or {}, folders or {})
+    steps = out.orphans + out.strays + out.moves + out.starts + out.updates + out.recreates
+    return Plan(tuple(steps), tuple(out.blocked), dict(unreachable), tuple(out.unread))
 
 
 @dataclass
@@ -121,8 +141,10 @@ class _Draft:
     strays: list[Step] = field(default_factory=list)
     moves: list[Step] = field(default_factory=list)
     starts: list[Step] = field(default_factory=list)
+    updates: list[Step] = field(default_factory=list)
     recreates: list[Step] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
     degraded: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -206,6 +228,60 @@ def _plan_stack(
             out.recreates.append(Step(StepKind.RECREATE, stack, again, reason="--full"))
 
 
+def _plan_updates(
+    out: _Draft,
+    config: Config,
+    running: Mapping[str, tuple[str, ...]],
+    drift: Mapping[tuple[str, str], StackDrift],
+    folders: Mapping[tuple[str, str], Drift | str],
+) -> None:
+    """Where a stack runs and stays, the services that differ from its project (and,
+    for a synced stack, a folder that differs from this machine's). A host the stack
+    is started on, moved to or stopped on gets that step alone."""
+    touched = {(s.stack, h) for s in out.starts + out.moves + out.strays for h in s.hosts}
+    pairs = sorted(
+        (stack, host)
+        for stack, host in set(drift) | set(folders)
+        if stack in config.stacks
+        and host in config.stacks[stack].hosts
+        and host in running.get(stack, ())
+        and (stack, host) not in touched
+    )
+    for stack, host in pairs:
+        found = drift.get((stack, host))
+        folder = folders.get((stack, host))
+        if isinstance(folder, str):
+            out.unread.append(f"{stack} on {host}: cannot compare its folder: {folder}")
+            folder = None
+        resync = folder is not None and bool(folder.changed or folder.missing)
+        if found is not None and found.error is not None and not resync:
+            out.unread.append(f"{stack} on {host}: {found.error}")
+            continue
+        services = found.services if found is not None and found.error is None else ()
+        changes = tuple(s.describe() for s in services)
+        if resync and folder is not None:
+            changes = (f"folder differs from this machine's ({_changed(folder)})", *changes)
+        if not changes:
+            continue
+        out.updates.append(
+            Step(
+                StepKind.UPDATE,
+                stack,
+                (host,),
+                reason="differs from its compose project",
+                services=tuple(s.service for s in services if s.changes != (REMOVED,)),
+                changes=changes,
+                orphans=any(s.changes == (REMOVED,) for s in services),
+                resync=resync,
+            )
+        )
+
+
+def _changed(folder: Drift) -> str:
+    """The folder's changed and missing files (files only on the host are left alone)."""
+    return Drift(folder.changed, folder.missing).summary()
+
+
 def _move_source(
     recorded: tuple[str, ...], live: tuple[str, ...], extra: tuple[str, ...], target: str
 ) -> str | None:
@@ -231,6 +307,7 @@ SECTION_TITLES = {
     StepKind.STOP_STRAY: "Stop strays (running where the config does not put them)",
     StepKind.MIGRATE: "Migrate",
     StepKind.START: "Start",
+    StepKind.UPDATE: "Update (running containers differ from the compose project)",
     StepKind.RECREATE: "Recreate (--full)",
 }
 
@@ -256,13 +333,27 @@ def describe(plan: Plan) -> list[Section]:
             sections.append(Section(title, lines))
     if plan.blocked:
         sections.append(Section("Held back", tuple(f"{b.stack}: {b.reason}" for b in plan.blocked)))
+    if plan.unread:
+        sections.append(Section("Could not compare with the compose project", plan.unread))
     return sections
 
 
 def plan_from_facts(
-    config: Config, state: State, facts: Facts, options: PlanOptions = PlanOptions()
+    config: Config,
+    state: State,
+    facts: Facts,
+    options: PlanOptions = PlanOptions(),
+    folders: Mapping[tuple[str, str], Drift | str] | None = None,
 ) -> Plan:
-    """``make_plan`` over what ``gather_facts`` found (the CLI and the web UI both use this)."""
+    """``make_plan`` over what ``gather_facts`` found (the CLI and the web UI both use this);
+    ``folders``: how synced stacks' folders on hosts differ from this machine's."""
     return make_plan(
-        config, state, facts.stacks_running(), facts.unreachable(), options, facts.degraded()
+        config,
+        state,
+        facts.stacks_running(),
+        facts.unreachable(),
+        options,
+        facts.degraded(),
+        facts.drift(),
+        folders,
     )

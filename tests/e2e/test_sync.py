@@ -314,3 +314,22 @@ def test_sync_all_with_host_reaches_only_that_host(farm: PrivateFarm) -> None:
         assert farm.exists(host, spread), (host, done)
     assert farm.exists("h3", single), done
     assert not farm.exists("h1", single), done
+
+
+def test_apply_sees_a_local_edit_of_a_synced_stack_and_applies_it(farm: PrivateFarm) -> None:
+    stack = farm.stack("edited", "h2", env_stack(farm.lab.image, "hello"))
+    ok(farm.cf("up", stack))
+    assert "Nothing to do" in ok(farm.cf("apply", "--dry-run")).output
+    before = farm.ids(stack)
+
+    farm.local(stack, "compose.yaml").write_text(env_stack(farm.lab.image, "bonjour"))
+    plan = ok(farm.cf("apply", "--dry-run")).output
+    assert f"{stack} on h2: folder differs from this machine's (changed: compose.yaml)" in plan
+    assert "bonjour" not in (farm.read("h2", stack, "compose.yaml") or ""), "dry run sent it"
+
+    ok(farm.cf("apply", "--yes"))
+    after = farm.ids(stack)
+    assert after[("h2", "app")] != before[("h2", "app")]
+    env = farm.inspect("h2", after[("h2", "app")], "{{range .Config.Env}}{{println .}}{{end}}")
+    assert "GREETING=bonjour" in env.splitlines()
+    assert "Nothing to do" in ok(farm.cf("apply", "--dry-run")).output

@@ -9,11 +9,13 @@ to do still corrects the state from the facts and rewrites the Traefik file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from compose_farm.errors import TransferError
 from compose_farm.facts import Facts, gather_facts
+from compose_farm.operations.check import check_drift
 from compose_farm.operations.lifecycle import Operations, Outcome
 from compose_farm.operations.reconcile import corrected_state, execute
 from compose_farm.plan import Plan, PlanOptions, Section, StepKind, describe, plan_from_facts
@@ -82,8 +84,11 @@ Confirm = Callable[[Preview], Awaitable[bool]]
 
 async def preview(ops: Operations, options: PlanOptions = EVERYTHING) -> Preview:
     """Facts, plan and data estimates; reads only."""
-    facts = await gather_facts(ops.config, ops.executor)
-    plan = plan_from_facts(ops.config, ops.store.read(), facts, options)
+    facts, folders = await asyncio.gather(
+        gather_facts(ops.config, ops.executor, drift=True),
+        check_drift(ops.config, ops.executor, list(ops.config.hosts)),  # beside, not after
+    )
+    plan = plan_from_facts(ops.config, ops.store.read(), facts, options, folders)
     return Preview(facts, plan, tuple(await _estimates(ops, plan)))
 
 

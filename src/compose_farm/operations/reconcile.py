@@ -66,6 +66,7 @@ async def execute(ops: Operations, plan: Plan, facts: Facts) -> list[Outcome]:
         limit=MIGRATION_CONCURRENCY,
     )
     outcomes += await _parallel(plan.of_kind(StepKind.START), lambda s: _start(ops, s))
+    outcomes += await _parallel(plan.of_kind(StepKind.UPDATE), lambda s: _update(ops, s))
     outcomes += await _parallel(plan.of_kind(StepKind.RECREATE), lambda s: _recreate(ops, s))
     await ops.changed()
     return outcomes
@@ -114,6 +115,30 @@ async def _start(ops: Operations, step: Step) -> Outcome:
     if outcome.ok:
         return Outcome(step.stack, outcome.hosts, True, f"started ({step.reason})")
     return outcome
+
+
+async def _update(ops: Operations, step: Step) -> Outcome:
+    """Recreate the services that differ (``up -d --force-recreate`` with their names:
+    the others keep running untouched); remove containers of services gone."""
+    host = step.hosts[0]
+    unsynced = await ops.sync_folder(step.stack, host)
+    if unsynced is not None:
+        result = unsynced
+    else:
+        words = ["up", "-d"]
+        if step.orphans:
+            words.append("--remove-orphans")
+        if step.services and not step.resync:
+            words += ["--force-recreate", *step.services]
+        # after a sync, Compose itself recreates whatever the new files change
+        ops.info(step.stack, host, f"updating {step.describe()}")
+        result = await ops.compose(step.stack, host, *words)
+    if not result.ok:
+        return Outcome(
+            step.stack, (), False, f"{host}: {result.error or f'exit {result.exit_status}'}"
+        )
+    what = "from its synced folder" if step.resync else ", ".join(step.services) or "its services"
+    return Outcome(step.stack, step.hosts, True, f"updated {what} on {host}")
 
 
 async def _recreate(ops: Operations, step: Step) -> Outcome:

@@ -15,11 +15,12 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from compose_farm.backups import Backups
 from compose_farm.config import Config, load_config, parse_config
+from compose_farm.drift import HostDetails
 from compose_farm.executor import Executor
 from compose_farm.facts import Container, Facts, gather_facts
 from compose_farm.secrets import Secrets
@@ -31,6 +32,7 @@ from compose_farm.yamlio import parse_yaml
 
 ExecutorFactory = Callable[[Config], Executor]
 SNAPSHOT_TTL = 2.0
+DRIFT_TTL = 30.0  # seconds a snapshot reuses what Compose made of each stack's folder
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Farm:
     _state_reader: StateStore | None = field(default=None, init=False)
     _secrets: tuple[float, Secrets] | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _drift: tuple[float, dict[str, HostDetails]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.tasks = TaskManager(self.mask)
@@ -137,11 +140,26 @@ class Farm:
             ):
                 return self._snapshot
             config = await self.read_config()
-            async with self.executor_factory(config) as executor:
-                facts = await gather_facts(config, executor)
+            facts = await self._facts(config, now)
             state = await asyncio.to_thread(self._read_state, config)
             self._snapshot = Snapshot(config, state, facts, time.monotonic())
             return self._snapshot
+
+    async def _facts(self, config: Config, now: float) -> Facts:
+        """What runs where, every snapshot; what Compose makes of each stack's folder
+        (drift: a ``docker compose config`` per stack) once every ``DRIFT_TTL`` seconds,
+        the containers' own hashes compared with it every time."""
+        cached = self._drift
+        drift = cached is None or now - cached[0] > DRIFT_TTL
+        async with self.executor_factory(config) as executor:
+            facts = await gather_facts(config, executor, drift=drift)
+        if drift:
+            found = {h: f.details for h, f in facts.hosts.items() if f.details is not None}
+            self._drift = (now, found)
+            return facts
+        assert cached is not None
+        hosts = {h: replace(f, details=cached[1].get(h)) for h, f in facts.hosts.items()}
+        return replace(facts, hosts=hosts)
 
     def _read_state(self, config: Config) -> State:
         """The state, read by one store kept for reading only: it parses the file only
@@ -155,6 +173,7 @@ class Farm:
         """Forget the cached snapshot and secrets (after an action or a save changed them)."""
         self._snapshot = None
         self._secrets = None
+        self._drift = None
 
 
 def find_container(facts: Facts, stack: str, host: str, container_id: str) -> Container | None:

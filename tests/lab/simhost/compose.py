@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from typing import TYPE_CHECKING
 
-from .engine import Engine, Refused, new_container
+from .engine import Engine, Refused, config_hash, new_container
 from .psformat import COMPOSE_VERSION, port_text, status_of
 
 if TYPE_CHECKING:
@@ -103,6 +104,8 @@ def compose(engine: Engine, args: list[str], cwd: str, out: list[str], err: list
     if verb == "version":
         err.append(f"Docker Compose version v{COMPOSE_VERSION}")
         return "other"
+    if verb == "config":
+        return _config(cwd, given, rest, out)
     options = [a for a in rest if a.startswith("-")]
     wanted = [a for a in rest if not a.startswith("-")]
     known = {"-d", "--detach", "--force-recreate", "--remove-orphans", "--ignore-buildable",
@@ -137,6 +140,19 @@ def compose(engine: Engine, args: list[str], cwd: str, out: list[str], err: list
     if verb in ("stop", "start", "restart"):
         return engine.change(lambda d: _stop_start(d, project, wanted, verb, err))
     raise Refused(f"docker compose {verb}: not simulated")
+
+
+def _config(cwd: str, given: str, rest: list[str], out: list[str]) -> str:
+    """``config --hash '*'`` (each service's hash, as ``up`` stamps it) and
+    ``config --format json`` (name, and each service's image and ports)."""
+    project, services, _file = _project(cwd, given)
+    if rest == ["--hash", "*"]:
+        out += [f"{name} {config_hash(spec)}" for name, spec in sorted(services.items())]
+        return "config"
+    if rest == ["--format", "json"]:
+        out.append(json.dumps({"name": project, "services": services}, indent=2))
+        return "config"
+    raise Refused(f"docker compose config {' '.join(rest)}: not simulated")
 
 
 def _up(

@@ -4,6 +4,7 @@ each command takes."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -26,6 +27,7 @@ LATENCY: dict[str, float] = {
     "stop": 0.3,
     "start": 0.3,
     "restart": 0.6,
+    "config": 0.05,  # compose config --hash / --format json
     "other": 0.02,  # compose ps/logs/version, network inspect, docker version
     "scale": 1.0,  # every figure is multiplied by this (0: no sleeping at all)
 }
@@ -70,9 +72,16 @@ class Engine:
             return result
 
 
+def config_hash(spec: dict[str, Any]) -> str:
+    """What the stand-in's ``compose config --hash`` prints and ``up`` stamps: a digest
+    of the service as read (Compose's is of its whole resolved service)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
 def new_container(project: str, service: str, spec: dict[str, Any], file: str) -> dict[str, Any]:
     now = time.time()
     return {
+        "config_hash": config_hash(spec),
         "id": os.urandom(32).hex(),
         "name": spec.get("container_name") or f"{project}-{service}-1",
         "project": project,

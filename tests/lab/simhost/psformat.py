@@ -65,7 +65,7 @@ def status_of(c: dict[str, Any], now: float) -> str:
 def labels_of(c: dict[str, Any]) -> dict[str, str]:
     """The labels Compose puts on a container."""
     return {
-        "com.docker.compose.config-hash": c["id"][:32],
+        "com.docker.compose.config-hash": c.get("config_hash", ""),
         "com.docker.compose.container-number": "1",
         "com.docker.compose.depends_on": "",
         "com.docker.compose.image": "sha256:" + c["id"][::-1],
