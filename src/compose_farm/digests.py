@@ -3,15 +3,17 @@
 Every ``cf refresh`` records which image (by registry digest) each stack runs
 on each host. An entry is (stack, host, image, digest) with the first and last
 time it was seen; new sightings merge into the history already in the file,
-so the log answers "what was running here last week?".
+so the log answers "what was running here last week?". ``cf outdated`` keeps
+its last results, with when they were checked, under ``updates``.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
@@ -109,12 +111,47 @@ def read_log(path: Path) -> list[DigestRecord]:
 _FIELDS = ("stack", "host", "image", "digest", "first_seen", "last_seen")
 
 
-def write_log(path: Path, records: Iterable[DigestRecord]) -> None:
-    """Write the log atomically."""
-    document = {
-        "version": LOG_VERSION,
-        "images": [{k: getattr(r, k) for k in _FIELDS} for r in records],
+def read_table(path: Path, name: str) -> list[dict[str, str]]:
+    """The rows of the log's table ``name`` (``updates``, ``previous``): none when the
+    file or the table is missing; rows that are not tables of text are skipped."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise StateError(f"{path}: the digest log is unreadable ({exc})") from None
+    rows = data.get(name, [])
+    if not isinstance(rows, list):
+        return []
+    return [{str(k): str(v) for k, v in row.items()} for row in rows if isinstance(row, dict)]
+
+
+def write_log(
+    path: Path,
+    records: Iterable[DigestRecord] | None = None,
+    updates: Iterable[Mapping[str, str]] | None = None,
+    previous: Iterable[Mapping[str, str]] | None = None,
+) -> None:
+    """Write the log atomically: ``records`` (the ``images`` history), ``updates`` (the
+    last ``cf outdated``) and ``previous`` (what ``cf rollback`` brings back); a table
+    given as ``None`` is kept as the file has it."""
+    try:
+        old = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        old = {}
+    document: dict[str, Any] = {"version": LOG_VERSION}
+    given: dict[str, list[dict[str, Any]] | None] = {
+        "images": None
+        if records is None
+        else [{k: getattr(r, k) for k in _FIELDS} for r in records],
+        "updates": None if updates is None else [dict(u) for u in updates],
+        "previous": None if previous is None else [dict(p) for p in previous],
     }
+    for name, rows in given.items():
+        if rows is not None:
+            document[name] = rows
+        elif isinstance(old.get(name), list):
+            document[name] = old[name]
     try:
         atomic_write(path, tomli_w.dumps(document))
     except OSError as exc:

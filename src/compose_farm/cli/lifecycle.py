@@ -115,11 +115,35 @@ COMMANDS: dict[str, tuple[str, StackAction]] = {
     "stop": ("Stop stacks' containers (they stay deployed).", _verb("stop")),
     "restart": ("Restart stacks' containers.", _verb("restart")),
     "pull": ("Pull stacks' images on their hosts.", _verb("pull", "--ignore-buildable")),
-    "update": (
-        "Pull new images, then recreate only the containers whose image changed.",
-        lambda ops, names, host, services: ops.update(names, only_host=host, services=services),
-    ),
 }
+
+
+def update(
+    stacks: StacksArg = None,
+    all_stacks: AllOption = False,
+    host: HostOption = None,
+    service: ServiceOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Pull and up every stack named, even those already up to date."
+        ),
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Pull new images, then recreate only the containers whose image changed.
+
+    Stacks whose running images are the ones their registries serve now are
+    skipped (asked without pulling, as `cf outdated` does); --force updates all.
+    """
+    cfg = load(config)
+    names = select_stacks(cfg, stacks, all_stacks, host)
+    services = check_services(service)
+
+    def action(ops: Operations) -> Awaitable[list[Outcome]]:
+        return ops.update(names, only_host=host, services=services, force=force)
+
+    _run(cfg, names, "update", action)
 
 
 RAW_SUBCOMMANDS = frozenset({"exec", "run", "attach"})
@@ -177,11 +201,53 @@ def run_on_hosts(
     )
 
 
+def rollback(
+    stack: Annotated[str, typer.Argument(help="The stack.", show_default=False)],
+    service: ServiceOption = None,
+    host: HostOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Bring back the images a stack's services ran before their last update.
+
+    On each host the image's tag is pointed at the old image again (pulled
+    by digest if the host no longer has it) and only those services are
+    recreated; compose files are not touched. Run it again to go forward.
+    """
+    from compose_farm.cli.session import open_session
+    from compose_farm.operations.rollback import rollback as run_rollback
+    from compose_farm.status import ExitStatus
+
+    cfg = load(config)
+    [name] = select_stacks(cfg, [stack], False, host)
+    services = check_services(service)
+
+    async def main() -> ExitStatus:
+        async with open_session(cfg, [name], who="cf rollback") as session:
+            done = await run_rollback(session.ops, name, services, host)
+            if not done:
+                session.console.print(
+                    f"{name}: no earlier image recorded (cf records one when `cf update` "
+                    "replaces an image)",
+                    style="yellow",
+                )
+                return ExitStatus.FAILED
+            from rich.text import Text
+
+            for result in done:
+                style = "green" if result.ok else "red"
+                session.console.print(Text(session.printer.mask(name, result.line()), style=style))
+            return ExitStatus.OK if all(r.ok for r in done) else ExitStatus.FAILED
+
+    finish(run_async(main()))
+
+
 def register(app: typer.Typer) -> None:
     """Add the lifecycle commands to the root app."""
     app.command("up")(up)
     for name, (help_text, action) in COMMANDS.items():
         app.command(name)(stack_command(name, help_text, action))
+    app.command("update")(update)
+    app.command("rollback")(rollback)
     from compose_farm.cli.reconcile import apply
 
     app.command()(apply)

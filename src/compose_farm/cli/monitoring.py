@@ -206,9 +206,67 @@ def stats(
         raise SystemExit(ExitStatus.UNREACHABLE)
 
 
+def outdated(
+    stacks: StacksArg = None,
+    all_stacks: AllOption = False,
+    host: HostOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which running services have a newer image in their registry (nothing is pulled).
+
+    One registry request per distinct image; credentials and http/https as
+    Docker on the host that runs it has them. A registry that cannot be asked
+    is "unknown", never "up to date" (exit status 1). Results go to
+    dockerfarm-log.toml.
+    """
+    from dataclasses import asdict
+
+    from compose_farm.cli.session import open_session
+    from compose_farm.operations.outdated import Status
+    from compose_farm.operations.outdated import outdated as run_outdated
+
+    cfg = load(config)
+    wanted = _scope(cfg, stacks, all_stacks, host)
+
+    async def main() -> Any:
+        async with open_session(cfg, who="cf outdated") as session:
+            return await run_outdated(session.ops, wanted)
+
+    checks, facts = run_async(main())
+    if host is not None:
+        checks = [c for c in checks if c.host == host]
+    unreachable = facts.unreachable()
+    if as_json:
+        print_json(
+            {"services": [asdict(c) for c in checks], "unreachable": unreachable},
+        )
+    else:
+        _table(
+            ("STACK", "SERVICE", "HOST", "IMAGE", "STATUS"),
+            [
+                (
+                    c.stack,
+                    c.service,
+                    c.host,
+                    c.image,
+                    c.status + (f": {c.reason}" if c.reason else ""),
+                )
+                for c in checks
+            ],
+        )
+        for why in unreachable.values():
+            typer.echo(f"warning: {why}", err=True)
+    if any(c.status is Status.UNKNOWN for c in checks):
+        raise SystemExit(ExitStatus.FAILED)
+    if unreachable:
+        raise SystemExit(ExitStatus.UNREACHABLE)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     app.command("list")(list_stacks)
     app.command()(ps)
+    app.command()(outdated)
     app.command()(logs)
     app.command()(stats)

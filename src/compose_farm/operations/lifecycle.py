@@ -555,10 +555,69 @@ class Operations:
         return await self.for_each(stacks, one, exclusive=exclusive)
 
     async def update(
-        self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
+        self,
+        stacks: Sequence[str],
+        *,
+        only_host: str | None = None,
+        services: Sequence[str] = (),
+        force: bool = False,
     ) -> list[Outcome]:
         """Sync (where on), pull, then up: Compose recreates only containers whose image
-        changed."""
+        changed. Unless ``force``, a running stack whose every image is the one its
+        registry serves for its tag now (``outdated.py``: nothing pulled to find out) is
+        skipped, and says so; one that cannot be told is updated."""
+        async with self.exclusive():
+            skipped: list[Outcome] = []
+            if not force:
+                stacks, skipped = await self._needing_update(stacks, only_host, services)
+            done = await self._update(stacks, only_host, services) if stacks else []
+            return skipped + done
+
+    async def _needing_update(
+        self, stacks: Sequence[str], only_host: str | None, services: Sequence[str]
+    ) -> tuple[list[str], list[Outcome]]:
+        from compose_farm.facts import gather_facts
+        from compose_farm.operations.check import check_drift
+        from compose_farm.operations.outdated import Status, check_updates
+
+        hosts = [h for h in self.config.hosts if only_host in (None, h)]
+        (checks, _), facts, folders = await asyncio.gather(
+            check_updates(self, stacks),
+            gather_facts(self.config, self.executor, hosts, drift=True),
+            check_drift(self.config, self.executor, hosts),
+        )
+        edited = {stack for stack, _host in facts.drift()}  # its compose project changed
+        edited |= {
+            stack
+            for (stack, _host), folder in folders.items()
+            if isinstance(folder, str) or folder.changed or folder.missing
+        }
+        relevant = [
+            c
+            for c in checks
+            if only_host in (None, c.host) and (not services or c.service in services)
+        ]
+        current = {Status.CURRENT, Status.PINNED}
+        keep: list[str] = []
+        skipped: list[Outcome] = []
+        for stack in stacks:
+            mine = [c for c in relevant if c.stack == stack]
+            if mine and stack not in edited and all(c.status in current for c in mine):
+                ran = tuple(dict.fromkeys(c.host for c in mine))
+                for host in ran:
+                    self.info(stack, host, "skipped: every image is the one its registry serves")
+                skipped.append(Outcome(stack, ran, True, "skipped: its images are up to date"))
+            else:
+                keep.append(stack)
+        return keep, skipped
+
+    async def _update(
+        self, stacks: Sequence[str], only_host: str | None, services: Sequence[str]
+    ) -> list[Outcome]:
+        from compose_farm.facts import gather_facts
+        from compose_farm.operations.rollback import remember
+
+        before = await gather_facts(self.config, self.executor, images=True)  # for rollback
         synced = await self.for_each(stacks, lambda s: self._sync_where(s, only_host))
         unsynced = [o for o in synced if not o.ok]
         stacks = [o.stack for o in synced if o.ok]
@@ -568,6 +627,7 @@ class Operations:
         ready = [o.stack for o in pulled if o.ok]
         failed = [o for o in pulled if not o.ok]
         started = await self.up(ready, only_host=only_host, services=services) if ready else []
+        await remember(self, before, ready)
         return unsynced + failed + started
 
     async def _sync_where(self, stack: str, only_host: str | None) -> Outcome:

@@ -11,9 +11,10 @@ the real CLI's formats:
   ``json .Field``, ``json (.Label "k")``): psformat.py;
 - ``docker compose [-p NAME] up -d [--force-recreate] [SERVICE...]``,
   ``down [SERVICE...]``, ``pull``, ``stop``, ``start``, ``restart``, ``ps``,
-  ``logs``, ``version``, ``config --hash '*'``, ``config --format json``: the project is read from the compose file in the
-  working folder (its ``name:``, else the folder's name, as Compose does);
-  its containers carry Compose's labels: compose.py;
+  ``logs``, ``version``, ``config --hash '*'``, ``config --format json``: the
+  project is read from the compose file in the working folder (its ``name:``,
+  else the folder's name, as Compose does); its containers carry Compose's
+  labels: compose.py;
 - ``docker network inspect NAME``, ``docker version``: main.py.
 
 Anything else fails loudly (exit 125), so a simulation never passes by
