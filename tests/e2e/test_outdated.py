@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,37 @@ def test_rollback_without_a_record_says_so(farm: Farm) -> None:
     ok(farm.cf("up", stack))
     done = farm.cf("rollback", stack)
     assert done.returncode == 1 and "no earlier image recorded" in done.output, done
+
+
+def test_a_build_stack_is_built_on_its_host_and_rebuilt_by_update(farm: Farm) -> None:
+    # FROM scratch: the lab's dockerd (20.10) BuildKit ignores insecure registries when
+    # `build --pull` resolves a base image; a static busybox needs none
+    dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nLABEL cf.test=one\n"
+    compose = (
+        "services:\n"
+        "  app:\n"
+        "    build: ./ctx\n"
+        '    command: ["/bin/busybox", "sleep", "3600"]\n'
+        "    init: true\n"
+        "    stop_grace_period: 1s\n"
+    )
+    files = {"ctx/Dockerfile": dockerfile, "ctx/busybox": Path("/bin/busybox").read_bytes()}
+    stack = farm.stack("built", HOST, compose, files=files)
+    (farm.compose_dir / stack / "ctx" / "busybox").chmod(0o755)
+    done = ok(farm.cf("up", "--build", stack))
+    first = _image_id(farm, stack, "app")
+    assert farm.inspect(HOST, first, '{{index .Config.Labels "cf.test"}}') == "one", done
+
+    (farm.compose_dir / stack / "ctx" / "Dockerfile").write_text(dockerfile.replace("one", "two"))
+    updated = ok(farm.cf("update", stack))
+    assert "skipped" not in updated.output, updated  # a built image has no registry to ask
+    second = _image_id(farm, stack, "app")
+    assert second != first
+    assert farm.inspect(HOST, second, '{{index .Config.Labels "cf.test"}}') == "two", updated
+
+
+def test_up_refuses_a_pull_policy_compose_does_not_know(farm: Farm) -> None:
+    stack = farm.stack("policy", HOST)
+    done = farm.cf("up", "--pull", "sometimes", stack)
+    assert done.returncode == 2 and "--pull sometimes: not a pull policy" in done.output, done
+    assert farm.of(stack, HOST) == []

@@ -88,11 +88,26 @@ PruneDataOption = Annotated[
 ]
 
 
+PULL_POLICIES = ("always", "missing", "never", "build")
+
+
 def up(
     stacks: StacksArg = None,
     all_stacks: AllOption = False,
     host: HostOption = None,
     service: ServiceOption = None,
+    build: Annotated[
+        bool, typer.Option("--build", help="Build images before starting (as compose up --build).")
+    ] = False,
+    pull: Annotated[
+        str | None,
+        typer.Option(
+            "--pull",
+            help="Pull images before starting: always, missing, never or build "
+            "(as compose up --pull).",
+            show_default=False,
+        ),
+    ] = None,
     prune_data: PruneDataOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -100,8 +115,12 @@ def up(
     cfg = load(config)
     names = select_stacks(cfg, stacks, all_stacks, host)
     services = check_services(service)
+    if pull is not None and pull not in PULL_POLICIES:
+        fail(f"--pull {pull}: not a pull policy; use one of {', '.join(PULL_POLICIES)}")
+    flags = (("--build",) if build else ()) + (("--pull", pull) if pull else ())
 
     def action(ops: Operations) -> Awaitable[list[Outcome]]:
+        ops.up_flags = flags
         return ops.up(names, only_host=host, services=services)
 
     _run(cfg, names, "up", action, prune_data=prune_data)

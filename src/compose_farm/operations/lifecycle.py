@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from compose_farm.config import Config, HookEvent
 from compose_farm.errors import TransferError
@@ -94,6 +95,8 @@ class Operations:
         self.environ = environ
         self.after_change = tuple(after_change)
         self.prune_data = prune_data
+        # Extra words for the `up -d` that starts a stack (`cf up --build --pull always`).
+        self.up_flags: tuple[str, ...] = ()
         # Every step that changes hosts or state holds the farm lock (see ``exclusive``).
         self.gate = FarmGate(config.farm_lock_path, lambda text: sink(notice(text)), who)
         # (stack, host) folders synced in this run: `update` syncs before its pull, and the
@@ -248,7 +251,9 @@ class Operations:
             if failed is not None:
                 return failed
             script = preflight_script(
-                self.config.stack_dir(stack), needs, ("docker", "compose", "up", "-d", *services)
+                self.config.stack_dir(stack),
+                needs,
+                ("docker", "compose", "up", "-d", *self.up_flags, *services),
             )
             report: list[str] = []
             result = await self.executor.run(
@@ -398,7 +403,7 @@ class Operations:
                 switch.rolling_back = True
                 return await self._roll_back(stack, olds, new, f"data copy failed ({exc.message})")
         self.record(stack, [])
-        started = await self.compose(stack, new, "up", "-d", *services)
+        started = await self.compose(stack, new, "up", "-d", *self.up_flags, *services)
         if not started.ok:
             why = started.error or f"up exited {started.exit_status}"
             switch.rolling_back = True
@@ -626,9 +631,29 @@ class Operations:
         )
         ready = [o.stack for o in pulled if o.ok]
         failed = [o for o in pulled if not o.ok]
+        building = [s for s in ready if self._builds(s)]
+        if building:  # rebuilt on their hosts, base images pulled afresh
+            built = await self.simple(
+                building, ("build", "--pull"), only_host=only_host, services=services
+            )
+            failed += [o for o in built if not o.ok]
+            ready = [s for s in ready if s not in {o.stack for o in built if not o.ok}]
         started = await self.up(ready, only_host=only_host, services=services) if ready else []
         await remember(self, before, ready)
         return unsynced + failed + started
+
+    def _builds(self, stack: str) -> bool:
+        """Whether a service of ``stack`` has ``build:`` (as read here; a project that
+        cannot be read here is built anyway: Compose skips what has nothing to build)."""
+        from compose_farm.compose import load_compose
+        from compose_farm.errors import ComposeFileError
+
+        try:
+            project = load_compose(Path(str(self.config.compose_dir)), stack, self.environ)
+        except (ComposeFileError, OSError):
+            return True
+        services = project.document.get("services") or {}
+        return any(isinstance(s, dict) and "build" in s for s in services.values())
 
     async def _sync_where(self, stack: str, only_host: str | None) -> Outcome:
         """Sync the stack folder to the hosts it is on (or will be), before a pull."""
