@@ -34,6 +34,7 @@ ICONS=(
   play:play
   square:square                     # stop
   rotate_cw:rotate-cw               # restart
+  rotate_ccw:rotate-ccw             # rollback
   download:download                 # pull
   refresh_cw:refresh-cw
   arrow_up_circle:circle-arrow-up   # update (alias arrow-up-circle)

@@ -210,3 +210,35 @@ def test_an_action_waits_for_the_farm_lock_a_cli_apply_holds(
     items = follow_task(client, task)
     assert items[-1]["type"] == "done" and items[-1]["ok"] is True, items
     assert farm.on_engines() == {one: on("h1")}
+
+
+def test_check_updates_shows_the_badge_and_rollback_undoes_the_update(
+    farm: Farm, client: TestClient, lab: Lab
+) -> None:
+    ref = f"cfweb-{uuid.uuid4().hex[:12]}:1"
+    v1 = lab.push_image(ref, "v1")
+    stack = farm.stack("badge", "h2", sleep_stack(v1.ref))
+    ok(farm.cf("up", stack))
+    [(cid, _)] = [v for k, v in farm.snapshot().items() if k[0] == stack]
+    old_image = farm.inspect("h2", cid, "{{.Image}}")
+
+    run(client, "/api/outdated")
+    assert "data-update" not in client.get("/partials/stacks").text  # up to date
+
+    lab.push_image(ref, "v2")
+    run(client, "/api/outdated")
+    assert (
+        f'data-stack="{stack}" data-status="running" data-update="1"'
+        in client.get("/partials/stacks").text
+    )
+    assert "update available" in client.get(f"/stack/{stack}/status").text
+    assert image_id(lab, "h2", v1.ref) == old_image  # checking pulled nothing
+
+    run(client, f"/api/stack/{stack}/update")
+    [(new_cid, _)] = [v for k, v in farm.snapshot().items() if k[0] == stack]
+    assert farm.inspect("h2", new_cid, "{{.Image}}") != old_image
+    assert "data-update" not in client.get("/partials/stacks").text  # updated: no stale badge
+
+    run(client, f"/api/stack/{stack}/rollback")
+    [(back_cid, _)] = [v for k, v in farm.snapshot().items() if k[0] == stack]
+    assert farm.inspect("h2", back_cid, "{{.Image}}") == old_image

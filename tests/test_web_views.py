@@ -185,3 +185,34 @@ def test_the_dashboards_pending_changes_name_a_drifted_service_never_a_value(
     [section] = [s for s in board.plan if s.title.startswith("Update")]
     assert section.lines == ("web on h1: app: environment: PW changed",)
     assert board.pending == 1
+
+
+def test_update_badges_come_from_the_last_check_of_the_image_still_running(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, {"web": COMPOSE, "db": COMPOSE}))
+    a, b = "a" * 64, "b" * 64
+    web = Container("h1", a, "web", "app", "", "web-app-1", "me/app:1", "running", "Up", "")
+    db = Container("h1", b, "db", "pg", "", "db-pg-1", "postgres:17", "running", "Up", "")
+    facts = Facts({"h1": HostFacts("h1", (web, db))}, {("h1", a): "web", ("h1", b): "db"})
+    checks = (
+        {
+            "stack": "web",
+            "host": "h1",
+            "service": "app",
+            "image": "me/app:1",
+            "status": "update available",
+        },
+        # checked on postgres:16; the container now runs postgres:17: says nothing of it
+        {
+            "stack": "db",
+            "host": "h1",
+            "service": "pg",
+            "image": "postgres:16",
+            "status": "update available",
+        },
+    )
+    snap = Snapshot(config, State({"web": ("h1",), "db": ("h1",)}), facts, 0.0, checks)
+    board = dashboard(snap, mask)
+    rows = {r.name: r for r in board.stacks_by_host["h1"]}
+    assert rows["web"].outdated == ("h1",) and rows["db"].outdated == ()

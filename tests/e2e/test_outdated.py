@@ -147,7 +147,10 @@ def test_a_build_stack_is_built_on_its_host_and_rebuilt_by_update(farm: Farm) ->
         "    init: true\n"
         "    stop_grace_period: 1s\n"
     )
-    files = {"ctx/Dockerfile": dockerfile, "ctx/busybox": Path("/bin/busybox").read_bytes()}
+    files: dict[str, str | bytes] = {
+        "ctx/Dockerfile": dockerfile,
+        "ctx/busybox": Path("/bin/busybox").read_bytes(),
+    }
     stack = farm.stack("built", HOST, compose, files=files)
     (farm.compose_dir / stack / "ctx" / "busybox").chmod(0o755)
     done = ok(farm.cf("up", "--build", stack))

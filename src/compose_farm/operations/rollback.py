@@ -118,7 +118,13 @@ async def remember(ops: Operations, before: Facts, stacks: Sequence[str]) -> Non
     rows = replaced(images_of(before, stacks), images_of(after, stacks), _now())
     if rows:
         path = ops.config.digest_log_path
-        write_log(path, previous=merged(read_table(path, "previous"), rows))
+        changed = {tuple(r[k] for k in KEY) for r in rows}
+        checks = [  # an old "update available" no longer says anything about these
+            u
+            for u in read_table(path, "updates")
+            if tuple(u.get(k, "") for k in KEY) not in changed
+        ]
+        write_log(path, updates=checks, previous=merged(read_table(path, "previous"), rows))
 
 
 @dataclass(frozen=True)

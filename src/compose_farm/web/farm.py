@@ -43,6 +43,7 @@ class Snapshot:
     state: State
     facts: Facts
     taken: float
+    updates: tuple[Mapping[str, str], ...] = ()  # the last `cf outdated`, from its log
 
 
 @dataclass
@@ -142,7 +143,8 @@ class Farm:
             config = await self.read_config()
             facts = await self._facts(config, now)
             state = await asyncio.to_thread(self._read_state, config)
-            self._snapshot = Snapshot(config, state, facts, time.monotonic())
+            updates = await asyncio.to_thread(_read_updates, config)
+            self._snapshot = Snapshot(config, state, facts, time.monotonic(), updates)
             return self._snapshot
 
     async def _facts(self, config: Config, now: float) -> Facts:
@@ -174,6 +176,18 @@ class Farm:
         self._snapshot = None
         self._secrets = None
         self._drift = None
+
+
+def _read_updates(config: Config) -> tuple[Mapping[str, str], ...]:
+    """The last ``cf outdated`` results (none when the log is missing or unreadable: the
+    badges are a hint, and ``cf outdated`` says what is wrong with the file)."""
+    from compose_farm.digests import read_table
+    from compose_farm.errors import StateError
+
+    try:
+        return tuple(read_table(config.digest_log_path, "updates"))
+    except StateError:
+        return ()
 
 
 def find_container(facts: Facts, stack: str, host: str, container_id: str) -> Container | None:

@@ -49,6 +49,7 @@ class StackRow:
     recorded: tuple[str, ...]
     running: tuple[str, ...]
     status: str  # running | partial | stopped | unknown
+    outdated: tuple[str, ...] = ()  # hosts where a service has an update (last `cf outdated`)
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,10 @@ class ContainerRow:
     status: str
     ports: str
     running: bool
+    update: str = ""  # "update available" (or another status) from the last `cf outdated`
 
     @classmethod
-    def of(cls, container: Container, stack: str, mask: Mask) -> ContainerRow:
+    def of(cls, container: Container, stack: str, mask: Mask, update: str = "") -> ContainerRow:
         """``container`` of ``stack``, with the stack's secrets masked."""
         c = container
         return cls(
@@ -89,6 +91,7 @@ class ContainerRow:
             status=mask(stack, c.status),
             ports=mask(stack, c.ports),
             running=c.running,
+            update=update,
         )
 
 
@@ -137,6 +140,22 @@ def _status(configured: tuple[str, ...], running: tuple[str, ...], unknown: bool
     return "unknown" if unknown else "stopped"
 
 
+def update_status(snap: Snapshot) -> dict[tuple[str, str, str], str]:
+    """(stack, host, service) -> its status in the last ``cf outdated``, for services
+    that still run there on the image that was checked (a recreated one is not judged)."""
+    images = {
+        (snap.facts.stack_of.get((c.host, c.id)), c.host, c.service): c.image
+        for c in snap.facts.containers()
+        if c.running
+    }
+    found: dict[tuple[str, str, str], str] = {}
+    for row in snap.updates:
+        key = (row.get("stack", ""), row.get("host", ""), row.get("service", ""))
+        if images.get(key) == row.get("image"):
+            found[key] = row.get("status", "")
+    return found
+
+
 def dashboard(snap: Snapshot, mask: Mask) -> Dashboard:
     """The dashboard's data from one snapshot (host errors and plan lines masked)."""
     cfg, state, facts = snap.config, snap.state, snap.facts
@@ -152,6 +171,10 @@ def dashboard(snap: Snapshot, mask: Mask) -> Dashboard:
         for name, h in cfg.hosts.items()
     ]
     running = facts.stacks_running()
+    outdated: dict[str, set[str]] = {}
+    for (stack_name, host, _service), status in update_status(snap).items():
+        if status == "update available":
+            outdated.setdefault(stack_name, set()).add(host)
     by_host: dict[str, list[StackRow]] = {name: [] for name in cfg.hosts}
     for name, stack in cfg.stacks.items():
         live = running.get(name, ())
@@ -161,6 +184,7 @@ def dashboard(snap: Snapshot, mask: Mask) -> Dashboard:
             state.hosts_of(name),
             live,
             _status(stack.hosts, live, any(h in down for h in stack.hosts)),
+            tuple(sorted(outdated.get(name, ()))),
         )
         for host in stack.hosts:
             by_host[host].append(row)
@@ -222,6 +246,7 @@ def stack_page(snap: Snapshot, stack: str, mask: Mask) -> StackPage:
     It reads and parses the stack's compose file: call it off the event loop.
     """
     cfg, state, facts = snap.config, snap.state, snap.facts
+    updates = update_status(snap)
     links: list[str] = []
     services: list[str] = []
     error = None
@@ -236,7 +261,10 @@ def stack_page(snap: Snapshot, stack: str, mask: Mask) -> StackPage:
         name=stack,
         configured=cfg.stacks[stack].hosts,
         recorded=state.hosts_of(stack),
-        containers=[ContainerRow.of(c, stack, mask) for c in facts.containers(stack)],
+        containers=[
+            ContainerRow.of(c, stack, mask, updates.get((stack, c.host, c.service), ""))
+            for c in facts.containers(stack)
+        ],
         unreachable={h: mask(stack, e) for h, e in down.items() if h in cfg.stacks[stack].hosts},
         links=links,
         files=editable_files(cfg, stack),

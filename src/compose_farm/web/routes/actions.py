@@ -26,7 +26,7 @@ from compose_farm.web.tasks import Sink, Task
 
 router = APIRouter(prefix="/api")
 
-STACK_ACTIONS = {"up", "down", "restart", "pull", "update", "stop"}
+STACK_ACTIONS = {"up", "down", "restart", "pull", "update", "stop", "rollback"}
 
 
 def _started(task: Task) -> JSONResponse:
@@ -124,6 +124,39 @@ async def update_all(farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
     )
 
 
+@router.post("/outdated")
+async def outdated(farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
+    """``cf outdated``: every running service against its registry (nothing pulled)."""
+    return _started(start_ops(farm, "Check updates", "check", _outdated))
+
+
+async def _outdated(ops: Operations, config: Config) -> list[Outcome]:
+    from compose_farm.operations.outdated import Status
+    from compose_farm.operations.outdated import outdated as check
+
+    checks, _facts = await check(ops, list(config.stacks))
+    for c in checks:
+        ops.sink(notice(c.line(), warning=c.status is Status.UNKNOWN))
+    by_stack: dict[str, list[bool]] = {}
+    for c in checks:
+        by_stack.setdefault(c.stack, []).append(c.status is not Status.UNKNOWN)
+    return [
+        Outcome(stack, (), all(known), "checked" if all(known) else "some images unknown")
+        for stack, known in by_stack.items()
+    ]
+
+
+async def _rollback(ops: Operations, name: str) -> list[Outcome]:
+    from compose_farm.operations.rollback import rollback
+
+    done = await rollback(ops, name)
+    if not done:
+        return [Outcome(name, (), False, "no earlier image recorded (cf update records one)")]
+    for r in done:
+        ops.sink(notice(r.line(), warning=not r.ok))
+    return [Outcome(r.stack, (r.host,), r.ok, r.line()) for r in done]
+
+
 @router.post("/stack/{name}/{action}")
 async def stack_action(name: str, action: str, farm: FarmDep, _csrf: CsrfDep) -> JSONResponse:
     """Up, Down, Stop, Restart, Pull or Update one stack."""
@@ -139,6 +172,8 @@ async def stack_action(name: str, action: str, farm: FarmDep, _csrf: CsrfDep) ->
         run = lambda ops, _cfg: ops.down([name])  # noqa: E731
     elif action == "update":
         run = lambda ops, _cfg: ops.update([name])  # noqa: E731
+    elif action == "rollback":
+        run = lambda ops, _cfg: _rollback(ops, name)  # noqa: E731
     else:
         verb = ("pull", "--ignore-buildable") if action == "pull" else (action,)
         run = lambda ops, _cfg: ops.simple([name], verb)  # noqa: E731

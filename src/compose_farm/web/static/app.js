@@ -95,6 +95,17 @@
       const t = JSON.parse(saved);
       followTask(t.id, t.title);
     }
+    const onlyUpdates = $("#only-updates");
+    if (onlyUpdates) {
+      // a class on <body>: it survives the stacks panel's HTMX refreshes
+      const apply = () => document.body.classList.toggle("only-updates", onlyUpdates.checked);
+      onlyUpdates.checked = sessionStorage.getItem("cf-only-updates") === "1";
+      apply();
+      onlyUpdates.addEventListener("change", () => {
+        sessionStorage.setItem("cf-only-updates", onlyUpdates.checked ? "1" : "0");
+        apply();
+      });
+    }
     setupEditor();
     setupConsole();
     setupPalette();
