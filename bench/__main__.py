@@ -13,9 +13,10 @@ BENCHES = {
     "scale": "bench.scale",
     "load": "bench.load",
     "versus": "bench.versus",
+    "outdated": "bench.outdated",
 }
-NEEDS_LAB = frozenset({"farm", "move", "scale", "versus"})
-TAKES_OPTIONS = frozenset({"farm", "move", "scale", "load", "versus"})
+NEEDS_LAB = frozenset({"farm", "move", "scale", "versus", "outdated"})
+TAKES_OPTIONS = frozenset({"farm", "move", "scale", "load", "versus", "outdated"})
 
 
 def main(argv: list[str]) -> None:

@@ -170,3 +170,17 @@ def test_up_refuses_a_pull_policy_compose_does_not_know(farm: Farm) -> None:
     done = farm.cf("up", "--pull", "sometimes", stack)
     assert done.returncode == 2 and "--pull sometimes: not a pull policy" in done.output, done
     assert farm.of(stack, HOST) == []
+
+
+def test_a_multi_arch_tag_is_compared_by_its_index(farm: Farm) -> None:
+    ref = f"{farm.prefix}-multi:1"
+    first = farm.lab.push_index(ref, f"{farm.prefix}-v1")
+    stack = _stack(farm, first.ref)
+    [app] = [c for c in farm.of(stack, HOST) if c.service == "app"]
+    image = farm.inspect(HOST, app.id, "{{.Image}}")
+    assert first.digest in farm.inspect(HOST, image, "{{json .RepoDigests}}")  # the index's
+
+    assert _services(farm, stack)["app"]["status"] == "up to date"
+    second = farm.lab.push_index(ref, f"{farm.prefix}-v2")
+    found = _services(farm, stack)["app"]
+    assert (found["status"], found["latest"]) == ("update available", second.digest), found

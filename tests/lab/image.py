@@ -209,6 +209,39 @@ def push(ref: Reference, image: Image) -> str:
     return headers.get("docker-content-digest", image.digest)
 
 
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+def push_index(ref: Reference, native: Image, foreign: Image, foreign_arch: str) -> str:
+    """Push a multi-arch index as ``ref``: ``native`` for this machine's platform, ``foreign``
+    for ``foreign_arch`` (each pushed by digest first); return the index's digest."""
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    entries = []
+    for image, architecture in ((native, arch), (foreign, foreign_arch)):
+        _put_blob(ref, image.layer)
+        _put_blob(ref, image.config)
+        url = f"http://{ref.registry}/v2/{ref.repository}/manifests/{image.digest}"
+        status, _ = _request("PUT", url, image.manifest, {"Content-Type": MANIFEST_V2})
+        if status != 201:
+            raise LabError(f"registry refused manifest {image.digest} (HTTP {status})")
+        entries.append(
+            {
+                "mediaType": MANIFEST_V2,
+                "size": len(image.manifest),
+                "digest": image.digest,
+                "platform": {"architecture": architecture, "os": "linux"},
+            }
+        )
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": MANIFEST_LIST, "manifests": entries}, indent=3
+    ).encode()
+    url = f"http://{ref.registry}/v2/{ref.repository}/manifests/{ref.tag}"
+    status, headers = _request("PUT", url, index, {"Content-Type": MANIFEST_LIST})
+    if status != 201:
+        raise LabError(f"registry refused index {ref} (HTTP {status})")
+    return headers.get("docker-content-digest", _sha256(index))
+
+
 def registry_digest(ref: Reference) -> str | None:
     """The digest the registry serves for ``ref`` now, or None if it has no such tag."""
     url = f"http://{ref.registry}/v2/{ref.repository}/manifests/{ref.tag}"

@@ -348,6 +348,14 @@ class Lab:
         digest = images.push(reference, images.build_image(marker, self.layout.cache))
         return PushedImage(str(reference), digest)
 
+    def push_index(self, ref: str, marker: str) -> PushedImage:
+        """Push a two-platform index as ``ref``: this machine's platform runs a busybox
+        whose marker is ``marker``; the other entry (s390x) is never pulled here."""
+        reference = images.Reference.parse(ref)
+        native = images.build_image(marker, self.layout.cache)
+        foreign = images.build_image(f"{marker}-s390x", self.layout.cache)
+        return PushedImage(str(reference), images.push_index(reference, native, foreign, "s390x"))
+
     def registry_digest(self, ref: str) -> str | None:
         """The manifest digest the registry serves for ``ref`` now (None: no such tag)."""
         return images.registry_digest(images.Reference.parse(ref))
