@@ -198,15 +198,20 @@ def _put_blob(ref: Reference, data: bytes) -> None:
         raise LabError(f"registry refused blob {digest} for {ref.repository} (HTTP {status})")
 
 
-def push(ref: Reference, image: Image) -> str:
-    """Push ``image`` as ``ref``; return the manifest digest."""
+def push(ref: Reference, image: Image, name: str | None = None) -> str:
+    """Push ``image`` as ``ref`` (or, with ``name``, under that tag or digest); return
+    the manifest digest."""
     _put_blob(ref, image.layer)
     _put_blob(ref, image.config)
-    url = f"http://{ref.registry}/v2/{ref.repository}/manifests/{ref.tag}"
-    status, headers = _request("PUT", url, image.manifest, {"Content-Type": MANIFEST_V2})
+    return _put_manifest(ref, name or ref.tag, image.manifest, MANIFEST_V2)
+
+
+def _put_manifest(ref: Reference, name: str, body: bytes, media_type: str) -> str:
+    url = f"http://{ref.registry}/v2/{ref.repository}/manifests/{name}"
+    status, headers = _request("PUT", url, body, {"Content-Type": media_type})
     if status != 201:
-        raise LabError(f"registry refused manifest {ref} (HTTP {status})")
-    return headers.get("docker-content-digest", image.digest)
+        raise LabError(f"registry refused manifest {ref.repository}:{name} (HTTP {status})")
+    return headers.get("docker-content-digest", _sha256(body))
 
 
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -216,30 +221,19 @@ def push_index(ref: Reference, native: Image, foreign: Image, foreign_arch: str)
     """Push a multi-arch index as ``ref``: ``native`` for this machine's platform, ``foreign``
     for ``foreign_arch`` (each pushed by digest first); return the index's digest."""
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-    entries = []
-    for image, architecture in ((native, arch), (foreign, foreign_arch)):
-        _put_blob(ref, image.layer)
-        _put_blob(ref, image.config)
-        url = f"http://{ref.registry}/v2/{ref.repository}/manifests/{image.digest}"
-        status, _ = _request("PUT", url, image.manifest, {"Content-Type": MANIFEST_V2})
-        if status != 201:
-            raise LabError(f"registry refused manifest {image.digest} (HTTP {status})")
-        entries.append(
-            {
-                "mediaType": MANIFEST_V2,
-                "size": len(image.manifest),
-                "digest": image.digest,
-                "platform": {"architecture": architecture, "os": "linux"},
-            }
-        )
+    entries = [
+        {
+            "mediaType": MANIFEST_V2,
+            "size": len(image.manifest),
+            "digest": push(ref, image, image.digest),
+            "platform": {"architecture": architecture, "os": "linux"},
+        }
+        for image, architecture in ((native, arch), (foreign, foreign_arch))
+    ]
     index = json.dumps(
         {"schemaVersion": 2, "mediaType": MANIFEST_LIST, "manifests": entries}, indent=3
     ).encode()
-    url = f"http://{ref.registry}/v2/{ref.repository}/manifests/{ref.tag}"
-    status, headers = _request("PUT", url, index, {"Content-Type": MANIFEST_LIST})
-    if status != 201:
-        raise LabError(f"registry refused index {ref} (HTTP {status})")
-    return headers.get("docker-content-digest", _sha256(index))
+    return _put_manifest(ref, ref.tag, index, MANIFEST_LIST)
 
 
 def registry_digest(ref: Reference) -> str | None:
