@@ -21,7 +21,7 @@ def _b64(text: str) -> str:
 def _record(stack: str, rc: int, hashes: str, config: Any, err: str = "") -> list[str]:
     return [
         f"stack {stack} {rc}",
-        f"hash {_b64(hashes)}",
+        *(f"hash {line}" for line in hashes.splitlines()),
         f"json {_b64(json.dumps(config, indent=2))}",
         f"err {_b64(err)}",
     ]
@@ -53,9 +53,18 @@ def test_the_program_output_is_read_section_by_section() -> None:
 
 
 def test_unreadable_pieces_are_skipped_not_fatal() -> None:
-    details = parse_details("stack s 0\nhash !!!\njson %%%\nerr \n--- env\n[1,2]\n")
+    details = parse_details("stack s 0\nhash app 1\njson %%%\nerr \n--- env\n[1,2]\n")
     assert details.projects["s"].error is not None  # unreadable config: said, not guessed
     assert details.env == {}
+
+
+def test_kept_hashes_come_without_a_config() -> None:
+    details = parse_details("stack s 0\nhash app 111\nhash db 222\nerr \n")
+    project = details.projects["s"]
+    assert project.hashes == {"app": "111", "db": "222"} and not project.resolved
+    # with no config, only the hashes and the container's own reference are compared
+    found = compare("s", "h1", [Running("c1", "app", "111", True, "x:1")], details)
+    assert found is not None and [d.service for d in found.services] == ["db"]
 
 
 def _details(**services: dict[str, Any]) -> HostDetails:

@@ -32,34 +32,93 @@ from typing import Any
 
 HASH_LABEL = "com.docker.compose.config-hash"
 
-# $1: the ps format facts.py reads; then pairs STACK FOLDER. The listing first (as
-# facts reads it), then, for each stack with a container here, its resolved config
-# and the hashes of that config, each base64 on one line; then the running
-# containers' env and image, the images' env, and the ids the local tags name.
+# $1: the ps format facts.py reads; $2: "cached" or "fresh" (Compose asked for every
+# stack); $3: lines STACK<TAB>FOLDER<TAB>FILE, the files each stack's project reads
+# (FILE empty: unknown here, the folder's own files stand in). Prints the listing (as
+# facts reads it), then per stack with a container here a record: "stack NAME RC",
+# "hash SERVICE DIGEST" lines, then for a stack Compose was asked about afresh its
+# resolved config ("json BASE64"), and "err BASE64". Hashes are kept in
+# ~/.cache/compose-farm/drift/ with the fingerprint they were computed under (the
+# content of every input, Compose's binary, the session's environment) and reused
+# while it holds: then Compose is not run and no process is started per stack.
+# Then the running containers' env and image and the images' env (only after a
+# fresh ask: the plan's details), and the ids the local tags name.
 PROGRAM = r"""
-fmt=$1; shift
+fmt=$1 mode=$2 table=$3
 docker ps --all --no-trunc --filter label=com.docker.compose.project --format "$fmt" || exit $?
-here=$(docker ps --all --no-trunc --filter label=com.docker.compose.project \
-  --format '{{.Label "com.docker.compose.project.working_dir"}}' | sort -u)
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
+cache="$HOME/.cache/compose-farm/drift"
+mkdir -p -m 700 "$cache" 2>/dev/null
+tab=$(printf '\t')
+docker ps --all --no-trunc --filter label=com.docker.compose.project \
+  --format '{{.Label "com.docker.compose.project.working_dir"}}' | sort -u > "$tmp/here"
+printf '%s\n' "$table" > "$tmp/inputs"
+# a stack whose inputs are not known here: the files at the top of its folder
+grep "$tab\$" "$tmp/inputs" | cut -f1,2 | while IFS="$tab" read -r stack dir; do
+  find "$dir" -maxdepth 1 -type f 2>/dev/null | while IFS= read -r f; do
+    printf '%s\t%s\t%s\n' "$stack" "$dir" "$f"; done
+done >> "$tmp/inputs"
+cut -f3 "$tmp/inputs" | grep -v '^$' | sort -u | tr '\n' '\0' |
+  xargs -0 -r sha256sum -- > "$tmp/sums" 2>/dev/null
+# What else decides Compose's answer: its own binary, and the session's environment.
+host=$(ls -lL /usr/libexec/docker/cli-plugins/docker-compose \
+  /usr/lib/docker/cli-plugins/docker-compose /usr/local/lib/docker/cli-plugins/docker-compose \
+  /usr/local/libexec/docker/cli-plugins/docker-compose \
+  "$HOME/.docker/cli-plugins/docker-compose" 2>/dev/null
+  env | grep -v -E '^(SSH_[A-Z_]*|PWD|OLDPWD|SHLVL|_)=' | sort | sha256sum)
+# one awk for every stack: its fingerprint; a hit prints the kept hashes as a record,
+# a miss is listed for Compose (its fingerprint in $tmp/NAME.fp, kept after success)
+awk -F'\t' -v here="$tmp/here" -v sums="$tmp/sums" -v host="$host" -v cache="$cache" \
+  -v tmp="$tmp" -v mode="$mode" '
+  FILENAME == here { running[$0] = 1; next }
+  FILENAME == sums { sum[substr($0, 67)] = substr($0, 1, 64); next }
+  !($2 in running) { next }
+  !($1 in dir) { dir[$1] = $2; order[++n] = $1 }
+  $3 != "" { fp[$1] = fp[$1] (($3 in sum) ? sum[$3] : "absent") " " $3 "\n" }
+  END {
+    for (i = 1; i <= n; i++) {
+      s = order[i]; m = fp[s] host; kept = ""; f = cache "/" s ".fp"
+      while ((getline line < f) > 0) kept = kept line "\n"
+      close(f)
+      if (mode == "cached" && kept == m "\n") {
+        hashes = ""; h = cache "/" s ".hash"; count = 0
+        while ((getline line < h) > 0) { hashes = hashes "hash " line "\n"; count++ }
+        close(h)
+        if (count > 0) { printf "stack %s 0\n%serr \n", s, hashes > (tmp "/hits"); continue }
+      }
+      print m > (tmp "/" s ".fp"); close(tmp "/" s ".fp")
+      print s "\t" dir[s] > (tmp "/misses")
+    }
+  }' "$tmp/here" "$tmp/sums" "$tmp/inputs"
 n=0
-while [ $# -ge 2 ]; do
-  stack=$1 dir=$2
-  shift 2
-  printf '%s\n' "$here" | grep -qxF -- "$dir" || continue
-  n=$((n + 1))
-  [ $((n % 8)) -eq 0 ] && wait  # eight projects read at a time
-  printf '%s\n' "$stack" > "$tmp/$n.name"
-  (
-    cd -- "$dir" 2>"$tmp/$n.err" || { echo 1 > "$tmp/$n.rc"; exit 0; }
-    docker compose config --format json > "$tmp/$n.json" 2>>"$tmp/$n.err" &&
-      docker compose -f - --project-directory . config --hash '*' \
-        < "$tmp/$n.json" > "$tmp/$n.hash" 2>>"$tmp/$n.err"
-    echo $? > "$tmp/$n.rc"
-  ) &
-done
-ids=$(docker ps --quiet --no-trunc --filter label=com.docker.compose.project)
+fresh=
+if [ -f "$tmp/misses" ]; then
+  fresh=1
+  while IFS="$tab" read -r stack dir; do
+    n=$((n + 1))
+    [ $((n % 8)) -eq 0 ] && wait  # eight projects read at a time
+    printf '%s\n' "$stack" > "$tmp/$n.name"
+    (
+      cd -- "$dir" 2>"$tmp/$n.err" || { echo 1 > "$tmp/$n.rc"; exit 0; }
+      docker compose config --format json > "$tmp/$n.json" 2>>"$tmp/$n.err" &&
+        docker compose -f - --project-directory . config --hash '*' \
+          < "$tmp/$n.json" > "$tmp/$n.hash" 2>>"$tmp/$n.err"
+      rc=$?
+      echo $rc > "$tmp/$n.rc"
+      if [ $rc -eq 0 ]; then
+        keep="$cache/$stack"
+        cp "$tmp/$n.hash" "$keep.hash.$$" && mv -f "$keep.hash.$$" "$keep.hash" &&
+          cp "$tmp/$stack.fp" "$keep.fp.$$" && mv -f "$keep.fp.$$" "$keep.fp"
+      fi
+    ) &
+  done < "$tmp/misses"
+fi
+docker images --no-trunc --format '{{json .Repository}} {{json .Tag}} {{json .ID}}' \
+  > "$tmp/tags" 2>/dev/null
+wait
+ids=
+[ -n "$fresh" ] && ids=$(docker ps --quiet --no-trunc --filter label=com.docker.compose.project)
 if [ -n "$ids" ]; then
   oneoff='{{json (index .Config.Labels "com.docker.compose.oneoff")}}'
   docker inspect --format "{{json .Id}} {{json .Image}} {{json .Config.Env}} $oneoff" \
@@ -68,23 +127,26 @@ if [ -n "$ids" ]; then
     xargs -r docker image inspect --format '{{json .Id}} {{json .Config.Env}}' \
     > "$tmp/images" 2>/dev/null
 fi
-docker images --no-trunc --format '{{json .Repository}} {{json .Tag}} {{json .ID}}' \
-  > "$tmp/tags" 2>/dev/null
-wait
 echo '--- drift'
+[ -f "$tmp/hits" ] && cat "$tmp/hits"
 b() { if [ -f "$1" ]; then base64 < "$1" | tr -d '\n'; fi; echo; }
 i=0
 while [ "$i" -lt "$n" ]; do
   i=$((i + 1))
-  printf 'stack %s %s\n' "$(cat "$tmp/$i.name")" "$(cat "$tmp/$i.rc" 2>/dev/null || echo 1)"
-  printf 'hash '; b "$tmp/$i.hash"
+  read -r name < "$tmp/$i.name"
+  rc=1
+  [ -f "$tmp/$i.rc" ] && read -r rc < "$tmp/$i.rc"
+  printf 'stack %s %s\n' "$name" "$rc"
+  if [ "$rc" = 0 ]; then
+    while read -r line; do printf 'hash %s\n' "$line"; done < "$tmp/$i.hash"
+  fi
   printf 'json '; b "$tmp/$i.json"
   printf 'err '; b "$tmp/$i.err"
 done
 echo '--- env'
-cat "$tmp/containers" 2>/dev/null
+[ -f "$tmp/containers" ] && cat "$tmp/containers"
 echo '--- image-env'
-cat "$tmp/images" 2>/dev/null
+[ -f "$tmp/images" ] && cat "$tmp/images"
 echo '--- tags'
 cat "$tmp/tags" 2>/dev/null
 exit 0
@@ -98,6 +160,7 @@ class Project:
     hashes: Mapping[str, str] = field(default_factory=dict)  # service -> config hash
     services: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # resolved config
     error: str | None = None  # Compose could not read the project
+    resolved: bool = True  # False: the hashes came from the host's cache, no config with them
 
 
 @dataclass(frozen=True)
@@ -119,15 +182,17 @@ def _text(encoded: str) -> str:
         return ""
 
 
-def _project(rc: str, hashes: str, config: str, err: str) -> Project:
+def _project(rc: str, hashes: list[str], config: str, err: str) -> Project:
     if rc != "0":
         lines = [ln for ln in _text(err).strip().splitlines() if ln.strip()]
         return Project(error=lines[-1] if lines else f"docker compose config: exit status {rc}")
     found: dict[str, str] = {}
-    for line in _text(hashes).splitlines():
+    for line in hashes:
         service, _, digest = line.strip().partition(" ")
         if service and digest:
             found[service] = digest
+    if not config.strip():  # cached hashes: Compose was not run this time
+        return Project(found, resolved=False)
     try:
         services = json.loads(_text(config)).get("services") or {}
     except (json.JSONDecodeError, AttributeError):
@@ -162,17 +227,23 @@ def parse(output: str) -> HostDetails:
     tags: dict[str, str] = {}
     section = "drift"
     record: dict[str, str] = {}
+    hashes: list[str] = []
     for line in output.splitlines():
         if line.startswith("--- "):
             section = line[4:].strip()
             continue
         if section == "drift":
             word, _, rest = line.partition(" ")
-            record[word] = rest
+            if word == "stack":
+                record, hashes = {"stack": rest}, []
+            elif word == "hash":
+                hashes.append(rest)
+            else:
+                record[word] = rest
             if word == "err" and "stack" in record:
                 name, _, rc = record["stack"].partition(" ")
-                projects[name] = _project(rc, record.get("hash", ""), record.get("json", ""), rest)
-                record = {}
+                projects[name] = _project(rc, hashes, record.get("json", ""), rest)
+                record, hashes = {}, []
         elif section == "env":
             row = _json_words(line, 4)
             if row is not None and isinstance(row[0], str):
@@ -321,19 +392,19 @@ def compare(
                 drifts.append(ServiceDrift(service, (REMOVED,)))
             continue
         if not have:
-            if _replicas(config) > 0:
+            if not project.resolved or _replicas(config) > 0:
                 drifts.append(ServiceDrift(service, ("not created",)))
             continue
         changes: list[str] = []
         first = have[0].id
-        image = str(config.get("image") or "")
+        was = have[0].image
+        image = str(config.get("image") or "") if project.resolved else was
         if any(c.config_hash != project.hashes[service] for c in have):
-            what = _env_changes(config, first, details)
-            was = have[0].image
+            what = _env_changes(config, first, details) if project.resolved else []
             if image and was and not was.startswith("sha256:") and was != image:
                 what.insert(0, f"image {was} -> {image}")
             changes += what or ["configuration changed (compose file, .env or variables)"]
-        ref = normal_reference(image) if image else ""
+        ref = normal_reference(image) if image and not image.startswith("sha256:") else ""
         now = details.tags.get(ref)
         if now is not None and details.image_of.get(first) not in (None, now):
             changes.append(f"a newer {ref} is on the host, not yet running")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import PurePosixPath
 
@@ -273,6 +273,26 @@ def parse_images(output: str) -> dict[str, ImageInfo]:
     return result
 
 
+def _on(config: Config, host: str) -> list[str]:
+    return [stack for stack, cfg in config.stacks.items() if host in cfg.hosts]
+
+
+def _inputs(config: Config, stacks: Iterable[str]) -> dict[str, list[str]]:
+    """Stack -> the files its project reads (drift's fingerprint); a stack not readable
+    here, or with a tab or newline in a path, has none."""
+    import os
+    from pathlib import Path
+
+    from compose_farm.compose.inputs import project_inputs
+
+    found: dict[str, list[str]] = {}
+    for stack in stacks:
+        files = project_inputs(Path(str(config.compose_dir)), stack, os.environ)
+        if files is not None and not any("\n" in f or "\t" in f for f in files):
+            found[stack] = list(files)
+    return found
+
+
 async def gather_facts(
     config: Config,
     executor: ExecutorProtocol,
@@ -284,16 +304,21 @@ async def gather_facts(
     """Ask every host (or ``hosts``) at once what it runs (with ``images``, on what; with
     ``drift``, what Compose makes of each stack's folder now: ``drift.py``)."""
     names = list(hosts) if hosts is not None else list(config.hosts)
+    inputs: dict[str, list[str]] = {}
+    if drift:
+        wanted = {stack for host in names for stack in _on(config, host)}
+        inputs = await asyncio.to_thread(_inputs, config, wanted)
+
+    def table(stacks: Iterable[str]) -> str:
+        return "\n".join(
+            f"{stack}\t{config.stack_dir(stack)}\t{f}"
+            for stack in stacks
+            for f in inputs.get(stack) or [""]
+        )
 
     def command(host: str) -> Runnable:
         if drift:
-            folders = [
-                word
-                for stack, cfg in config.stacks.items()
-                if host in cfg.hosts
-                for word in (stack, str(config.stack_dir(stack)))
-            ]
-            return Script(DRIFT_PROGRAM, (PS_FORMAT, *folders))
+            return Script(DRIFT_PROGRAM, (PS_FORMAT, "cached", table(_on(config, host))))
         return Script(IMAGES_PROGRAM, (PS_FORMAT,)) if images else ps_command()
 
     results = await asyncio.gather(*(executor.run(h, command(h), capture=True) for h in names))
@@ -313,4 +338,34 @@ async def gather_facts(
             found = tuple(parse_ps(host, listing))
             per_host[host] = HostFacts(host, found, images=parse_images(rest) if rest else {})
     every = [c for f in per_host.values() for c in f.containers]
-    return Facts(per_host, assign_stacks(config, every))
+    facts = Facts(per_host, assign_stacks(config, every))
+    if drift:
+        await _fresh(executor, facts, table)
+        facts = Facts(per_host, facts.stack_of)
+    return facts
+
+
+async def _fresh(
+    executor: ExecutorProtocol, facts: Facts, table: Callable[[Iterable[str]], str]
+) -> None:
+    """Where kept hashes differ from the containers', ask Compose again (in place, in
+    ``facts.hosts``): the plan's line then says what changed. Only when there is drift."""
+    again: dict[str, list[str]] = {}
+    for stack, host in sorted(facts.drift()):
+        details = facts.hosts[host].details
+        project = details.projects.get(stack) if details is not None else None
+        if project is not None and not project.resolved:
+            again.setdefault(host, []).append(stack)
+
+    async def one(host: str, names: list[str]) -> None:
+        script = Script(DRIFT_PROGRAM, (PS_FORMAT, "fresh", table(names)))
+        result = await executor.run(host, script, capture=True)
+        old = facts.hosts[host].details
+        if not result.ok or old is None:
+            return
+        fresh = parse_details(result.stdout.partition("--- drift\n")[2])
+        projects = {**old.projects, **{s: fresh.projects[s] for s in names if s in fresh.projects}}
+        details = replace(fresh, projects=projects, tags=old.tags or fresh.tags)
+        facts.hosts[host] = replace(facts.hosts[host], details=details)
+
+    await asyncio.gather(*(one(h, names) for h, names in again.items()))

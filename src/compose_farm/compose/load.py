@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from compose_farm.compose.assemble import Loader, read_file
+from compose_farm.compose.assemble import Loader, Reader, read_file
 from compose_farm.compose.dotenv import DotEnv
 from compose_farm.compose.environment import ProjectEnv, profile_names, project_env
 from compose_farm.compose.extract import (
@@ -32,13 +32,16 @@ from compose_farm.errors import ComposeFileError
 from compose_farm.names import name_problem
 
 
-def load_compose(compose_dir: Path, stack: str, environ: Mapping[str, str]) -> ComposeProject:
-    """Read ``{compose_dir}/{stack}``'s environment and compose files and build the project."""
+def load_compose(
+    compose_dir: Path, stack: str, environ: Mapping[str, str], read: Reader = read_file
+) -> ComposeProject:
+    """Read ``{compose_dir}/{stack}``'s environment and compose files and build the project
+    (``read`` reads each compose file: ``inputs.py`` records which)."""
     problem = name_problem(stack)
     if problem is not None:
         raise ComposeFileError(f"stack name {stack!r} {problem}")
     env = project_env(compose_dir.absolute(), stack, environ)
-    return _assemble(stack, env, environ, {})
+    return _assemble(stack, env, environ, {}, read)
 
 
 def build_project(
@@ -51,9 +54,13 @@ def build_project(
 
 
 def _assemble(
-    stack: str, env: ProjectEnv, environ: Mapping[str, str], texts: dict[Path, str]
+    stack: str,
+    env: ProjectEnv,
+    environ: Mapping[str, str],
+    texts: dict[Path, str],
+    read: Reader = read_file,
 ) -> ComposeProject:
-    loader = Loader(env.variables, texts, [], read_file)
+    loader = Loader(env.variables, texts, [], read)
     data: Map = loader.load_project(env.files, env.project_dir)
     path = env.files[0]
     name = project_name(data, path, env.project_dir.name, env.variables)
