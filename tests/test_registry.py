@@ -1,8 +1,8 @@
 """Registry pieces that need no registry: references, login challenges, a host's Docker
-access, and the judgement of one service. The HTTP flows against a registry that
-asks for a login run on an in-process registry endpoint (httpx's transport), since
-the lab's registry is anonymous; the anonymous flow runs on the lab
-(tests/e2e/test_outdated.py)."""
+access, and the judgement of one service. The HTTP flows' corner cases (a realm over
+plain http, 429, no digest header) run on an in-process endpoint (httpx's transport);
+the real flows run on the lab: anonymous (tests/e2e/test_outdated.py) and a token-auth
+registry over TLS (tests/e2e/test_outdated_login.py)."""
 
 from __future__ import annotations
 
