@@ -184,3 +184,24 @@ def test_a_multi_arch_tag_is_compared_by_its_index(farm: Farm) -> None:
     second = farm.lab.push_index(ref, f"{farm.prefix}-v2")
     found = _services(farm, stack)["app"]
     assert (found["status"], found["latest"]) == ("update available", second.digest), found
+
+
+def test_a_tag_set_in_dotenv_is_the_one_checked(farm: Farm) -> None:
+    two = farm.lab.push_image(f"{farm.prefix}-tagged:two", f"{farm.prefix}-two")
+    farm.lab.push_image(f"{farm.prefix}-tagged:one", f"{farm.prefix}-one")
+    image = two.ref.rpartition(":")[0]
+    compose = (
+        "services:\n"
+        "  app:\n"
+        f"    image: {image}:${{APP_TAG}}\n"
+        '    command: ["sleep", "3600"]\n'
+        "    init: true\n"
+    )
+    stack = farm.stack("dotenv", HOST, compose, env="APP_TAG=two\n")
+    ok(farm.cf("up", stack))
+
+    app = _services(farm, stack)["app"]
+    assert (app["image"], app["status"], app["running"]) == (two.ref, "up to date", two.digest)
+    newer = farm.lab.push_image(two.ref, f"{farm.prefix}-two-b")
+    app = _services(farm, stack)["app"]
+    assert (app["status"], app["latest"]) == ("update available", newer.digest), app
