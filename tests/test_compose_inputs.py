@@ -69,3 +69,9 @@ def test_a_project_that_cannot_be_read_here_has_no_list(
     folder = _stack(tmp_path)
     (folder / "compose.yaml").write_text("services: [unclosed\n")
     assert project_inputs(tmp_path / "compose", "web", env) is None
+
+
+def test_a_fifo_among_the_files_is_never_read(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = _stack(tmp_path)
+    os.mkfifo(folder / ".env")  # a read would wait for a writer that never comes
+    assert project_inputs(tmp_path / "compose", "web", env) is None

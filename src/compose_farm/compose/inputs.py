@@ -55,16 +55,27 @@ def _env_files(document: Mapping[str, Any], folder: Path) -> list[str]:
     return found
 
 
+def _regular(path: Path) -> None:
+    """Refuse a file that is there but is not a regular file (a FIFO would block the
+    read, here and for whoever reads it next): such a stack has no list."""
+    if path.exists() and not path.is_file():
+        raise ComposeFileError(f"{path}: not a regular file")
+
+
 def _read(compose_dir: Path, stack: str, environ: Mapping[str, str]) -> list[str]:
     read: list[str] = []
 
     def recording(path: Path) -> str:
+        _regular(path)
         read.append(str(path))
         return read_file(path)
 
-    project = load_compose(compose_dir, stack, environ, recording)
     folder = compose_dir.absolute() / stack
-    candidates = [str(folder / n) for n in (*COMPOSE_FILE_NAMES, *OVERRIDE_FILE_NAMES, ".env")]
+    names = (*COMPOSE_FILE_NAMES, *OVERRIDE_FILE_NAMES, ".env")
+    for name in names:
+        _regular(folder / name)
+    project = load_compose(compose_dir, stack, environ, recording)
+    candidates = [str(folder / n) for n in names]
     env_files = _env_files(project.document, project.path.parent)
     return list(dict.fromkeys([*read, *env_files, *candidates]))
 
