@@ -79,6 +79,7 @@ class Site:
             "quiet": farm.name("quiet"),
             "reload": farm.name("reload"),
             "box": farm.name("box"),
+            "gone": farm.name("gone"),
         }
 
 
@@ -98,7 +99,8 @@ def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         farm.stack("quiet", "h1")
         farm.stack("reload", "h3", slow_stack(lab.image, ports[0] + 3))
         farm.stack("box", "h2", sleep_stack(lab.image, services=("app", "side")))
-        names = ("pair", "pal", "talk", "quiet", "box")
+        farm.stack("gone", "h2")
+        names = ("pair", "pal", "talk", "quiet", "box", "gone")
         started = farm.cf("up", *(farm.name(n) for n in names))
         assert started.returncode == 0, started
         with WebServer(farm.config_path, farm.env(), folder / "cf-web.log") as server:
@@ -567,3 +569,46 @@ def test_cf_web_stops_on_sigterm_after_a_logs_page_was_closed(site: Site, tmp_pa
 
         # No bound of cf's own: a server that hangs on SIGTERM never stops.
         assert server.stop(grace=30), "cf web still running 30 s after SIGTERM"
+
+
+def test_down_asks_first_and_a_no_leaves_the_stack_running(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    stack = site.stacks["gone"]
+    asked: list[str] = []
+    answer = {"accept": False}
+
+    def on_dialog(dialog: Any) -> None:
+        asked.append(dialog.message)
+        if answer["accept"]:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    down = f"#stacks tr[data-stack='{stack}'] button[title='Down {stack}']"
+    page.click(down)
+    assert asked == [f"Stop and remove the containers of {stack}?"]
+    assert page.locator("#output").is_hidden()  # no task was started
+    assert site.farm.where(stack) == {"h2"}
+
+    answer["accept"] = True
+    page.click(down)
+    assert wait_for_task(page) == "done", output_lines(page)
+    assert site.farm.where(stack) == set()
+    assert len(asked) == 2 and errors == []
+
+
+def test_apply_asks_with_the_plan_in_the_question(page: Any, site: Site) -> None:
+    asked: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    plan = page.inner_text("#plan").strip()
+    page.click("#action-apply")
+    assert len(asked) == 1 and asked[0].startswith("Apply this plan to the hosts?"), asked
+    assert plan and plan in asked[0], (plan, asked)
+    assert page.locator("#output").is_hidden()

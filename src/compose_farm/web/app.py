@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.gzip import GZipMiddleware
 
 from compose_farm import __version__
 from compose_farm.backups import Backups
@@ -84,7 +85,10 @@ def create_app(
     app.state.farm = farm
     app.state.templates = templates
 
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    # Static files only are compressed: a page holds the session's CSRF token, and a
+    # compressed response that also reflects input would leak it byte by byte (BREACH).
+    static = GZipMiddleware(StaticFiles(directory=str(HERE / "static")), minimum_size=512)
+    app.mount("/static", static, name="static")
     for module in (login, pages, actions, files, sockets, terminal):
         app.include_router(module.router)
 

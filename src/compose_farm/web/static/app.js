@@ -95,6 +95,18 @@
       const t = JSON.parse(saved);
       followTask(t.id, t.title);
     }
+    // Apply, Down, Stop and Rollback ask first; Apply's question shows the plan
+    document.body.addEventListener("htmx:confirm", (e) => {
+      const el = e.detail.elt;
+      if (!el.hasAttribute("data-confirm")) return;
+      e.preventDefault();
+      let question = el.getAttribute("data-confirm");
+      if (el.hasAttribute("data-confirm-plan")) {
+        const plan = $("#plan");
+        question += "\n\n" + (plan ? plan.innerText.trim() : "");
+      }
+      if (window.confirm(question)) e.detail.issueRequest(true);
+    });
     const onlyUpdates = $("#only-updates");
     if (onlyUpdates) {
       // a class on <body>: it survives the stacks panel's HTMX refreshes
