@@ -203,6 +203,7 @@ def test_log_in_and_see_the_stacks_under_their_hosts(browser: Any, site: Site) -
                 s["pair"]: "running",
                 s["talk"]: "running",
                 s["box"]: status(s["box"], "h2"),
+                s["gone"]: status(s["gone"], "h2"),
             },
             "h3": {
                 s["pair"]: "running",
@@ -514,9 +515,17 @@ def test_command_palette_restarts_a_container_opens_its_shell_and_stops_its_stac
     assert page.text_content("#output-status") == "following"
     page.click("#output-close")
 
+    asked: list[str] = []
+
+    def yes(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", yes)  # Stop asks first
     palette_choose(page, "Control+k", f"stop {stack}", [f"Stop {stack}"])
 
     assert wait_for_task(page) == "done", output_lines(page)
+    assert asked == [f"Stop the containers of {stack}?"]
     assert farm.ids(stack) == ids  # stopped, not removed
     assert farm.on_engines()[stack] == {"h2": "exited"}
     assert farm.state()[stack] == ("h2",)
