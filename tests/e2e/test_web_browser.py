@@ -621,3 +621,49 @@ def test_apply_asks_with_the_plan_in_the_question(page: Any, site: Site) -> None
     assert len(asked) == 1 and asked[0].startswith("Apply this plan to the hosts?"), asked
     assert plan and plan in asked[0], (plan, asked)
     assert page.locator("#output").is_hidden()
+
+
+PHONE = {"width": 390, "height": 844}
+# Every button and link of the page lies within the screen's width (0..390).
+OFF_SCREEN = """() => [...document.querySelectorAll('button, a')]
+  .filter(el => el.offsetParent !== null)
+  .map(el => [el.textContent.trim() || el.title, el.getBoundingClientRect()])
+  .filter(([, r]) => r.width > 0 && (r.left < 0 || r.right > window.innerWidth + 0.5))
+  .map(([name, r]) => `${name} ${Math.round(r.left)}..${Math.round(r.right)}`)"""
+
+
+@pytest.fixture
+def phone(browser: Any, site: Site) -> Iterator[Any]:
+    """A logged-in tab at a phone's width (390x844)."""
+    context = browser.new_context(viewport=PHONE)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    log_in(tab, site)
+    yield tab
+    context.close()
+
+
+def _fits(page: Any) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page is {width} px wide"
+    assert page.evaluate(OFF_SCREEN) == []
+
+
+def test_at_a_phones_width_nothing_is_off_screen(phone: Any, site: Site) -> None:
+    _fits(phone)  # the dashboard
+    stack = site.stacks["box"]  # two containers, each with its buttons
+    phone.goto(f"{site.server.url}/stack/{stack}")
+    phone.wait_for_selector("#containers tr[data-service='side']")
+    _fits(phone)
+    phone.screenshot(path=str(SCREENSHOTS / "stack-phone.png"), full_page=True)
+
+    phone.click("#action-logs")
+    phone.wait_for_selector("#output:not([hidden])")
+    box = phone.locator("#output").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    phone.click("#output-close")
+
+    phone.click("#palette-open")
+    palette = phone.locator("#palette .modal-box").bounding_box()
+    assert palette is not None and palette["x"] >= 0
+    assert palette["x"] + palette["width"] <= PHONE["width"]
