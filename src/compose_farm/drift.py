@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from compose_farm.registry.reference import BadReference, parse_reference
+
 HASH_LABEL = "com.docker.compose.config-hash"
 
 # $1: the ps format facts.py reads; $2: "cached" or "fresh" (Compose asked for every
@@ -264,18 +266,11 @@ def parse(output: str) -> HostDetails:
 
 def normal_reference(image: str) -> str:
     """``nginx`` -> ``nginx:latest``; ``docker.io/library/x:1`` -> ``x:1`` (as
-    ``docker images`` lists them); a reference by digest is returned as it is."""
-    if "@" in image:
+    ``docker images`` lists them); what is not a plain tagged reference stays as it is."""
+    try:
+        return parse_reference(image).familiar
+    except BadReference:
         return image
-    name, tag = image, "latest"
-    last = image.rsplit("/", 1)[-1]
-    if ":" in last:
-        name, _, tag = image.rpartition(":")
-    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    return f"{name}:{tag}"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from compose_farm.config import Config
-from compose_farm.drift import REMOVED, StackDrift
+from compose_farm.drift import StackDrift
 from compose_farm.facts import Facts
 from compose_farm.state import State
 from compose_farm.sync.manifest import Drift
@@ -257,8 +257,8 @@ def _plan_updates(
         if found is not None and found.error is not None and not resync:
             out.unread.append(f"{stack} on {host}: {found.error}")
             continue
-        services = found.services if found is not None and found.error is None else ()
-        changes = tuple(s.describe() for s in services)
+        usable = found if found is not None and found.error is None else StackDrift(stack, host)
+        changes = tuple(s.describe() for s in usable.services)
         if resync and folder is not None:
             changes = (f"folder differs from this machine's ({_changed(folder)})", *changes)
         if not changes:
@@ -269,9 +269,9 @@ def _plan_updates(
                 stack,
                 (host,),
                 reason="differs from its compose project",
-                services=tuple(s.service for s in services if s.changes != (REMOVED,)),
+                services=usable.recreate,
                 changes=changes,
-                orphans=any(s.changes == (REMOVED,) for s in services),
+                orphans=usable.orphans,
                 resync=resync,
             )
         )

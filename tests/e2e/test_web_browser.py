@@ -128,15 +128,20 @@ def log_in(page: Any, site: Site, screenshot: str | None = None) -> None:
     page.wait_for_url(f"{site.server.url}/")
 
 
-@pytest.fixture
-def page(browser: Any, site: Site) -> Iterator[Any]:
-    """A logged-in tab of its own (fresh cookies), 1280x800."""
-    context = browser.new_context(viewport=VIEWPORT)
+def logged_in_tab(browser: Any, site: Site, viewport: dict[str, int]) -> Iterator[Any]:
+    """A logged-in tab of its own (fresh cookies) at ``viewport``, closed afterwards."""
+    context = browser.new_context(viewport=viewport)
     tab = context.new_page()
     tab.set_default_timeout(WAIT_MS)
     log_in(tab, site)
     yield tab
     context.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    """A logged-in tab of its own (fresh cookies), 1280x800."""
+    yield from logged_in_tab(browser, site, VIEWPORT)
 
 
 @pytest.fixture
@@ -635,12 +640,7 @@ OFF_SCREEN = """() => [...document.querySelectorAll('button, a')]
 @pytest.fixture
 def phone(browser: Any, site: Site) -> Iterator[Any]:
     """A logged-in tab at a phone's width (390x844)."""
-    context = browser.new_context(viewport=PHONE)
-    tab = context.new_page()
-    tab.set_default_timeout(WAIT_MS)
-    log_in(tab, site)
-    yield tab
-    context.close()
+    yield from logged_in_tab(browser, site, PHONE)
 
 
 def _fits(page: Any) -> None:

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tests.support.waiting import poll
+
 ADDRESS = "10.251.0.1"  # this machine on the lab's bridge
 SERVICE = "cflab-auth"
 ISSUER = "cflab-issuer"
@@ -199,17 +201,15 @@ def auth_registry(folder: Path) -> Iterator[AuthRegistry]:
 
 def _wait_up(where: str, ca: Path, process: subprocess.Popen[bytes]) -> None:
     context = ssl.create_default_context(cafile=str(ca))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    port = int(where.rpartition(":")[2])
+
+    def answers() -> bool | None:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry ended with {process.returncode}")
-        try:
-            port = int(where.rpartition(":")[2])
-            with (
-                socket.create_connection((ADDRESS, port), timeout=2) as raw,
-                context.wrap_socket(raw, server_hostname=ADDRESS),
-            ):
-                return
-        except OSError:
-            time.sleep(0.1)  # polling a server that is starting, bounded by the deadline
-    raise RuntimeError(f"the token-auth registry at {where} did not start")
+        with (
+            socket.create_connection((ADDRESS, port), timeout=2) as raw,
+            context.wrap_socket(raw, server_hostname=ADDRESS),
+        ):
+            return True
+
+    poll(answers, what=f"the token-auth registry at {where}", tolerate=(OSError,))

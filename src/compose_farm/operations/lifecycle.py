@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compose_farm.config import Config, HookEvent
 from compose_farm.errors import TransferError
@@ -40,6 +41,9 @@ from compose_farm.operations.preflight import (
 from compose_farm.state import State, StateStore
 from compose_farm.sync.datamove import DataMove, prune
 from compose_farm.sync.stackdir import describe, sync_stack
+
+if TYPE_CHECKING:
+    from compose_farm.facts import Facts
 
 STACK_CONCURRENCY = 64
 
@@ -573,20 +577,21 @@ class Operations:
         skipped, and says so; one that cannot be told is updated."""
         async with self.exclusive():
             skipped: list[Outcome] = []
+            before: Facts | None = None  # what ran, with images: the rollback record's "before"
             if not force:
-                stacks, skipped = await self._needing_update(stacks, only_host, services)
-            done = await self._update(stacks, only_host, services) if stacks else []
+                stacks, skipped, before = await self._needing_update(stacks, only_host, services)
+            done = await self._update(stacks, only_host, services, before) if stacks else []
             return skipped + done
 
     async def _needing_update(
         self, stacks: Sequence[str], only_host: str | None, services: Sequence[str]
-    ) -> tuple[list[str], list[Outcome]]:
+    ) -> tuple[list[str], list[Outcome], Facts]:
         from compose_farm.facts import gather_facts
         from compose_farm.operations.check import check_drift
         from compose_farm.operations.outdated import Status, check_updates
 
         hosts = [h for h in self.config.hosts if only_host in (None, h)]
-        (checks, _), facts, folders = await asyncio.gather(
+        (checks, images), facts, folders = await asyncio.gather(
             check_updates(self, stacks),
             gather_facts(self.config, self.executor, hosts, drift=True),
             check_drift(self.config, self.executor, hosts),
@@ -614,15 +619,20 @@ class Operations:
                 skipped.append(Outcome(stack, ran, True, "skipped: its images are up to date"))
             else:
                 keep.append(stack)
-        return keep, skipped
+        return keep, skipped, images
 
     async def _update(
-        self, stacks: Sequence[str], only_host: str | None, services: Sequence[str]
+        self,
+        stacks: Sequence[str],
+        only_host: str | None,
+        services: Sequence[str],
+        before: Facts | None,
     ) -> list[Outcome]:
         from compose_farm.facts import gather_facts
         from compose_farm.operations.rollback import remember
 
-        before = await gather_facts(self.config, self.executor, images=True)  # for rollback
+        if before is None:  # for rollback (`--force` asked no registry, so read it now)
+            before = await gather_facts(self.config, self.executor, images=True)
         synced = await self.for_each(stacks, lambda s: self._sync_where(s, only_host))
         unsynced = [o for o in synced if not o.ok]
         stacks = [o.stack for o in synced if o.ok]

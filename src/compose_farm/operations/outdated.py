@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from compose_farm.executor import ExecutorProtocol, Script
 from compose_farm.facts import Facts, gather_facts
@@ -91,23 +90,19 @@ def judge(item: _Running, ref: Reference | None, latest: Latest | None, now: str
         item.stack, item.host, item.service, item.image, Status.UNKNOWN, checked=now
     )
     if ref is None:
-        return _with(base, reason="not an image reference cf can read")
+        return replace(base, reason="not an image reference cf can read")
     if ref.tag is None:
-        return _with(base, status=Status.PINNED, running=ref.digest or "", reason="by digest")
+        return replace(base, status=Status.PINNED, running=ref.digest or "", reason="by digest")
     mine = [d.partition("@")[2] for d in item.digests if d.partition("@")[0] == ref.repo_name]
     running = mine[0] if mine else ""
     if not mine:
-        return _with(base, reason="built or loaded on the host: no registry digest")
+        return replace(base, reason="built or loaded on the host: no registry digest")
     if latest is None or latest.digest is None:
         why = latest.error if latest is not None else "not asked"
-        return _with(base, running=running, reason=why or "no answer")
+        return replace(base, running=running, reason=why or "no answer")
     if latest.digest in mine:
-        return _with(base, status=Status.CURRENT, running=latest.digest, latest=latest.digest)
-    return _with(base, status=Status.UPDATE, running=running, latest=latest.digest)
-
-
-def _with(check: ServiceCheck, **changes: Any) -> ServiceCheck:
-    return replace(check, **changes)
+        return replace(base, status=Status.CURRENT, running=latest.digest, latest=latest.digest)
+    return replace(base, status=Status.UPDATE, running=running, latest=latest.digest)
 
 
 def _reference(image: str) -> Reference | None:
