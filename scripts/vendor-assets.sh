@@ -56,6 +56,9 @@ ICONS=(
   copy:copy
   external_link:external-link
   power:power
+  sun:sun                           # theme: light
+  moon:moon                         # theme: dark
+  monitor:monitor                   # theme: the system's
 )
 
 # --- paths -------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_list_is_a_table_of_stacks_and_hosts(config: Path) -> None:
     result = run_cf("list", "-c", str(config))
     assert result.returncode == 0, result.stderr
     assert rows(result.stdout) == [
-        ["STACK", "HOSTS"],
+        ["STACK", "HOSTS", "PAUSED", "ON"],
         ["plex", "nuc"],
         ["dozzle", "all"],
         ["web", "nuc", "hp"],
@@ -52,12 +52,33 @@ def test_list_json(config: Path) -> None:
     result = run_cf("list", "-c", str(config), "--json", "--host", "hp")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
-        {"stack": "dozzle", "hosts": ["nuc", "hp"], "all_hosts": True},
-        {"stack": "web", "hosts": ["nuc", "hp"], "all_hosts": False},
-        {"stack": "grafana", "hosts": ["hp"], "all_hosts": False},
+        {"stack": "dozzle", "hosts": ["nuc", "hp"], "all_hosts": True, "paused": []},
+        {"stack": "web", "hosts": ["nuc", "hp"], "all_hosts": False, "paused": []},
+        {"stack": "grafana", "hosts": ["hp"], "all_hosts": False, "paused": []},
     ]
     everything = json.loads(run_cf("list", "-c", str(config), "--json").stdout)
     assert [s["stack"] for s in everything] == ["plex", "dozzle", "web", "grafana"]
+
+
+def test_list_says_where_a_stack_is_paused(config: Path) -> None:
+    state = config.with_name("compose-farm-state.yaml")
+    state.write_text("version: 1\ndeployed:\n  plex: nuc\npaused:\n  web: [hp]\n  grafana: hp\n")
+    result = run_cf("list", "-c", str(config))
+    as_json = json.loads(run_cf("list", "-c", str(config), "--json").stdout)
+
+    assert result.returncode == 0, result.stderr
+    assert rows(result.stdout)[1:] == [
+        ["plex", "nuc"],
+        ["dozzle", "all"],
+        ["web", "nuc", "hp", "hp"],
+        ["grafana", "hp", "hp"],
+    ]
+    assert {s["stack"]: s["paused"] for s in as_json} == {
+        "plex": [],
+        "dozzle": [],
+        "web": ["hp"],
+        "grafana": ["hp"],
+    }
 
 
 def test_list_unknown_host_is_a_usage_error(config: Path) -> None:

@@ -148,3 +148,35 @@ def test_a_synced_folder_that_differs_here_is_an_update_that_resyncs(tmp_path: P
     assert (step.stack, step.hosts, step.resync) == ("web", ("h1",), True)
     assert step.changes == ("folder differs from this machine's (changed: compose.yaml)",)
     assert plan.unread == ("gone on h3: cannot compare its folder: no such folder here: /srv/gone",)
+
+
+def test_a_paused_stack_is_neither_started_nor_moved_and_the_plan_says_so(
+    tmp_path: Path,
+) -> None:
+    config = farm(tmp_path, {"db": "h2", "web": "h1", "pair": ["h1", "h2", "h3"]})
+    # db was downed on h1, then moved to h2 in the config; web was stopped (containers
+    # kept, still recorded); pair was downed on h3 only
+    state = State(
+        {"web": ("h1",), "pair": ("h1", "h2")},
+        {},
+        {"db": ("h1",), "web": ("h1",), "pair": ("h3",)},
+    )
+    running = {"pair": ("h1", "h2")}
+
+    plan = make_plan(config, state, running, {})
+
+    assert plan.steps == ()
+    assert [(b.stack, b.reason) for b in plan.paused] == [
+        ("db", "paused on h1: `cf up db`"),
+        ("web", "paused on h1: `cf up web`"),
+        ("pair", "paused on h3: `cf up pair --host HOST`"),
+    ]
+    assert describe(plan)[-1].title == "Paused (left down)"
+
+    # without the pauses, the same farm has three things to do
+    unpaused = make_plan(config, State(state.deployed), running, {})
+    assert render(unpaused) == [
+        "start db on h2",
+        "start web on h1",
+        "start pair on h3",
+    ]

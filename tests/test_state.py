@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from compose_farm.errors import StateError
-from compose_farm.state import State, StateStore, parse_state
+from compose_farm.state import State, StateStore, parse_state, render_state
 
 
 def test_round_trip_and_normalisation(tmp_path: Path) -> None:
@@ -137,3 +137,64 @@ def test_two_processes_never_lose_updates(tmp_path: Path) -> None:
     assert deployed["a-7"] == ("h1",) and deployed["b-99"] == ("h0",)
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".compose-farm-state")]
     assert leftovers == []
+
+
+def test_paused_stacks_round_trip_and_end_where_the_stack_is_recorded_again(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "compose-farm-state.yaml")
+    store.update("web", ["h1", "h2"])
+    store.modify(lambda s: s.with_hosts("web", ["h2"]).with_paused("web", ["h1"]))
+    store.modify(lambda s: s.with_paused("db", ["h3"]))
+
+    text = store.path.read_text()
+    assert text == ("version: 1\ndeployed:\n  web: h2\npaused:\n  db:\n  - h3\n  web:\n  - h1\n")
+    assert parse_state(text, store.path) == store.read()
+    odd = State({}, {}, {"true": ("h1",)})  # a name YAML would read as a boolean: quoted
+    assert parse_state(render_state(odd), store.path) == odd
+
+    store.update("web", ["h2", "h1"])  # `cf up`: recorded on h1 again, no longer paused there
+    assert store.read().paused_on("web") == ()
+    assert store.read().paused_on("db") == ("h3",)
+    assert store.read().resumed("db").paused == {}
+    store.modify(lambda s: s.without("db"))
+    assert store.read().paused == {}
+
+
+def test_a_refresh_keeps_pauses_but_where_the_stack_runs_again(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "compose-farm-state.yaml")
+    store.modify(lambda s: s.with_paused("web", ["h1"]).with_paused("db", ["h2"]))
+
+    store.replace(State({"web": ("h1",)}))  # someone started web by hand on h1
+
+    assert store.read().paused == {"db": ("h2",)}
+
+
+@pytest.mark.parametrize("commit", ["a" * 40, "1" * 40, "12e4" + "0" * 36, "b" * 64])
+def test_the_applied_commit_round_trips_beside_pauses_and_data_copies(
+    tmp_path: Path, commit: str
+) -> None:
+    store = StateStore(tmp_path / "compose-farm-state.yaml")
+    store.update("web", ["h1"])
+    store.modify(lambda s: s.with_paused("web", ["h2"]).with_data_left("web", ["h3"]))
+    store.modify(lambda s: s.with_commit(commit))
+    assert f'commit: "{commit}"\n' in store.path.read_text()
+    again = StateStore(store.path).read()
+    assert again.commit == commit
+    assert again.paused == {"web": ("h2",)} and again.data_left == {"web": ("h3",)}
+    # every other change keeps it: placement, pauses, a refresh's replacement
+    store.update("web", ["h2"])
+    store.modify(lambda s: s.resumed("web").with_data_left("web", []))
+    store.replace(State({"db": ("h1",)}))
+    assert StateStore(store.path).read().commit == commit
+    # a name YAML would quote takes the emitter's path; the commit survives it too
+    store.update("yes", ["h1"])
+    assert StateStore(store.path).read().commit == commit
+
+
+@pytest.mark.parametrize("value", ["abc", "12345", "A" * 40, "g" * 40])
+def test_a_commit_that_is_no_commit_id_is_reported(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "compose-farm-state.yaml"
+    path.write_text(f"version: 1\ndeployed: {{}}\ncommit: {value}\n")
+    with pytest.raises(StateError, match="commit: expected a git commit id"):
+        StateStore(path).read()

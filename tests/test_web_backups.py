@@ -107,3 +107,74 @@ def test_an_old_env_value_stays_masked_in_the_editors_answers(tmp_path: Path, st
     assert "old-password" not in refused.text and "'***:x'" in refused.text, refused.text
     assert masked == "***, ***"
     assert list((state / "app").iterdir())  # the old value is known from its backup
+
+
+def test_kept_versions_are_listed_newest_first_with_a_diff_to_the_file_now(
+    tmp_path: Path, state: Path
+) -> None:
+    config = write_config(tmp_path, {"app": COMPOSE})
+    second = COMPOSE.replace("3600", "60")
+    third = COMPOSE.replace("3600", "5")
+    with web_client(config) as client:
+        save(client, "/api/stack/app/file/compose.yaml", second)
+        save(client, "/api/stack/app/file/compose.yaml", third)
+        listed = client.get("/api/stack/app/file/compose.yaml/backups").json()["backups"]
+        oldest = client.get(f"/api/stack/app/file/compose.yaml/backups/{listed[-1]['id']}").json()
+        env_list = client.get("/api/stack/app/file/.env/backups").json()["backups"]
+
+    assert [b["id"] for b in listed] == [p.name for p in sorted((state / "app").iterdir())][::-1]
+    assert len(listed) == 2 and all(b["saved"][:2] == "20" for b in listed)
+    assert oldest["text"] == COMPOSE
+    assert "-    command: [sleep, '3600']\n" in oldest["diff"]
+    assert "+    command: [sleep, '5']\n" in oldest["diff"]
+    assert env_list == []
+
+
+def test_a_kept_version_is_named_only_by_an_id_the_list_gave(tmp_path: Path, state: Path) -> None:
+    """What an attacker would ask: a path, another stack's copy, another file's copy, the
+    config's copy through a stack, a copy planted by hand with a look-alike name."""
+    config = write_config(tmp_path, {"app": COMPOSE, "other": COMPOSE})
+    with web_client(config) as client:
+        save(client, "/api/stack/other/file/.env", "SECRET=other-stack\n")
+        save(client, "/api/stack/other/file/.env", "SECRET=again\n")
+        save(client, "/api/stack/app/file/compose.yaml", COMPOSE.replace("3600", "1"))
+        save(client, "/api/config", config.read_text() + "# edited\n")
+        other_env = next((state / "other").iterdir()).name
+        app_compose = next((state / "app").iterdir()).name
+        config_copy = next((state / "_config").iterdir()).name
+        planted = state / "app" / "x"
+        planted.write_text("SECRET=planted\n")
+        (state / "app" / (".env.20000101-000000." + "0" * 20)).symlink_to(
+            state / "other" / other_env
+        )
+        asks = {
+            f"/api/stack/app/file/.env/backups/{other_env}": "another stack's copy",
+            f"/api/stack/app/file/.env/backups/{app_compose}": "another file's copy",
+            f"/api/stack/app/file/compose.yaml/backups/{config_copy}": "the config's copy",
+            "/api/stack/app/file/.env/backups/..%2F..%2Fother%2F" + other_env: "a path",
+            "/api/stack/app/file/.env/backups/x": "a file not made by cf",
+            "/api/stack/app/file/.env/backups/.env.20000101-000000." + "0" * 20: "a symlink",
+            f"/api/stack/app/file/..%2Fother%2F.env/backups/{other_env}": "a file path",
+            f"/api/config/backups/{app_compose}": "a stack's copy as the config's",
+        }
+        answers = {what: client.get(url) for url, what in asks.items()}
+        listed = client.get("/api/stack/app/file/.env/backups").json()["backups"]
+
+    for what, answer in answers.items():
+        assert answer.status_code in (400, 404), (what, answer.status_code, answer.text)
+        assert "other-stack" not in answer.text and "planted" not in answer.text, what
+    assert listed == []
+
+
+def test_kept_versions_need_a_login(tmp_path: Path, state: Path) -> None:
+    config = write_config(tmp_path, {"app": COMPOSE})
+    with web_client(config) as client:
+        save(client, "/api/stack/app/file/compose.yaml", COMPOSE.replace("3600", "1"))
+        kept = client.get("/api/stack/app/file/compose.yaml/backups").json()["backups"][0]["id"]
+        client.cookies.clear()
+        answers = [
+            client.get("/api/stack/app/file/compose.yaml/backups"),
+            client.get(f"/api/stack/app/file/compose.yaml/backups/{kept}"),
+            client.get("/api/config/backups"),
+        ]
+    assert [a.status_code for a in answers] == [401] * 3, [a.text for a in answers]

@@ -473,3 +473,72 @@ def test_container_logs_follow_one_service_on_one_host(
     ):
         ws.receive_json()
     assert closed.value.code == 4404
+
+
+def here(page: Dashboard) -> dict[str, dict[str, str]]:
+    """host -> {stack: what its card shows there}."""
+    return {h: {r.name: r.here for r in rows} for h, rows in page.stacks_by_host.items()}
+
+
+def test_the_dashboard_shows_a_moving_stack_where_it_runs_and_an_orphan_at_all(
+    farm: LabFarm, client: TestClient
+) -> None:
+    mover = farm.stack("mover", "h1")
+    assert (up := farm.cf("up", mover)).returncode == 0, up
+
+    farm.place(mover, "h2")  # the config says h2; nothing applied yet
+    fresh(client)
+    page = dashboard(client)
+
+    assert farm.where(mover) == {"h1"}  # the engines: it serves on h1
+    assert {h: s.get(mover) for h, s in here(page).items()} == {
+        "h1": "leaving",
+        "h2": "pending",
+        "h3": None,
+    }
+    notes = {h: r.note for h, rows in page.stacks_by_host.items() for r in rows if r.name == mover}
+    assert notes == {"h1": "runs here; configured on h2", "h2": "not started here yet; runs on h1"}
+
+    farm.drop(mover)  # gone from the config, still running and recorded on h1
+    fresh(client)
+    page = dashboard(client)
+    assert {h: s.get(mover) for h, s in here(page).items()} == {
+        "h1": "orphan",
+        "h2": None,
+        "h3": None,
+    }
+    html = client.get("/partials/stacks").text
+    row = html[html.index(f'data-stack="{mover}"') :].split("</tr>")[0]
+    assert 'data-status="orphan"' in row and "cf apply stops it" in row
+    assert "hx-post" not in row  # no actions on a stack the config does not have
+
+    assert (applied := farm.cf("apply")).returncode == 0, applied
+    fresh(client)
+    assert farm.where(mover) == set()
+    assert all(mover not in s for s in here(dashboard(client)).values())
+
+
+def test_a_stack_downed_from_the_ui_shows_paused_and_apply_leaves_it_down(
+    farm: LabFarm, client: TestClient
+) -> None:
+    solo = farm.stack("solo", "h2")
+    assert (up := farm.cf("up", solo)).returncode == 0, up
+    csrf = csrf_of(client)
+
+    task = post_action(client, f"/api/stack/{solo}/down", csrf)
+    assert follow_task(client, task)[-1]["ok"] is True
+    fresh(client)
+    page = dashboard(client)
+
+    assert farm.where(solo) == set()
+    assert here(page)["h2"][solo] == "paused"
+    assert ("Paused (left down)", (f"{solo}: paused on h2: `cf up {solo}`",)) in [
+        (s.title, s.lines) for s in page.plan
+    ]
+    assert page.pending == 0  # nothing to apply: Apply leaves it down
+
+    applied = post_action(client, "/api/apply", csrf)
+    assert follow_task(client, applied)[-1]["ok"] is True
+    assert farm.where(solo) == set()
+    stack_page = client.get(f"/stack/{solo}").text
+    assert 'id="paused"' in stack_page and "paused on h2" in stack_page

@@ -60,8 +60,15 @@ JSON = {"accept": "application/json"}
 
 EVIL = "http://evil.example"
 
-# Reachable without a session, on purpose: the login itself, logging out, a liveness probe.
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/healthz")}
+# Reachable without a session, on purpose: the login itself, logging out, a liveness probe,
+# and the git webhook (its signature is its login: tests/test_gitsource.py).
+PUBLIC = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/healthz"),
+    ("POST", "/hooks/git"),
+}
 PARAMS = {
     "name": "app",
     "stack": "app",
@@ -70,6 +77,8 @@ PARAMS = {
     "host": "h1",
     "container": "0123456789abcdef0123",
     "task_id": "0123456789abcdef",
+    "kept": "compose.yaml.20261202-050000.00000000000000000001",
+    "sha": "0123456789abcdef0123456789abcdef01234567",
 }
 WS_QUERY = {"/ws/terminal": "?host=h1", "/ws/logs/{stack}": "?tail=1"}
 COMPOSE = "services:\n  app:\n    image: busybox\n    command: [sleep, '3600']\n"

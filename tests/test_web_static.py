@@ -18,9 +18,10 @@ NAMESPACE = re.compile(r'xmlns(?::\w+)?="http://www\.w3\.org/[^"]*"')
 
 
 def ours() -> list[Path]:
-    """Templates, app.js and app.css: everything the UI serves that is not vendored."""
+    """Templates and our scripts and stylesheets: everything the UI serves that is not
+    vendored."""
     found = sorted(WEB.glob("templates/**/*.html"))
-    return [*found, STATIC / "app.js", STATIC / "app.css"]
+    return [*found, *sorted(STATIC.glob("*.js")), *sorted(STATIC.glob("*.css"))]
 
 
 @pytest.mark.parametrize("path", ours(), ids=lambda p: str(p.relative_to(WEB)))

@@ -216,3 +216,117 @@ def test_update_badges_come_from_the_last_check_of_the_image_still_running(
     board = dashboard(snap, mask)
     rows = {r.name: r for r in board.stacks_by_host["h1"]}
     assert rows["web"].outdated == ("h1",) and rows["db"].outdated == ()
+
+
+def placed(tmp_path: Path, hosts: dict[str, object]) -> Snapshot:
+    """A config of stacks -> hosts over h1..h3, with no facts or state yet (see ``here``)."""
+    path = write_config(tmp_path, dict.fromkeys(hosts, COMPOSE))
+    data = yaml.safe_load(path.read_text())
+    data["stacks"] = hosts
+    path.write_text(yaml.safe_dump(data))
+    return Snapshot(load_config(path), State(), Facts({}), 0.0)
+
+
+def here(snap: Snapshot) -> dict[str, dict[str, tuple[str, str]]]:
+    """host -> {stack: (what its card shows, the note)}."""
+    board = dashboard(snap, lambda _stack, text: text)
+    return {h: {r.name: (r.here, r.note) for r in rows} for h, rows in board.stacks_by_host.items()}
+
+
+def test_the_dashboard_shows_where_a_stack_runs_during_a_move_not_only_where_it_should(
+    tmp_path: Path,
+) -> None:
+    base = placed(tmp_path, {"app": "h2", "pair": ["h1", "h2"]})
+    ids = {n: f"{n:x}" * 64 for n in range(1, 5)}
+    # app moved to h2 in the config, still serving on h1 (a pending or a failed move)
+    facts = Facts(
+        {
+            "h1": HostFacts("h1", (container("h1", ids[1], "app", "app", "app-app-1"),)),
+            "h2": HostFacts("h2", (container("h2", ids[2], "pair", "app", "pair-app-1"),)),
+            "h3": HostFacts("h3", ()),
+        },
+        {("h1", ids[1]): "app", ("h2", ids[2]): "pair"},
+    )
+    snap = Snapshot(base.config, State({"app": ("h1",), "pair": ("h1", "h2")}), facts, 0.0)
+
+    assert here(snap) == {
+        "h1": {
+            "app": ("leaving", "runs here; configured on h2"),
+            "pair": ("stopped", ""),
+        },
+        "h2": {
+            "app": ("pending", "not started here yet; runs on h1"),
+            "pair": ("running", ""),
+        },
+        "h3": {},
+    }
+
+
+def test_a_multi_host_stack_on_an_unreachable_host_is_unknown_there_never_stopped(
+    tmp_path: Path,
+) -> None:
+    base = placed(tmp_path, {"pair": ["h1", "h2"]})
+    cid = "a" * 64
+    facts = Facts(
+        {
+            "h1": HostFacts("h1", (container("h1", cid, "pair", "app", "pair-app-1"),)),
+            "h2": HostFacts("h2", error="connection refused"),
+            "h3": HostFacts("h3", ()),
+        },
+        {("h1", cid): "pair"},
+    )
+    snap = Snapshot(base.config, State({"pair": ("h1", "h2")}), facts, 0.0)
+
+    assert here(snap)["h1"] == {"pair": ("running", "")}
+    assert here(snap)["h2"] == {"pair": ("unknown", "host unreachable")}
+    html_status = {r.name: r.status for r in dashboard(snap, mask).stacks_by_host["h2"]}
+    assert html_status == {"pair": "partial"}
+
+
+def test_a_running_orphan_shows_on_its_host_with_no_actions(tmp_path: Path) -> None:
+    base = placed(tmp_path, {"app": "h1"})
+    compose_dir = base.config.compose_dir
+    ids = {n: f"{n:x}" * 64 for n in range(1, 4)}
+    gone = Container(
+        "h2",
+        ids[1],
+        "old",
+        "web",
+        f"{compose_dir}/old",
+        "old-web-1",
+        "busybox",
+        "running",
+        "Up",
+        "",
+    )
+    # a folder of compose_dir no config or state of this farm names: maybe another
+    # farm's (a shared folder), not this dashboard's to show
+    unknown = Container(
+        "h3", ids[2], "manual", "x", f"{compose_dir}/manual", "m-1", "busybox", "running", "Up", ""
+    )
+    elsewhere = Container(
+        "h3", ids[3], "other", "x", "/srv/other", "o-1", "busybox", "running", "Up", ""
+    )
+    facts = Facts(
+        {
+            "h1": HostFacts("h1", ()),
+            "h2": HostFacts("h2", (gone,)),
+            "h3": HostFacts("h3", (unknown, elsewhere)),
+        },
+        {("h2", ids[1]): "old", ("h3", ids[2]): "manual"},  # as assign_stacks finds them
+    )
+    state = State({"old": ("h2",), "retired": ("h1",)})
+    snap = Snapshot(base.config, state, facts, 0.0)
+
+    board = dashboard(snap, mask)
+
+    assert here(snap) == {
+        "h1": {
+            "app": ("stopped", ""),
+            "retired": ("orphan", "recorded here, not in the config: cf apply forgets it"),
+        },
+        "h2": {"old": ("orphan", "running, not in the config: cf apply stops it")},
+        "h3": {},
+    }
+    assert all(r.orphan for r in board.stacks_by_host["h2"])
+    assert [r.orphan for r in board.stacks_by_host["h1"]] == [False, True]

@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 
 from compose_farm.config import Config
 from compose_farm.drift import PROGRAM as DRIFT_PROGRAM
-from compose_farm.drift import HostDetails, Running, StackDrift, compare
+from compose_farm.drift import HostDetails, Project, Running, StackDrift, compare
 from compose_farm.drift import parse as parse_details
 from compose_farm.executor import Command, ExecutorProtocol, Runnable, Script
 
@@ -277,6 +277,26 @@ def _on(config: Config, host: str) -> list[str]:
     return [stack for stack, cfg in config.stacks.items() if host in cfg.hosts]
 
 
+# A stack whose values are SOPS-encrypted (``sops.py``): the hosts' drift program runs
+# Compose without them, so its hash would differ from the one `up` stamped (made with
+# them) at every apply, and apply would recreate the stack each time. Its values are
+# not sent to that program either: it keeps each project's resolved config in files.
+SEALED = Project(
+    error="its values are SOPS-encrypted and not sent to the drift check: "
+    "`cf up STACK` applies a change to it"
+)
+
+
+def _inputs_and_sealed(
+    config: Config, stacks: Iterable[str]
+) -> tuple[dict[str, list[str]], set[str]]:
+    """``_inputs`` of the stacks without SOPS-encrypted values, and the stacks with them."""
+    from compose_farm.sops import has_secrets
+
+    sealed = {stack for stack in stacks if has_secrets(config, stack)}
+    return _inputs(config, [s for s in stacks if s not in sealed]), sealed
+
+
 def _inputs(config: Config, stacks: Iterable[str]) -> dict[str, list[str]]:
     """Stack -> the files its project reads (drift's fingerprint); a stack not readable
     here, or with a tab or newline in a path, has none."""
@@ -305,14 +325,16 @@ async def gather_facts(
     ``drift``, what Compose makes of each stack's folder now: ``drift.py``)."""
     names = list(hosts) if hosts is not None else list(config.hosts)
     inputs: dict[str, list[str]] = {}
+    sealed: set[str] = set()
     if drift:
         wanted = {stack for host in names for stack in _on(config, host)}
-        inputs = await asyncio.to_thread(_inputs, config, wanted)
+        inputs, sealed = await asyncio.to_thread(_inputs_and_sealed, config, wanted)
 
     def table(stacks: Iterable[str]) -> str:
         return "\n".join(
             f"{stack}\t{config.stack_dir(stack)}\t{f}"
             for stack in stacks
+            if stack not in sealed
             for f in inputs.get(stack) or [""]
         )
 
@@ -332,7 +354,11 @@ async def gather_facts(
         elif drift:
             listing, _, rest = result.stdout.partition("--- drift\n")
             found = tuple(parse_ps(host, listing))
-            per_host[host] = HostFacts(host, found, details=parse_details(rest))
+            details = parse_details(rest)
+            if sealed:  # said, never guessed: see _inputs_and_sealed
+                here = {s: SEALED for s in _on(config, host) if s in sealed}
+                details = replace(details, projects={**details.projects, **here})
+            per_host[host] = HostFacts(host, found, details=details)
         else:
             listing, _, rest = result.stdout.partition("--- containers\n")
             found = tuple(parse_ps(host, listing))

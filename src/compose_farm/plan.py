@@ -80,6 +80,7 @@ class Plan:
     blocked: tuple[Blocked, ...] = ()
     unreachable: Mapping[str, str] = field(default_factory=dict)
     unread: tuple[str, ...] = ()  # stacks whose compose project a host could not read
+    paused: tuple[Blocked, ...] = ()  # left down on purpose (`cf down`, `cf stop`)
 
     @property
     def empty(self) -> bool:
@@ -130,7 +131,9 @@ def make_plan(
     if not options.full:  # --full recreates everything anyway
         _plan_updates(out, config, running, drift or {}, folders or {})
     steps = out.orphans + out.strays + out.moves + out.starts + out.updates + out.recreates
-    return Plan(tuple(steps), tuple(out.blocked), dict(unreachable), tuple(out.unread))
+    return Plan(
+        tuple(steps), tuple(out.blocked), dict(unreachable), tuple(out.unread), tuple(out.paused)
+    )
 
 
 @dataclass
@@ -144,6 +147,7 @@ class _Draft:
     updates: list[Step] = field(default_factory=list)
     recreates: list[Step] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
+    paused: list[Blocked] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
     degraded: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -180,6 +184,11 @@ def _plan_stack(
     wanted = cfg.hosts
     recorded = state.hosts_of(stack)
     live = running.get(stack, ())
+    paused = state.paused_on(stack)
+    if paused and not cfg.multi_host and not live:
+        # taken down on purpose: not started, not moved, until `cf up`
+        out.paused.append(Blocked(stack, f"paused on {', '.join(paused)}: `cf up {stack}`"))
+        return
     # Where it may be running: facts for reachable hosts, state for the others.
     present = _union(live, tuple(h for h in recorded if h in down))
     extra = tuple(h for h in present if h not in wanted)
@@ -213,6 +222,12 @@ def _plan_stack(
         if held
         else tuple(h for h in wanted if (h not in live or h in broken) and h not in moving_to)
     )
+    if cfg.multi_host:
+        left = tuple(h for h in missing if h in paused and h not in live)
+        if left:
+            note = f"paused on {', '.join(left)}: `cf up {stack} --host HOST`"
+            out.paused.append(Blocked(stack, note))
+            missing = tuple(h for h in missing if h not in left)
     for h in missing:
         if h in down:
             out.blocked.append(Blocked(stack, f"{h} is unreachable: cannot check or start it"))
@@ -333,6 +348,9 @@ def describe(plan: Plan) -> list[Section]:
             sections.append(Section(title, lines))
     if plan.blocked:
         sections.append(Section("Held back", tuple(f"{b.stack}: {b.reason}" for b in plan.blocked)))
+    if plan.paused:
+        lines = tuple(f"{b.stack}: {b.reason}" for b in plan.paused)
+        sections.append(Section("Paused (left down)", lines))
     if plan.unread:
         sections.append(Section("Could not compare with the compose project", plan.unread))
     return sections

@@ -4,7 +4,8 @@ Every line printed by the CLI or sent to the web UI passes through
 ``Secrets.mask`` with the stack it came from. A stack's ``.env`` is read once
 per run, when its first line needs masking, with every backup of it the
 editors kept: a container started before an edit of the ``.env`` still runs
-with the old values until it is recreated.
+with the old values until it is recreated. A stack's SOPS-encrypted secrets
+(``sops.py``) are decrypted here too, when this machine holds their key.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Secrets:
             found: set[str] = set()
             for path in (folder / ".env", *self.backups.dotenv_copies(stack, folder)):
                 found |= _values_of(path)
+            found |= _sops_values(self.config, stack, self.environ, self.backups)
             self._values[stack] = frozenset(found)
         return self._values[stack]
 
@@ -60,6 +62,28 @@ class Secrets:
             replace = masker(self.of(key) if key is not None else self.everything())
             self._maskers[key] = replace
         return replace(text)
+
+
+def _sops_values(
+    config: Config, stack: str, environ: Mapping[str, str], backups: Backups
+) -> frozenset[str]:
+    """The non-empty values of the stack's ``.env.sops`` and of its newest kept copies
+    (none from a file that cannot be decrypted here: no command of this run can have
+    been handed them either)."""
+    from compose_farm.sops import KEPT_MASKED, SOPS_FILE, SopsError, decrypt, sops_path
+
+    current = sops_path(config, stack)
+    if not current.is_file():
+        return frozenset()
+    found: set[str] = set()
+    for path in (current, *backups.copies(stack, SOPS_FILE)[-KEPT_MASKED:]):
+        try:
+            values = decrypt(path, stack, environ).values()
+        except SopsError:
+            continue
+        # a value of several lines is shown line by line too
+        found |= {p for v in values for p in (v, *v.splitlines()) if p}
+    return frozenset(found)
 
 
 def _values_of(path: Path) -> frozenset[str]:

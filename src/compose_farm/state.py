@@ -8,10 +8,18 @@
       web: [nuc, hp]
     data_left:          # only after moves of stacks with data (docs/sync-and-data.md)
       plex: [hp]
+    paused:             # stopped on purpose (cf down / cf stop): apply leaves them down
+      db: [nuc]
+    commit: 0a1b2c...   # the git commit `cf pull-config` last applied (docs/git.md)
 
 In memory a stack always maps to a tuple of host names. ``data_left`` names
 the hosts that still hold a copy of a moved stack's data, until
-``cf prune-data`` removes it. Every change is a
+``cf prune-data`` removes it. ``paused`` names the hosts where a user took a
+stack down on purpose (``cf down``, ``cf stop``, the web's Down and Stop):
+``cf apply`` and ``cf update`` leave it down there, and ``cf up`` (or anything
+that records it running there again) ends the pause. ``commit`` is the git
+commit of the compose folder that ``cf pull-config`` (or ``cf web``) last
+applied in full; only that workflow sets it. Every change is a
 read-modify-write under an exclusive ``flock`` on a sidecar lock file, and the
 new content is written to a temporary file, fsynced and renamed over the old
 one, so two ``cf`` processes never lose each other's updates and a crash never
@@ -26,7 +34,7 @@ import fcntl
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -40,6 +48,7 @@ STATE_VERSION = 1
 # Lines of names that YAML reads as the strings they are (no quotes needed): a letter, then
 # letters, digits, '.', '_' and '-', and no word a YAML 1.1 or 1.2 reader takes for a
 # boolean or null. Checked over all names at once: the file is rewritten after every step.
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 object names
 _PLAIN_LINES = re.compile(
     r"(?:(?!(?:y|yes|n|no|on|off|true|false|null)\n)[A-Za-z][A-Za-z0-9._-]*\n)*", re.IGNORECASE
 )
@@ -47,13 +56,16 @@ _PLAIN_LINES = re.compile(
 
 @dataclass(frozen=True)
 class State:
-    """An immutable snapshot: stack name -> hosts it is deployed on."""
+    """An immutable snapshot: stack name -> hosts it is deployed on (and where its old
+    data copies are, and where it is paused)."""
 
     deployed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     data_left: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    paused: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    commit: str | None = None  # the git commit last applied (gitpull.py)
 
     def __post_init__(self) -> None:
-        for name in ("deployed", "data_left"):
+        for name in ("deployed", "data_left", "paused"):
             value: Mapping[str, tuple[str, ...]] = getattr(self, name)
             frozen = {k: tuple(dict.fromkeys(v)) for k, v in sorted(value.items()) if v}
             object.__setattr__(self, name, MappingProxyType(frozen))
@@ -63,13 +75,34 @@ class State:
         return self.deployed.get(stack, ())
 
     def with_hosts(self, stack: str, hosts: tuple[str, ...] | list[str]) -> State:
-        """A copy where ``stack`` is on ``hosts`` (removed when empty)."""
+        """A copy where ``stack`` is on ``hosts`` (removed when empty); a stack recorded
+        on a host is no longer paused there."""
         new = dict(self.deployed)
         if hosts:
             new[stack] = tuple(dict.fromkeys(hosts))
         else:
             new.pop(stack, None)
-        return State(new, self.data_left)
+        paused = dict(self.paused)
+        paused[stack] = tuple(h for h in self.paused_on(stack) if h not in hosts)
+        return replace(self, deployed=new, paused=paused)
+
+    def paused_on(self, stack: str) -> tuple[str, ...]:
+        """Hosts where ``stack`` was taken down on purpose (``cf down``, ``cf stop``)."""
+        return self.paused.get(stack, ())
+
+    def with_paused(self, stack: str, hosts: tuple[str, ...] | list[str]) -> State:
+        """A copy where ``stack`` is also paused on ``hosts``."""
+        paused = dict(self.paused)
+        paused[stack] = (*self.paused_on(stack), *hosts)
+        return replace(self, paused=paused)
+
+    def resumed(self, stack: str, hosts: tuple[str, ...] | None = None) -> State:
+        """A copy where ``stack`` is no longer paused on ``hosts`` (default: anywhere)."""
+        paused = dict(self.paused)
+        paused[stack] = (
+            () if hosts is None else tuple(h for h in self.paused_on(stack) if h not in hosts)
+        )
+        return replace(self, paused=paused)
 
     def data_left_on(self, stack: str) -> tuple[str, ...]:
         """Hosts holding an old copy of ``stack``'s data (left there by a move)."""
@@ -79,11 +112,15 @@ class State:
         """A copy where ``stack``'s old data copies are on ``hosts`` (forgotten when empty)."""
         new = dict(self.data_left)
         new[stack] = tuple(hosts)
-        return State(self.deployed, new)
+        return replace(self, data_left=new)
+
+    def with_commit(self, commit: str | None) -> State:
+        """A copy recording ``commit`` as the git commit last applied."""
+        return replace(self, commit=commit)
 
     def without(self, stack: str) -> State:
-        """A copy with ``stack`` removed."""
-        return self.with_hosts(stack, ())
+        """A copy with ``stack`` removed (and no longer paused anywhere)."""
+        return self.with_hosts(stack, ()).resumed(stack)
 
     def to_document(self) -> dict[str, Any]:
         """The on-disk form: one host as a plain string, several as a list."""
@@ -94,14 +131,19 @@ class State:
         document: dict[str, Any] = {"version": STATE_VERSION, "deployed": deployed}
         if self.data_left:
             document["data_left"] = {stack: list(h) for stack, h in self.data_left.items()}
+        if self.paused:
+            document["paused"] = {stack: list(h) for stack, h in self.paused.items()}
+        if self.commit is not None:
+            document["commit"] = self.commit
         return document
 
 
 def render_state(state: State) -> str:
     """The state file's text: ``dump_yaml`` of ``to_document()``, written line by line when
     every name is a plain word (a write per step must not cost a YAML emitter run)."""
-    names = [*state.deployed, *state.data_left]
-    names += [h for hosts in (*state.deployed.values(), *state.data_left.values()) for h in hosts]
+    tables = (state.deployed, state.data_left, state.paused)
+    names = [stack for table in tables for stack in table]
+    names += [h for table in tables for hosts in table.values() for h in hosts]
     listed = "".join(f"{n}\n" for n in names)
     if listed.count("\n") != len(names) or not _PLAIN_LINES.fullmatch(listed):
         return dump_yaml(state.to_document())
@@ -111,10 +153,13 @@ def render_state(state: State) -> str:
             lines.append(f"  {stack}: {hosts[0]}")
         else:
             lines += [f"  {stack}:", *(f"  - {h}" for h in hosts)]
-    if state.data_left:
-        lines.append("data_left:")
-        for stack, hosts in state.data_left.items():
-            lines += [f"  {stack}:", *(f"  - {h}" for h in hosts)]
+    for key, table in (("data_left", state.data_left), ("paused", state.paused)):
+        if table:
+            lines.append(f"{key}:")
+            for stack, hosts in table.items():
+                lines += [f"  {stack}:", *(f"  - {h}" for h in hosts)]
+    if state.commit is not None:  # quoted: all digits, or digits around one 'e', read as a number
+        lines.append(f'commit: "{state.commit}"')
     return "\n".join(lines) + "\n"
 
 
@@ -141,10 +186,16 @@ def parse_state(text: str, path: Path) -> State:
             f"(it understands version {STATE_VERSION})",
             hint="upgrade compose-farm, or restore a state file written by this version",
         )
-    unknown = set(raw) - {"version", "deployed", "data_left"}
+    unknown = set(raw) - {"version", "deployed", "data_left", "paused", "commit"}
     if unknown:
         raise StateError(_corrupt(path, f"unknown keys: {', '.join(sorted(map(str, unknown)))}"))
-    return State(_stack_hosts(raw, "deployed", path), _stack_hosts(raw, "data_left", path))
+    commit = raw.get("commit")
+    if commit is not None and not (isinstance(commit, str) and _COMMIT.fullmatch(commit)):
+        raise StateError(_corrupt(path, "commit: expected a git commit id (40 or 64 hex digits)"))
+    deployed, data_left, paused = (
+        _stack_hosts(raw, key, path) for key in ("deployed", "data_left", "paused")
+    )
+    return State(deployed, data_left, paused, commit)
 
 
 def _stack_hosts(raw: Mapping[str, Any], key: str, path: Path) -> dict[str, tuple[str, ...]]:
@@ -243,8 +294,17 @@ class StateStore:
 
     def replace(self, state: State) -> None:
         """Write a whole new placement (``cf refresh``); refuses to replace an unreadable
-        file. The record of old data copies is kept: only ``cf prune-data`` clears it."""
-        self.modify(lambda current: State(state.deployed, current.data_left))
+        file. The record of old data copies is kept: only ``cf prune-data`` clears it. Pauses
+        are kept but where the stack runs again (someone started it by hand)."""
+
+        def placed(current: State) -> State:
+            paused = {
+                stack: tuple(h for h in hosts if h not in state.hosts_of(stack))
+                for stack, hosts in current.paused.items()
+            }
+            return State(state.deployed, current.data_left, paused, current.commit)
+
+        self.modify(placed)
 
     def _write(self, state: State) -> None:
         text = render_state(state)

@@ -1,4 +1,4 @@
-"""`cf ps`, `cf logs` and `cf stats` against real hosts, compared with what the engines say.
+"""`cf ps`, `cf logs`, `cf stats --containers` against real hosts, checked on the engines.
 
 Most tests use the shared hosts h1..h3. The login count needs hosts nobody else
 talks to meanwhile, so that test runs on h4..h6 under the ``faults`` group's lock.
@@ -95,7 +95,7 @@ def test_stats_json_names_the_stack_of_each_running_container(farm: Farm) -> Non
     expected = {(c.host, c.project, c.name) for c in farm.containers()}
     assert {s for _, s, _ in expected} == set(stacks)
 
-    done = farm.cf("stats", "--json")
+    done = farm.cf("stats", "--containers", "--json")
 
     assert done.returncode == 0, done
     report = json.loads(done.stdout)

@@ -9,6 +9,7 @@ are taken here, at 1280x800.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.lab import Lab
+from tests.support.browser import chromium
 from tests.support.farm import Farm as LabFarm
 from tests.support.farm import open_farm
 from tests.support.procs import pids_where
@@ -33,15 +35,6 @@ pytestmark = [
     pytest.mark.xdist_group("web-browser"),  # one `cf web` + Chromium, not one per worker
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WAIT_MS = 90_000  # a compose action over SSH, with a health check on the way
@@ -80,6 +73,8 @@ class Site:
             "reload": farm.name("reload"),
             "box": farm.name("box"),
             "gone": farm.name("gone"),
+            "keys": farm.name("keys"),
+            "tail": farm.name("tail"),
         }
 
 
@@ -100,7 +95,9 @@ def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         farm.stack("reload", "h3", slow_stack(lab.image, ports[0] + 3))
         farm.stack("box", "h2", sleep_stack(lab.image, services=("app", "side")))
         farm.stack("gone", "h2")
-        names = ("pair", "pal", "talk", "quiet", "box", "gone")
+        farm.stack("keys", "h3")
+        farm.stack("tail", "h1", sleep_stack(lab.image, services=("app", "side")))
+        names = ("pair", "pal", "talk", "quiet", "box", "gone", "tail")
         started = farm.cf("up", *(farm.name(n) for n in names))
         assert started.returncode == 0, started
         with WebServer(farm.config_path, farm.env(), folder / "cf-web.log") as server:
@@ -109,12 +106,8 @@ def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: run scripts/install-deps.sh")
-    with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def log_in(page: Any, site: Site, screenshot: str | None = None) -> None:
@@ -203,6 +196,7 @@ def test_log_in_and_see_the_stacks_under_their_hosts(browser: Any, site: Site) -
                 s["up"]: status(s["up"], "h1"),
                 s["edit"]: status(s["edit"], "h1"),
                 s["quiet"]: "running",
+                s["tail"]: "running",
             },
             "h2": {
                 s["pair"]: "running",
@@ -215,6 +209,7 @@ def test_log_in_and_see_the_stacks_under_their_hosts(browser: Any, site: Site) -
                 s["solo"]: "stopped",
                 s["pal"]: status(s["pal"], "h3"),
                 s["reload"]: status(s["reload"], "h3"),
+                s["keys"]: "stopped",
             },
         }
         assert engines[s["pair"]] == {"h2": "running", "h3": "running"}
@@ -387,7 +382,7 @@ def test_command_palette_with_cmd_k_follows_logs_and_opens_a_shell_on_a_host(
     palette_open(page, "Meta+k")
     for query, expected in {
         "shell on": ["Shell on h1", "Shell on h2", "Shell on h3"],
-        "go to": ["Go to dashboard", "Go to console"],
+        "go to": ["Go to dashboard", "Go to console", "Go to containers"],
         f" {stack}": [
             f"Open stack {stack}",
             *(f"{verb} {stack}" for verb in ("Up", "Down", "Stop", "Restart", "Pull", "Update")),
@@ -667,3 +662,303 @@ def test_at_a_phones_width_nothing_is_off_screen(phone: Any, site: Site) -> None
     palette = phone.locator("#palette .modal-box").bounding_box()
     assert palette is not None and palette["x"] >= 0
     assert palette["x"] + palette["width"] <= PHONE["width"]
+
+
+# ---------------------------------------------------------------- the editor's keys
+
+
+def editor_ready(page: Any, site: Site, stack: str) -> Path:
+    """Open the stack's page and wait for its compose file in the editor; its path."""
+    compose = site.lab.compose_dir / stack / "compose.yaml"
+    page.goto(f"{site.server.url}/stack/{stack}")
+    page.wait_for_function(
+        "t => window.cfEditor && window.cfEditor.getValue() === t", arg=compose.read_text()
+    )
+    return compose
+
+
+def saved_status(page: Any) -> str:
+    page.wait_for_function(
+        "() => /^(saved|not saved)/.test(document.querySelector('#editor-status').textContent)"
+    )
+    status: str = page.text_content("#editor-status")
+    return status
+
+
+def test_ctrl_s_saves_a_refused_save_marks_its_line_and_leaving_unsaved_asks(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    compose = editor_ready(page, site, site.stacks["keys"])
+    original = compose.read_text()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()  # stay on the page
+
+    page.on("dialog", on_dialog)
+
+    # a typo Compose refuses (an unknown key), typed as a person types it
+    page.click(".CodeMirror-code")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("    portz: ['8080:80']\n")
+    assert page.get_attribute("#editor", "data-dirty") == "1"
+    page.keyboard.press("Control+s")
+    status = saved_status(page)
+    assert status.startswith("not saved") and "portz" in status, status
+    bad_line = original.count("\n") + 1
+    assert f":{bad_line}:" in status, status
+    assert page.get_attribute("#editor", "data-error-line") == str(bad_line)
+    marked = page.eval_on_selector_all(
+        ".CodeMirror-code .cm-error-line pre", "els => els.map(e => e.textContent)"
+    )
+    assert marked == ["    portz: ['8080:80']"], marked
+    assert compose.read_text() == original
+
+    # leaving with unsaved edits asks first; "stay" keeps the page and the edits
+    page.click("nav a[href='/']")
+    assert dialogs == ["beforeunload"]
+    assert page.url == f"{site.server.url}/stack/{site.stacks['keys']}"
+
+    fixed = original + "# saved with the Mac's key\n"
+    page.evaluate("t => window.cfEditor.setValue(t)", fixed)
+    page.click("h1")
+    page.keyboard.press("Meta+s")  # the Mac's key, and from outside the editor's text
+    assert saved_status(page).startswith("saved")
+    assert compose.read_text() == fixed
+    assert page.locator(".CodeMirror-code .cm-error-line").count() == 0
+    assert page.get_attribute("#editor", "data-dirty") == ""
+    page.click("nav a[href='/']")  # nothing unsaved: no question
+    page.wait_for_url(f"{site.server.url}/")
+    assert dialogs == ["beforeunload"]
+    assert [e for e in errors if "status of 400" not in e] == []  # the refused save's 400
+
+
+def test_history_shows_the_diff_to_a_kept_version_and_restores_it_into_the_editor(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    compose = editor_ready(page, site, site.stacks["keys"])
+    before = compose.read_text()
+    changed = before + "# a change to undo\n"
+    page.evaluate("t => window.cfEditor.setValue(t)", changed)
+    page.click("#editor-save")
+    assert saved_status(page).startswith("saved")
+
+    page.click("#editor-history")
+    page.wait_for_selector("#history-list li.active")
+    page.wait_for_function(
+        "() => document.querySelector('#history-diff').textContent.includes('a change to undo')"
+    )
+    added = page.eval_on_selector_all(
+        "#history-diff .diff-add", "els => els.map(e => e.textContent.trim())"
+    )
+    assert added == ["+++ compose.yaml (now)", "+# a change to undo"], added
+    page.screenshot(path=str(SCREENSHOTS / "history.png"))
+    page.click("#history-restore")
+
+    page.wait_for_selector("#history-modal", state="hidden")
+    assert page.evaluate("() => window.cfEditor.getValue()") == before
+    assert compose.read_text() == changed  # restored into the editor only
+    assert page.get_attribute("#editor", "data-dirty") == "1"
+    page.keyboard.press("Control+s")
+    assert saved_status(page).startswith("saved")
+    assert compose.read_text() == before
+    assert errors == []
+
+
+# ---------------------------------------------------------------- theme
+
+
+EDITOR_BACKGROUND = "() => getComputedStyle(document.querySelector('.CodeMirror')).backgroundColor"
+
+
+def test_the_theme_toggle_goes_system_light_dark_and_the_editor_and_terminal_follow(
+    browser: Any, site: Site
+) -> None:
+    context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    try:
+        log_in(tab, site)
+        tab.goto(f"{site.server.url}/console")
+        tab.wait_for_function("() => window.cfEditor && window.cfEditor.getValue().length > 0")
+        tab.click("#console-connect")
+        tab.wait_for_function("() => window.cfTerminals && window.cfTerminals.size === 1")
+        terminal = "() => [...window.cfTerminals][0].options.theme.background"
+
+        seen = {}
+        for choice in ("system", "light", "dark"):
+            assert tab.get_attribute("#theme-toggle", "data-choice") == choice
+            seen[choice] = (
+                tab.get_attribute("html", "data-theme"),
+                tab.evaluate(EDITOR_BACKGROUND),
+                tab.evaluate(terminal),
+            )
+            tab.click("#theme-toggle")
+
+        assert seen["system"][0] is None and seen["system"][1:] == seen["light"][1:]
+        assert seen["light"] == ("light", "rgb(255, 255, 255)", "#ffffff")
+        assert seen["dark"] == ("dark", "rgb(26, 32, 41)", "#0f1623")
+        tab.click("#theme-toggle")  # back at dark, kept across pages
+        tab.click("#theme-toggle")
+        tab.goto(f"{site.server.url}/stack/{site.stacks['keys']}")
+        tab.wait_for_function("() => window.cfEditor")
+        assert tab.get_attribute("html", "data-theme") == "dark"
+        assert tab.evaluate(EDITOR_BACKGROUND) == "rgb(26, 32, 41)"
+        tab.screenshot(path=str(SCREENSHOTS / "stack-dark.png"))
+    finally:
+        context.close()
+
+
+# ---------------------------------------------------------------- the logs panel
+
+
+def say(site: Site, stack: str, service: str, text: str) -> None:
+    """A line on the container's own output (what `docker logs` shows), written on h1."""
+    line = ["exec", f"{stack}-{service}-1", "sh", "-c", f"echo {text} > /proc/1/fd/1"]
+    done = site.lab.docker("h1", *line)
+    assert done.returncode == 0, done.stderr
+
+
+def shown(page: Any, text: str) -> None:
+    page.wait_for_function(
+        "t => [...document.querySelectorAll('#output-lines span')]"
+        ".some(s => !s.hidden && s.textContent.includes(t))",
+        arg=text,
+    )
+
+
+def visible_lines(page: Any) -> list[str]:
+    lines: list[str] = page.eval_on_selector_all(
+        "#output-lines span", "els => els.filter(e => !e.hidden).map(e => e.textContent.trim())"
+    )
+    return lines
+
+
+def test_logs_panel_search_pause_service_times_and_a_page_of_its_own(
+    page: Any, site: Site, errors: list[str]
+) -> None:
+    stack = site.stacks["tail"]
+    page.goto(f"{site.server.url}/stack/{stack}")
+    page.click("#action-logs")
+    say(site, stack, "app", "first-from-app")
+    say(site, stack, "side", "first-from-side")
+    shown(page, "first-from-side")
+    shown(page, "first-from-app")
+
+    page.fill("#output-search", "from-side")
+    assert [line for line in visible_lines(page) if "from-" in line] == [
+        line for line in visible_lines(page) if "from-side" in line
+    ]
+    assert any("first-from-side" in line for line in visible_lines(page))
+    assert page.text_content("#output-matches").endswith(("match", "matches"))
+    page.fill("#output-search", "")
+
+    page.click("#output-pause")
+    say(site, stack, "app", "while-paused")
+    page.wait_for_function(
+        "() => document.querySelector('#output-status').textContent === 'paused, 1 new'"
+    )
+    assert not any("while-paused" in line for line in visible_lines(page))
+    page.click("#output-pause")
+    shown(page, "while-paused")
+
+    assert page.eval_on_selector_all("#output-service option", "els => els.map(e => e.value)") == [
+        "",
+        "app",
+        "side",
+    ]
+    page.select_option("#output-service", "side")
+    say(site, stack, "side", "second-from-side")
+    shown(page, "second-from-side")
+    followed = visible_lines(page)
+    assert not any("from-app" in line or "while-paused" in line for line in followed), followed
+    assert page.text_content("#output-title") == f"Logs: {stack} / side"
+
+    page.check("#output-stamps")
+    say(site, stack, "side", "third-from-side")
+    shown(page, "third-from-side")
+    third = next(line for line in visible_lines(page) if "third-from-side" in line)
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", third), third
+
+    href = page.get_attribute("#output-page", "href")
+    assert href == f"/logs/{stack}?service=side", href
+    page.goto(f"{site.server.url}{href}")
+    page.wait_for_selector("#output.full:not([hidden])")
+    shown(page, "third-from-side")
+    assert not any("from-app" in line for line in visible_lines(page))
+    assert page.text_content("#output-status") == "following"
+    assert errors == []
+
+
+def test_the_logs_panel_is_resized_by_its_edge_and_keeps_its_height(page: Any, site: Site) -> None:
+    stack = site.stacks["tail"]
+    page.goto(f"{site.server.url}/stack/{stack}")
+    page.click("#action-logs")
+    page.wait_for_selector("#output:not([hidden])")
+    before = page.locator("#output").bounding_box()
+    grip = page.locator("#output-grip").bounding_box()
+    assert before is not None and grip is not None
+    x, y = grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2
+
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y - 200, steps=5)
+    page.mouse.up()
+
+    after = page.locator("#output").bounding_box()
+    assert after is not None and after["height"] > before["height"] + 150, (before, after)
+    room = page.evaluate("() => parseFloat(document.body.style.paddingBottom)")
+    assert abs(room - after["height"]) < 2  # the page keeps room: nothing hidden under it
+    page.reload()
+    page.click("#action-logs")
+    page.wait_for_selector("#output:not([hidden])")
+    again = page.locator("#output").bounding_box()
+    assert again is not None and abs(again["height"] - after["height"]) < 2
+
+
+# ---------------------------------------------------------------- every page, both widths
+
+
+def fits(page: Any, width: int) -> None:
+    """Nothing wider than the screen, and every visible button and link on it."""
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url} is {scroll} px wide"
+    assert page.evaluate(OFF_SCREEN) == [], page.url
+
+
+@pytest.mark.parametrize("viewport", [VIEWPORT, PHONE], ids=["1280x800", "390x844"])
+def test_every_page_and_panel_fits_the_screen(
+    browser: Any, site: Site, viewport: dict[str, int]
+) -> None:
+    width = viewport["width"]
+    for tab in logged_in_tab(browser, site, viewport):
+        stack = site.stacks["tail"]
+        pages = {
+            "/": "#stacks tr[data-stack]",
+            f"/stack/{stack}": "#containers tr[data-service='side']",
+            "/console": "#console-term",
+            "/containers": "#farm-containers tr[data-container]",
+            f"/logs/{stack}": "#output.full:not([hidden])",
+        }
+        for path, ready in pages.items():
+            tab.goto(f"{site.server.url}{path}")
+            tab.wait_for_selector(ready)
+            fits(tab, width)
+        tab.goto(f"{site.server.url}/stack/{stack}")
+        panels = {
+            "#action-logs": "#output:not([hidden])",
+            "#editor-history": "#history-modal:not([hidden])",
+            "#palette-open": "#palette:not([hidden])",
+        }
+        for button, opened in panels.items():
+            tab.click(button)
+            tab.wait_for_selector(opened)
+            fits(tab, width)
+            box = tab.locator(opened).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+            tab.keyboard.press("Escape")
+            tab.evaluate(
+                "() => { for (const id of ['history-modal', 'palette']) "
+                "document.getElementById(id).hidden = true; }"
+            )

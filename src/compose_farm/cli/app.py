@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not `typing`'s: a TAB answered from the cache imports nothing more
 if TYPE_CHECKING:
     import typer
 
@@ -50,14 +49,24 @@ def _interrupted(_signum: int, _frame: object) -> None:
 
 def main() -> None:
     """Entry point for ``cf`` and ``compose-farm``: user errors never show a traceback."""
+    from compose_farm.cli.quickcomplete import answer_from_cache
+
+    if answer_from_cache(os.environ):  # a TAB asked before: no Typer (quickcomplete.py)
+        raise SystemExit(0)
+    import signal
+
     from compose_farm.errors import FarmError
 
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     previous = signal.signal(signal.SIGINT, _interrupted)
     gc.disable()
     try:
+        from compose_farm.cli.completion import asked, complete
         from compose_farm.cli.root import app
 
+        prog_name = asked(os.environ)
+        if prog_name is not None:  # the shell's TAB (cli/completion.py)
+            complete(app, prog_name)
         app()
     except FarmError as error:
         from compose_farm.cli.common import report

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from compose_farm.cli import completion
 from compose_farm.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -76,17 +77,29 @@ def fail(message: str, *, hint: str | None = None, code: ExitStatus = ExitStatus
 
 StacksArg = Annotated[
     list[str] | None,
-    typer.Argument(help="Stacks to act on.", show_default=False),
+    typer.Argument(help="Stacks to act on.", show_default=False, autocompletion=completion.stacks),
+]
+StackArg = Annotated[
+    str, typer.Argument(help="The stack.", show_default=False, autocompletion=completion.stacks)
 ]
 AllOption = Annotated[bool, typer.Option("--all", "-a", help="Every stack in the config.")]
 HostOption = Annotated[
     str | None,
-    typer.Option("--host", "-H", help="Only this host (for stacks on several hosts: only here)."),
+    typer.Option(
+        "--host",
+        "-H",
+        help="Only this host (for stacks on several hosts: only here).",
+        autocompletion=completion.hosts,
+    ),
 ]
 ServiceOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--service", "-s", help="Only this compose service (repeatable).", show_default=False
+        "--service",
+        "-s",
+        help="Only this compose service (repeatable).",
+        show_default=False,
+        autocompletion=completion.services,
     ),
 ]
 

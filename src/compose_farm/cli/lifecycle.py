@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from compose_farm.cli import completion
 from compose_farm.cli.common import (
     AllOption,
     ConfigOption,
     HostOption,
     ServiceOption,
+    StackArg,
     StacksArg,
     check_services,
     fail,
@@ -106,6 +108,7 @@ def up(
             help="Pull images before starting: always, missing, never or build "
             "(as compose up --pull).",
             show_default=False,
+            autocompletion=completion.choices(*PULL_POLICIES),
         ),
     ] = None,
     prune_data: PruneDataOption = False,
@@ -128,10 +131,14 @@ def up(
 
 COMMANDS: dict[str, tuple[str, StackAction]] = {
     "down": (
-        "Stop and remove stacks' containers where they run.",
+        "Stop and remove stacks' containers where they run (paused: cf apply leaves them "
+        "down until cf up).",
         lambda ops, names, host, services: ops.down(names, only_host=host, services=services),
     ),
-    "stop": ("Stop stacks' containers (they stay deployed).", _verb("stop")),
+    "stop": (
+        "Stop stacks' containers (they stay deployed, paused: cf apply leaves them stopped).",
+        lambda ops, names, host, services: ops.stop(names, only_host=host, services=services),
+    ),
     "restart": ("Restart stacks' containers.", _verb("restart")),
     "pull": ("Pull stacks' images on their hosts.", _verb("pull", "--ignore-buildable")),
 }
@@ -170,7 +177,7 @@ RAW_SUBCOMMANDS = frozenset({"exec", "run", "attach"})
 
 def compose_passthrough(
     ctx: typer.Context,
-    stack: Annotated[str, typer.Argument(help="The stack.", show_default=False)],
+    stack: StackArg,
     host: HostOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -221,7 +228,7 @@ def run_on_hosts(
 
 
 def rollback(
-    stack: Annotated[str, typer.Argument(help="The stack.", show_default=False)],
+    stack: StackArg,
     service: ServiceOption = None,
     host: HostOption = None,
     config: ConfigOption = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from compose_farm.cli import completion
 from compose_farm.cli.common import (
     ConfigOption,
     JsonOption,
@@ -22,7 +23,11 @@ from compose_farm.status import ExitStatus
 
 def check(
     stacks: Annotated[
-        list[str] | None, typer.Argument(help="Also show which hosts could run these stacks.")
+        list[str] | None,
+        typer.Argument(
+            help="Also show which hosts could run these stacks.",
+            autocompletion=completion.stacks,
+        ),
     ] = None,
     local: Annotated[bool, typer.Option("--local", help="Only check the config and disk.")] = False,
     config: ConfigOption = None,
@@ -131,7 +136,10 @@ set -- docker network create --driver bridge
 
 
 def init_network(
-    hosts: Annotated[list[str] | None, typer.Argument(help="Hosts (default: all).")] = None,
+    hosts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Hosts (default: all).", autocompletion=completion.hosts),
+    ] = None,
     network: Annotated[str, typer.Option("--network", help="Network name.")] = "mynetwork",
     subnet: Annotated[str | None, typer.Option("--subnet", help="e.g. 172.20.0.0/16")] = None,
     gateway: Annotated[str | None, typer.Option("--gateway", help="e.g. 172.20.0.1")] = None,
@@ -187,7 +195,10 @@ def init_network(
 
 
 def traefik_file(
-    stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to include.")] = None,
+    stacks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Stacks to include.", autocompletion=completion.stacks),
+    ] = None,
     all_stacks: Annotated[bool, typer.Option("--all", "-a", help="Every deployed stack.")] = False,
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Write to FILE (only when it changed).")

@@ -1,4 +1,4 @@
-"""Read-only commands: ``list``, ``ps``, ``logs``, ``stats``."""
+"""Read-only commands: ``list``, ``ps``, ``logs``, ``outdated`` (``stats``: cli/stats.py)."""
 
 from __future__ import annotations
 
@@ -34,17 +34,32 @@ def list_stacks(
     host: HostOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List configured stacks and the hosts each runs on (--host also matches 'all')."""
+    """List configured stacks, the hosts each runs on (--host also matches 'all'), and
+    where one is paused (taken down on purpose: `cf apply` leaves it down until `cf up`)."""
+    from compose_farm.state import StateStore
+
     cfg = load(config)
     check_hosts(cfg, [host] if host is not None else [])
     stacks = [s for s in cfg.stacks.values() if host is None or host in s.hosts]
+    state = StateStore(cfg.state_path).read()
     if as_json:
         print_json(
-            [{"stack": s.name, "hosts": list(s.hosts), "all_hosts": s.all_hosts} for s in stacks]
+            [
+                {
+                    "stack": s.name,
+                    "hosts": list(s.hosts),
+                    "all_hosts": s.all_hosts,
+                    "paused": list(state.paused_on(s.name)),
+                }
+                for s in stacks
+            ]
         )
         return
-    rows = [(s.name, "all" if s.all_hosts else ", ".join(s.hosts)) for s in stacks]
-    _table(("STACK", "HOSTS"), rows)
+    rows = [
+        (s.name, "all" if s.all_hosts else ", ".join(s.hosts), ", ".join(state.paused_on(s.name)))
+        for s in stacks
+    ]
+    _table(("STACK", "HOSTS", "PAUSED ON"), rows)
 
 
 def _table(
@@ -129,7 +144,14 @@ def ps(
         _table(
             ("STACK", "SERVICE", "HOST", "STATE", "IMAGE", "PORTS"),
             [
-                (r.stack, r.service, r.host, r.status or r.state, r.image, short_ports(r.ports))
+                (
+                    r.stack,
+                    r.service,
+                    r.host,
+                    (r.status or r.state) + (" (paused)" if r.paused and r.service else ""),
+                    r.image,
+                    short_ports(r.ports),
+                )
                 for r in rows
             ],
         )
@@ -166,44 +188,6 @@ def logs(
     if follow:
         args.append("--follow")
     run_on_hosts(cfg, names, host, [*args, *services], "logs")
-
-
-def stats(
-    host: HostOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """CPU and memory of running containers, per host (one round trip per host)."""
-    from dataclasses import asdict
-
-    from compose_farm.executor import Executor
-    from compose_farm.operations.stats import Stats, read_stats
-
-    cfg = load(config)
-    check_hosts(cfg, [host] if host is not None else [])
-    hosts = [host] if host else list(cfg.hosts)
-
-    async def main() -> Stats:
-        async with Executor(cfg) as executor:
-            return await read_stats(cfg, executor, hosts)
-
-    found = run_async(main())
-    if as_json:
-        print_json(
-            {"containers": [asdict(r) for r in found.containers], "unreachable": found.unreachable}
-        )
-    else:
-        _table(
-            ("HOST", "STACK", "CONTAINER", "CPU", "MEMORY", "MEM %"),
-            [
-                (r.host, r.stack, r.container, r.cpu, r.memory, r.memory_percent)
-                for r in found.containers
-            ],
-        )
-        for why in found.unreachable.values():
-            typer.echo(f"warning: {why}", err=True)
-    if found.unreachable:
-        raise SystemExit(ExitStatus.UNREACHABLE)
 
 
 def outdated(
@@ -269,4 +253,3 @@ def register(app: typer.Typer) -> None:
     app.command()(ps)
     app.command()(outdated)
     app.command()(logs)
-    app.command()(stats)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from compose_farm.cli import completion
 from compose_farm.cli.common import (
     ConfigOption,
     JsonOption,
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="SSH keys and host trust for the farm's hosts.", no_args_is_help=True)
 
-HostsArg = Annotated[list[str] | None, typer.Argument(help="Hosts (default: all).")]
+HostsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Hosts (default: all).", autocompletion=completion.hosts),
+]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Trust without asking.")]
 
 

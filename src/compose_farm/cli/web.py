@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from compose_farm.cli.common import ConfigOption, fail
+
+if TYPE_CHECKING:
+    from compose_farm.web.auth import Auth
+    from compose_farm.web.forwardauth import ForwardAuth
 
 
 def _config_home() -> Path:
@@ -44,9 +48,11 @@ def web(
     config: ConfigOption = None,
 ) -> None:
     """Serve the web UI. Log in with the password (--set-password or $CF_WEB_PASSWORD);
-    without one, with the link printed at start (it works once, for 10 minutes)."""
+    without one, with the link printed at start (it works once, for 10 minutes). Behind a
+    reverse proxy doing forward auth, as the user it names (web.forward_auth in the config;
+    docs/web-proxy.md)."""
     from compose_farm.fsutil import atomic_write
-    from compose_farm.web.auth import Auth, clock_time, hash_password, password_file
+    from compose_farm.web.auth import Auth, hash_password, password_file
     from compose_farm.web.hosts import AllowedHosts, host_problem, url_host
 
     extra_hosts = allowed_host or []
@@ -79,47 +85,83 @@ def web(
         password_hash = hash_password(from_env)
     elif stored.is_file():
         password_hash = stored.read_text(encoding="utf-8").strip() or None
-    # The start-up link only when there is no password: it would land in the service's log.
+    from compose_farm.web.forwardauth import ForwardAuth
+
+    options = cfg.web.forward_auth
+    forward = ForwardAuth.of(options) if options is not None else None
+    # The start-up link only when there is no password (it would land in the service's log)
+    # and no proxy logs people in.
     import secrets
 
-    token = secrets.token_urlsafe(24) if password_hash is None else None
+    token = secrets.token_urlsafe(24) if password_hash is None and forward is None else None
     auth = Auth(password_hash=password_hash, token=token, secure_cookies=secure_cookies)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo(
-            f"warning: listening on {host}: anyone who can reach it gets the login page. "
-            "Put it behind HTTPS (and use --secure-cookies).",
-            err=True,
-        )
-        if not extra_hosts:
-            typer.echo(
-                f"  only Host {url_host(host)}:{port} and the loopback names are answered: add "
-                "--allowed-host NAME for the name browsers use to reach it.",
-                err=True,
-            )
-    shown = url_host(host)
+    _warn_if_exposed(host, port, extra_hosts)
     typer.echo(f"Compose Farm UI for {cfg.path}")
-    if token is None or auth.token_expires is None:
-        typer.echo(f"  open: http://{shown}:{port}/login   (log in with the password)")
-    else:
-        until = clock_time(auth.token_expires)
-        typer.echo(
-            f"  one-time login link, valid until {until}: http://{shown}:{port}/login?token={token}"
-        )
-        typer.echo(
-            "  no password set: once the link is used or expired, restart `cf web` for a new "
-            "one, or set a password with `cf web --set-password`"
-        )
+    _say_how_to_log_in(f"http://{url_host(host)}:{port}", auth, forward)
 
     import uvicorn
 
     from compose_farm.web.app import create_app
 
     allowed = AllowedHosts.for_server(host, port, extra_hosts)
-    app = create_app(cfg.path, auth, allowed_hosts=allowed)
+    app = create_app(cfg.path, auth, allowed_hosts=allowed, forward_auth=forward)
     from compose_farm.cli.app import resume_collector
 
     resume_collector()  # a server runs for days: its garbage must be collected
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws="websockets")
+    _log_to_stderr()
+    # The app applies X-Forwarded-For itself, after forward auth has seen the real peer.
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", ws="websockets", proxy_headers=False
+    )
+
+
+def _warn_if_exposed(host: str, port: int, extra_hosts: list[str]) -> None:
+    from compose_farm.web.hosts import url_host
+
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return
+    typer.echo(
+        f"warning: listening on {host}: anyone who can reach it gets the login page. "
+        "Put it behind HTTPS (and use --secure-cookies).",
+        err=True,
+    )
+    if not extra_hosts:
+        typer.echo(
+            f"  only Host {url_host(host)}:{port} and the loopback names are answered: add "
+            "--allowed-host NAME for the name browsers use to reach it.",
+            err=True,
+        )
+
+
+def _say_how_to_log_in(base: str, auth: Auth, forward: ForwardAuth | None) -> None:
+    from compose_farm.web.auth import clock_time
+
+    if forward is not None:
+        typer.echo(f"  forward auth: the user named in {forward.describe()}")
+    if auth.password_hash is not None:
+        typer.echo(f"  open: {base}/login   (log in with the password)")
+    elif auth.token is None or auth.token_expires is None:
+        typer.echo("  no password set: only users the proxy names get in")
+    else:
+        until = clock_time(auth.token_expires)
+        typer.echo(f"  one-time login link, valid until {until}: {base}/login?token={auth.token}")
+        typer.echo(
+            "  no password set: once the link is used or expired, restart `cf web` for a new "
+            "one, or set a password with `cf web --set-password`"
+        )
+
+
+def _log_to_stderr() -> None:
+    """The web app's warnings (refused forward-auth requests) as ``cf web: ...`` lines."""
+    import logging
+
+    log = logging.getLogger("compose_farm.web")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("cf web: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+        log.setLevel(logging.INFO)
 
 
 def _ask(prompt: str) -> str:

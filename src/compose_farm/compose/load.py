@@ -60,10 +60,25 @@ def _assemble(
     texts: dict[Path, str],
     read: Reader = read_file,
 ) -> ComposeProject:
-    loader = Loader(env.variables, texts, [], read)
+    seen: list[str] = list(texts.values())
+
+    def reading(file: Path) -> str:
+        text = read(file)
+        seen.append(text)
+        return text
+
+    loader = Loader(env.variables, texts, [], reading)
     data: Map = loader.load_project(env.files, env.project_dir)
     path = env.files[0]
     name = project_name(data, path, env.project_dir.name, env.variables)
+    if "COMPOSE_PROJECT_NAME" not in env.variables and any(
+        "COMPOSE_PROJECT_NAME" in text for text in seen
+    ):
+        # Compose interpolates ${COMPOSE_PROJECT_NAME} with the project's name (from
+        # `name:`, else the folder) when the environment does not set it: read it again
+        variables = {**env.variables, "COMPOSE_PROJECT_NAME": name}
+        loader = Loader(variables, texts, [], read)
+        data = loader.load_project(env.files, env.project_dir)
     profiles = profile_names(env.variables.get("COMPOSE_PROFILES", ""))
     active = active_services(data, profiles)
     check_inactive(data, {n: s for n, s in (data.get("services") or {}).items() if n not in active})

@@ -93,6 +93,8 @@ def _normalise(cfg: RawConfig, path: Path) -> Config:
         traefik_stack=cfg.traefik_stack,
         ssh=cfg.ssh,
         sync=cfg.sync,
+        web=cfg.web,
+        git=cfg.git,
     )
 
 

@@ -16,7 +16,15 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag
 
-from compose_farm.config.models import HookCommand, HostConfig, SshOptions, Strict, SyncOptions
+from compose_farm.config.models import (
+    GitOptions,
+    HookCommand,
+    HostConfig,
+    SshOptions,
+    Strict,
+    SyncOptions,
+    WebOptions,
+)
 
 HOST_FORMS = "expected an address, or a mapping with 'address' (and 'user', 'port')"
 STACK_FORMS = (
@@ -101,3 +109,5 @@ class RawConfig(Strict):
     ssh: SshOptions = Field(default_factory=SshOptions)
     sync: SyncOptions = Field(default_factory=SyncOptions)
     hooks: RawHooks | None = None
+    web: WebOptions = Field(default_factory=WebOptions)
+    git: GitOptions | None = None

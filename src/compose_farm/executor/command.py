@@ -52,6 +52,10 @@ class Script:
 
     program: str
     args: tuple[str, ...] = ()
+    # Run with ``stdin``: leave the channel's input open after it (the program reads its
+    # input up to a line of its own and then watches for cf hanging up, as the SSH pool
+    # does for commands without input; see ``sops.LOADER``).
+    keep_stdin_open: bool = False
 
     def shell(self) -> str:
         """``sh -c PROGRAM sh ARG...`` with everything quoted."""

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from compose_farm.config import Config
 from compose_farm.executor import ExecutorProtocol, Sink, notice
 from compose_farm.operations.lifecycle import Operations
+from compose_farm.operations.selfupdate import guarded
 from compose_farm.state import StateStore
 
 
@@ -43,7 +44,9 @@ def operations_for(
     who: str = "cf",
 ) -> Operations:
     """``Operations`` on ``config``'s state file, with the farm's hooks; ``who`` names
-    the command in the farm lock while it holds it."""
+    the command in the farm lock while it holds it. When cf runs in a stack it manages,
+    that stack's changing commands run detached from cf (``selfupdate.py``)."""
+    executor = guarded(executor, environ)
     store = StateStore(config.state_path)
     hooks = () if config.traefik_file is None else (traefik_hook(config, store, environ, sink),)
     return Operations(

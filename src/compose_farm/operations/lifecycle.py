@@ -25,6 +25,7 @@ from compose_farm.executor import (
     ExecutorProtocol,
     OutputLine,
     Result,
+    Runnable,
     Sink,
     compose,
     notice,
@@ -38,6 +39,7 @@ from compose_farm.operations.preflight import (
     preflight_script,
     requirements,
 )
+from compose_farm.sops import SopsError, SopsValues, with_secrets
 from compose_farm.state import State, StateStore
 from compose_farm.sync.datamove import DataMove, prune
 from compose_farm.sync.stackdir import describe, sync_stack
@@ -97,6 +99,8 @@ class Operations:
         self.store = store
         self.sink = sink
         self.environ = environ
+        # Stacks' SOPS secrets (sops.py), decrypted here once per command when first needed.
+        self.sops = SopsValues(config, environ)
         self.after_change = tuple(after_change)
         self.prune_data = prune_data
         # Extra words for the `up -d` that starts a stack (`cf up --build --pull always`).
@@ -120,9 +124,34 @@ class Operations:
 
     async def compose(self, stack: str, host: str, *args: str) -> Result:
         """``docker compose ARGS`` for ``stack`` on ``host``, output streamed."""
-        return await self.executor.run(
-            host, compose(self.config.stack_dir(stack), *args), stack=stack, sink=self.sink
+        return await self.run_compose(
+            stack, host, compose(self.config.stack_dir(stack), *args), self.sink
         )
+
+    async def run_compose(self, stack: str, host: str, command: Runnable, sink: Sink) -> Result:
+        """``command`` (compose, or a script ending in it) for ``stack`` on ``host``; a stack
+        with SOPS secrets gets them in its environment over stdin, or, when they cannot
+        be decrypted, the command does not run."""
+        try:
+            values = self.sops.of(stack)
+        except SopsError as exc:
+            self.info(stack, host, exc.message)
+            return Result(host, stack, 1, error=exc.message)
+        if not values:
+            return await self.executor.run(host, command, stack=stack, sink=sink)
+        wrapped = with_secrets(command, values, watch=not self.executor.is_local(host))
+        return await self.executor.run(
+            host, wrapped.script, stack=stack, sink=sink, stdin=wrapped.stdin
+        )
+
+    def secrets_problem(self, stack: str, host: str) -> Result | None:
+        """A failed result when ``stack``'s SOPS secrets cannot be decrypted, else ``None``."""
+        try:
+            self.sops.of(stack)
+        except SopsError as exc:
+            self.info(stack, host, exc.message)
+            return Result(host, stack, 1, error=exc.message)
+        return None
 
     def where(self, stack: str, only_host: str | None) -> tuple[str, ...]:
         """Hosts a stack is on: state when recorded, else its configured hosts."""
@@ -212,6 +241,12 @@ class Operations:
         targets = cfg.hosts if only_host is None else tuple(h for h in cfg.hosts if h == only_host)
         if not targets:
             return Outcome(stack, (), False, f"{stack} is not configured for host {only_host}")
+        # `cf up` ends a pause (`cf down`, `cf stop`) where it starts the stack, even if
+        # the start fails: what the user asks for now is a running stack
+        if self.store.read().paused_on(stack):
+            self.store.modify(
+                lambda state: state.resumed(stack, None if not cfg.multi_host else targets)
+            )
         recorded = self.store.read().hosts_of(stack)
         if not cfg.multi_host:
             target = targets[0]
@@ -223,7 +258,7 @@ class Operations:
     async def _preflight(self, stack: str, host: str) -> Result | None:
         """``None`` when ``host`` has what ``stack`` needs, else a failed result saying
         why (``unreachable`` when the host could not be asked)."""
-        needs = requirements(self.config, stack, self.environ)
+        needs = requirements(self.config, stack, self.sops.environ_of(stack))
         if needs.error is not None:
             return Result(host, stack, 1, error=f"Compose would refuse it: {needs.error}")
         script = preflight_script(self.config.stack_dir(stack), needs)
@@ -242,9 +277,12 @@ class Operations:
 
     async def start_on(self, stack: str, hosts: Sequence[str], services: Sequence[str]) -> Outcome:
         """Preflight and ``up -d`` on each host, as one command per host (one round trip)."""
-        needs = requirements(self.config, stack, self.environ)
+        needs = requirements(self.config, stack, self.sops.environ_of(stack))
 
         async def start(host: str) -> Result:
+            secrets = self.secrets_problem(stack, host)
+            if secrets is not None:  # nothing runs on the host
+                return secrets
             if needs.error is not None:  # before anything touches the host
                 problem = f"Compose would refuse it: {needs.error}"
                 self.info(stack, host, problem)
@@ -260,9 +298,7 @@ class Operations:
                 ("docker", "compose", "up", "-d", *self.up_flags, *services),
             )
             report: list[str] = []
-            result = await self.executor.run(
-                host, script, stack=stack, sink=_without_report(self.sink, report)
-            )
+            result = await self.run_compose(stack, host, script, _without_report(self.sink, report))
             missing = parse_missing("\n".join(report))
             if result.exit_status == MISSING_EXIT and missing:
                 problem = explain(stack, host, missing)
@@ -318,8 +354,10 @@ class Operations:
             return Outcome(stack, olds, False, f"not moved, still on {was}: {why}", unreachable)
 
         # The folder first, so a hook on the new host runs in it.
-        early = await self.sync_folder(stack, new) or await self.hooks(
-            "before_migrate", stack, new, was
+        early = (
+            self.secrets_problem(stack, new)
+            or await self.sync_folder(stack, new)
+            or await self.hooks("before_migrate", stack, new, was)
         )
         if early is not None:
             return await not_moved(early.error or "", early.unreachable)
@@ -510,7 +548,9 @@ class Operations:
     async def down(
         self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
     ) -> list[Outcome]:
-        """Stop and remove stacks' containers where they run; forget them in state."""
+        """Stop and remove stacks' containers where they run; forget them in state, and
+        record them paused there (``cf apply`` leaves a paused stack down until ``cf up``).
+        Downing some services only is neither: the stack stays deployed."""
 
         async def down_on(stack: str, host: str) -> Result:
             failed = await self.hooks("before_down", stack, host)
@@ -533,7 +573,7 @@ class Operations:
                 self.store.modify(
                     lambda state: state.with_hosts(
                         stack, [h for h in state.hosts_of(stack) if h not in stopped]
-                    )
+                    ).with_paused(stack, sorted(stopped))
                 )
             after = {h: r for (s, h), r in hook_failures.items() if s == stack}
             if after and all(r.ok for r in results.values()):
@@ -563,6 +603,17 @@ class Operations:
 
         return await self.for_each(stacks, one, exclusive=exclusive)
 
+    async def stop(
+        self, stacks: Sequence[str], *, only_host: str | None = None, services: Sequence[str] = ()
+    ) -> list[Outcome]:
+        """``docker compose stop`` where each stack runs; the stack stays deployed and is
+        recorded paused on the hosts it stopped on (unless only some services stopped)."""
+        outcomes = await self.simple(stacks, ("stop",), only_host=only_host, services=services)
+        stopped = {o.stack: o.hosts for o in outcomes if o.hosts} if not services else {}
+        if stopped:
+            self.store.modify(lambda state: _paused(state, stopped))
+        return outcomes
+
     async def update(
         self,
         stacks: Sequence[str],
@@ -574,12 +625,21 @@ class Operations:
         """Sync (where on), pull, then up: Compose recreates only containers whose image
         changed. Unless ``force``, a running stack whose every image is the one its
         registry serves for its tag now (``outdated.py``: nothing pulled to find out) is
-        skipped, and says so; one that cannot be told is updated."""
+        skipped, and says so; one that cannot be told is updated. A paused stack (``cf
+        down``, ``cf stop``) is left down, and says so, until ``cf up``."""
         async with self.exclusive():
             skipped: list[Outcome] = []
+            state = self.store.read()
+            for stack in [s for s in stacks if state.paused_on(s)]:
+                why = f"skipped: paused on {', '.join(state.paused_on(stack))}; `cf up {stack}`"
+                for host in state.paused_on(stack):
+                    self.info(stack, host, why)
+                skipped.append(Outcome(stack, (), True, why))
+            stacks = [s for s in stacks if not state.paused_on(s)]
             before: Facts | None = None  # what ran, with images: the rollback record's "before"
             if not force:
-                stacks, skipped, before = await self._needing_update(stacks, only_host, services)
+                stacks, current, before = await self._needing_update(stacks, only_host, services)
+                skipped += current
             done = await self._update(stacks, only_host, services, before) if stacks else []
             return skipped + done
 
@@ -659,7 +719,9 @@ class Operations:
         from compose_farm.errors import ComposeFileError
 
         try:
-            project = load_compose(Path(str(self.config.compose_dir)), stack, self.environ)
+            project = load_compose(
+                Path(str(self.config.compose_dir)), stack, self.sops.environ_of(stack)
+            )
         except (ComposeFileError, OSError):
             return True
         services = project.document.get("services") or {}
@@ -698,6 +760,13 @@ def _failure_text(verb: str, failed: Mapping[str, Result]) -> str:
         why = result.error or f"exit status {result.exit_status}"
         parts.append(f"{verb} on {host}: {why}")
     return "; ".join(parts)
+
+
+def _paused(state: State, stopped: Mapping[str, tuple[str, ...]]) -> State:
+    """``state`` with each stack also paused on the hosts it stopped on."""
+    for stack, hosts in stopped.items():
+        state = state.with_paused(stack, hosts)
+    return state
 
 
 def _outcome(stack: str, verb: str, results: Mapping[str, Result]) -> Outcome:

@@ -1,7 +1,9 @@
 """``ps``: one row per container of the stacks asked about, across every host.
 
 A stack with no container gets a row per host it should be on, saying whether
-that host could not be asked (``unreachable``) or runs nothing of it.
+that host could not be asked (``unreachable``), runs nothing of it, or holds it
+``paused`` (taken down on purpose: ``cf down``, ``cf stop``). Rows of a host
+where the stack is paused say so (``paused``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class PsRow:
     image: str = ""
     ports: str = ""
     name: str = ""
+    paused: bool = False  # the stack is paused on this host (`cf down`, `cf stop`)
 
 
 def ps_rows(
@@ -36,13 +39,18 @@ def ps_rows(
     rows: list[PsRow] = []
     for stack in stacks:
         containers = facts.containers(stack)
+        paused = state.paused_on(stack)
         rows += [
-            PsRow(stack, c.host, c.state, c.service, c.status, c.image, c.ports, c.name)
+            PsRow(
+                stack, c.host, c.state, c.service, c.status, c.image, c.ports, c.name,
+                paused=c.host in paused,
+            )
             for c in containers
-        ]
+        ]  # fmt: skip
         if containers:
             continue
-        for h in state.hosts_of(stack) or config.stacks[stack].hosts:
+        for h in dict.fromkeys((*(state.hosts_of(stack) or config.stacks[stack].hosts), *paused)):
             if host is None or h == host:
-                rows.append(PsRow(stack, h, "unreachable" if h in unreachable else "not running"))
+                what = "unreachable" if h in unreachable else "paused" if h in paused else None
+                rows.append(PsRow(stack, h, what or "not running", paused=h in paused))
     return rows

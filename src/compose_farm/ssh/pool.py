@@ -173,7 +173,13 @@ class SshPool:
                 return self._lost(host, stack, exc, sink)
         try:
             completed = await _follow(
-                proc, stdin, host=host, stack=stack, sink=sink, keep=(out, err)
+                proc,
+                stdin,
+                host=host,
+                stack=stack,
+                sink=sink,
+                keep=(out, err),
+                close_input=not (isinstance(command, Script) and command.keep_stdin_open),
             )
         except (OSError, asyncssh.Error) as exc:
             return self._lost(host, stack, exc, sink)
@@ -278,15 +284,18 @@ async def _follow(
     stack: str | None,
     sink: Sink,
     keep: tuple[list[str] | None, list[str] | None],
+    close_input: bool = True,
 ) -> asyncssh.SSHCompletedProcess:
-    """Feed ``stdin`` and pump the output until the command ends and its channel closes.
+    """Feed ``stdin`` and pump the output until the command ends and its channel closes
+    (``close_input``: then end the input; else the command watches it for a hang-up).
 
     On any failure the channel is closed, which stops the command (``HANG_UP``).
     """
     try:
         if stdin is not None:
             proc.stdin.write(stdin.encode())
-            proc.stdin.write_eof()
+            if close_input:
+                proc.stdin.write_eof()
         await pump_output(
             proc.stdout.read, proc.stderr.read, host=host, stack=stack, sink=sink, keep=keep
         )

@@ -20,9 +20,11 @@ from compose_farm.executor import Executor
 from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, Auth
 from compose_farm.web.deps import LoginRequired
 from compose_farm.web.farm import ExecutorFactory, Farm
+from compose_farm.web.forwardauth import DEFAULT_FORWARDED_ALLOW_IPS, ForwardAuth, ProxyGate
+from compose_farm.web.gitwatch import GitWatch
 from compose_farm.web.guard import Guard
 from compose_farm.web.hosts import AllowedHosts, HostCheck
-from compose_farm.web.routes import actions, files, login, pages, sockets, terminal
+from compose_farm.web.routes import actions, files, hooks, login, pages, secrets, sockets, terminal
 
 HERE = Path(__file__).parent
 
@@ -46,12 +48,18 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     allowed_hosts: AllowedHosts | None = None,
     backups: Path | None = None,
+    forward_auth: ForwardAuth | None = None,
 ) -> FastAPI:
     """The web app for the farm described by ``config_path``.
 
     ``allowed_hosts``: the ``Host`` names it answers to (default: loopback names only).
     ``backups``: where the editors keep old versions of the files they save (default:
     ``$XDG_STATE_HOME/compose-farm/backups``, by ``environ``, else the process's).
+    ``forward_auth``: whose user header to believe (default: nobody's; ``web.forwardauth``).
+
+    The app applies ``X-Forwarded-For`` itself (``FORWARDED_ALLOW_IPS`` in ``environ``,
+    as uvicorn would): run it with uvicorn's ``proxy_headers=False``, or forward auth
+    would judge the client's claimed address instead of the proxy's.
     """
     environ = dict(os.environ if environ is None else environ)
     farm = Farm(
@@ -62,13 +70,15 @@ def create_app(
         allowed_hosts=AllowedHosts.loopback() if allowed_hosts is None else allowed_hosts,
         backups=Backups.default(environ) if backups is None else Backups(backups),
     )
+    gitwatch = GitWatch(farm)  # git checks and polling (docs/git.md)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The masker knows the stacks from the start (it never parses the config itself).
         with contextlib.suppress(FarmError):  # a broken config: each page says why
             await farm.read_config()
-        yield
+        async with gitwatch.running():
+            yield
 
     app = FastAPI(
         title="Compose Farm",
@@ -83,13 +93,14 @@ def create_app(
         version=__version__, csrf_header=CSRF_HEADER, csrf_field=CSRF_FIELD
     )
     app.state.farm = farm
+    app.state.gitwatch = gitwatch
     app.state.templates = templates
 
     # Static files only are compressed: a page holds the session's CSRF token, and a
     # compressed response that also reflects input would leak it byte by byte (BREACH).
     static = GZipMiddleware(StaticFiles(directory=str(HERE / "static")), minimum_size=512)
     app.mount("/static", static, name="static")
-    for module in (login, pages, actions, files, sockets, terminal):
+    for module in (login, pages, actions, files, secrets, sockets, terminal, hooks):
         app.include_router(module.router)
 
     # Inside the headers middleware (refusals carry the security headers too).
@@ -124,5 +135,8 @@ def create_app(
     async def healthz() -> str:
         return "ok"
 
-    app.add_middleware(HostCheck, allowed=farm.allowed_hosts)  # outermost: before any route
+    app.add_middleware(HostCheck, allowed=farm.allowed_hosts)  # before any route
+    forwarded = environ.get("FORWARDED_ALLOW_IPS", DEFAULT_FORWARDED_ALLOW_IPS)
+    # Outermost: the only place that sees the TCP peer (before X-Forwarded-For is applied).
+    app.add_middleware(ProxyGate, forward=forward_auth, forwarded_allow_ips=forwarded)
     return app

@@ -33,6 +33,10 @@ network (what one machine or one site usually holds).
 
 The start-up token (``cf web`` without a password) works once, for
 ``TOKEN_TTL`` seconds, and not at all after anyone has logged in.
+
+Behind a reverse proxy doing forward auth (``web.forwardauth``), a request the
+proxy names a user in needs no cookie: it gets that user's ``proxy_session``,
+which holds only a CSRF token. Password logins keep working beside it.
 """
 
 from __future__ import annotations
@@ -94,10 +98,15 @@ def client_key(host: str) -> str:
 
 @dataclass
 class Session:
-    """One logged-in browser."""
+    """One logged-in browser, or (``user`` set) the requests a trusted proxy names a user in.
+
+    A proxy's user has no cookie: each request is let in on the proxy's word
+    (``web.forwardauth``); the session only holds that user's CSRF token.
+    """
 
     csrf: str
     expires: float
+    user: str | None = None
 
     def csrf_ok(self, sent: str | None) -> bool:
         """Constant-time comparison of the CSRF token a request carried."""
@@ -118,6 +127,7 @@ class Auth:
     secure_cookies: bool = False
     clock: Callable[[], float] = time.time
     sessions: dict[str, Session] = field(default_factory=dict)
+    proxy_sessions: dict[str, Session] = field(default_factory=dict)  # by the proxy's user name
     failures: dict[str, deque[float]] = field(default_factory=dict)  # per address, oldest first
     hashing: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(HASHING_AT_ONCE))
     _order: deque[tuple[float, str]] = field(default_factory=deque, init=False, repr=False)
@@ -211,6 +221,18 @@ class Auth:
             self.sessions.pop(sid, None)
             return None
         return found
+
+    def proxy_session(self, user: str) -> Session:
+        """The session of a user a trusted proxy named (made, or renewed once expired)."""
+        moment = self.clock()
+        found = self.proxy_sessions.get(user)
+        if found is not None and found.expires >= moment:
+            return found
+        for old in [u for u, s in self.proxy_sessions.items() if s.expires < moment]:
+            del self.proxy_sessions[old]
+        made = Session(csrf=secrets.token_urlsafe(32), expires=moment + SESSION_TTL, user=user)
+        self.proxy_sessions[user] = made
+        return made
 
     def close_session(self, sid: str | None) -> None:
         """Log out."""

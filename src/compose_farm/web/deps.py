@@ -11,9 +11,9 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from compose_farm.names import name_problem
-from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session
+from compose_farm.web.auth import CSRF_FIELD, CSRF_HEADER, Session
 from compose_farm.web.farm import Farm
-from compose_farm.web.guard import wants_login_page
+from compose_farm.web.guard import session_of, wants_login_page
 
 CONTAINER_ID = re.compile(r"[0-9a-f]{12,64}")
 
@@ -33,7 +33,7 @@ def get_session(request: Request, farm: Annotated[Farm, Depends(get_farm)]) -> S
 
     ``guard.Guard`` refused a request without one already; this is the second check.
     """
-    session = farm.auth.session(request.cookies.get(SESSION_COOKIE))
+    session = session_of(farm.auth, request)
     if session is None:
         if wants_login_page(request.method, request.headers.get("accept", "")):
             raise LoginRequired

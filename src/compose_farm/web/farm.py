@@ -26,6 +26,7 @@ from compose_farm.facts import Container, Facts, gather_facts
 from compose_farm.secrets import Secrets
 from compose_farm.state import State, StateStore
 from compose_farm.web.auth import Auth
+from compose_farm.web.health import HealthHistory, Trend
 from compose_farm.web.hosts import AllowedHosts
 from compose_farm.web.tasks import TaskManager
 from compose_farm.yamlio import parse_yaml
@@ -44,6 +45,7 @@ class Snapshot:
     facts: Facts
     taken: float
     updates: tuple[Mapping[str, str], ...] = ()  # the last `cf outdated`, from its log
+    health: Mapping[str, Trend] = field(default_factory=dict)  # host -> recent readings
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Farm:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     allowed_hosts: AllowedHosts = field(default_factory=AllowedHosts.loopback)
     backups: Backups = field(default_factory=lambda: Backups.default(os.environ))
+    health: HealthHistory = field(default_factory=HealthHistory)  # the host cards' history
     tasks: TaskManager = field(init=False)
     saving: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)  # one save at a time
     _snapshot: Snapshot | None = field(default=None, init=False)
@@ -144,7 +147,9 @@ class Farm:
             facts = await self._facts(config, now)
             state = await asyncio.to_thread(self._read_state, config)
             updates = await asyncio.to_thread(_read_updates, config)
-            self._snapshot = Snapshot(config, state, facts, time.monotonic(), updates)
+            self._snapshot = Snapshot(
+                config, state, facts, time.monotonic(), updates, self.health.trends()
+            )
             return self._snapshot
 
     async def _facts(self, config: Config, now: float) -> Facts:
@@ -154,7 +159,12 @@ class Farm:
         cached = self._drift
         drift = cached is None or now - cached[0] > DRIFT_TTL
         async with self.executor_factory(config) as executor:
-            facts = await gather_facts(config, executor, drift=drift)
+            # host health beside the facts, over the same connections (at most every
+            # `HealthHistory.every` seconds; otherwise this returns at once)
+            facts, _ = await asyncio.gather(
+                gather_facts(config, executor, drift=drift),
+                self.health.refresh(executor, list(config.hosts)),
+            )
         if drift:
             found = {h: f.details for h, f in facts.hosts.items() if f.details is not None}
             self._drift = (now, found)

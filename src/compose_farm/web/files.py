@@ -13,6 +13,8 @@ worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import difflib
+from dataclasses import dataclass
 from pathlib import Path
 
 from compose_farm.backups import DOTENV, BackupRefused, Backups
@@ -109,10 +111,51 @@ def save(
     return backup
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A kept previous version of an edited file: ``id`` is its name in the backups
+    folder, the only way the browser names it."""
+
+    id: str
+    saved: str  # when it was replaced, UTC, as "2026-12-02 05:31:07"
+
+
+def kept(backups: Backups, shelf: str, path: Path) -> list[Kept]:
+    """The kept versions of ``path`` on ``shelf``, newest first."""
+    found = []
+    for copy in reversed(backups.copies(shelf, path.name)):
+        stamp = copy.name[len(path.name) + 1 :].split(".")[0]  # 20261202-053107
+        saved = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}"
+        found.append(Kept(copy.name, saved))
+    return found
+
+
+def read_kept(backups: Backups, shelf: str, path: Path, kept_id: str) -> tuple[str, str]:
+    """The text of the kept version ``kept_id`` of ``path`` and a unified diff from it
+    to the file as it is now. ``kept_id`` must be one of ``kept``'s: it is looked up,
+    never joined onto a path."""
+    by_id = {c.name: c for c in backups.copies(shelf, path.name)}
+    copy = by_id.get(kept_id)
+    if copy is None:
+        raise FileRefused(f"no kept version {kept_id!r} of {path.name}")
+    text = read_text(copy)
+    now = read_text(path)
+    diff = difflib.unified_diff(
+        text.splitlines(keepends=True),
+        now.splitlines(keepends=True),
+        fromfile=f"{path.name} (kept {kept_id})",
+        tofile=f"{path.name} (now)",
+    )
+    return text, "".join(diff)
+
+
 __all__ = [
     "BackupRefused",
     "ComposeFileError",
     "FileRefused",
+    "Kept",
+    "kept",
+    "read_kept",
     "read_text",
     "save",
     "stack_file",

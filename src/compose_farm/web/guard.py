@@ -8,6 +8,10 @@ before that: without a live session, 401 (or, for a page, a redirect to
 files; and for everyone, 413 for a declared body over ``MAX_BODY`` and 411 for
 a body sent without a ``Content-Length`` (chunked). The routes keep their own
 checks: this is the first of two doors, not the only one.
+
+A session is the cookie's, or, for a request a trusted proxy named a user in
+(``forwardauth.ProxyGate`` judged that before anything else ran), that user's:
+``session_of`` is the one rule, for both doors and the WebSockets.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from compose_farm.web.auth import SESSION_COOKIE, Auth
+from compose_farm.web.auth import SESSION_COOKIE, Auth, Session
+from compose_farm.web.forwardauth import proxy_user
 
 # The editors hold compose files, .env files and the config: far below this.
 MAX_BODY = 2 * 1024 * 1024
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz"})
+# /hooks/git proves itself with the webhook's signature (routes/hooks.py), not a session;
+# the body limit below holds for it as for everything else.
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz", "/hooks/git"})
 PUBLIC_PREFIX = "/static/"
 WS_LOGIN_REQUIRED = 4401
 
@@ -33,6 +40,14 @@ def is_public(path: str) -> bool:
 def wants_login_page(method: str, accept: str) -> bool:
     """A browser navigating to a page (answered with a redirect to /login, not a 401)."""
     return method == "GET" and "text/html" in accept
+
+
+def session_of(auth: Auth, conn: HTTPConnection) -> Session | None:
+    """The request's session: its proxy user's when a trusted proxy named one, else its cookie's."""
+    user = proxy_user(conn.scope)
+    if user is not None:
+        return auth.proxy_session(user)
+    return auth.session(conn.cookies.get(SESSION_COOKIE))
 
 
 def body_refusal(conn: HTTPConnection, limit: int) -> Response | None:
@@ -64,9 +79,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
-        logged_in = is_public(conn.url.path) or (
-            self.auth.session(conn.cookies.get(SESSION_COOKIE)) is not None
-        )
+        logged_in = is_public(conn.url.path) or session_of(self.auth, conn) is not None
         if scope["type"] == "websocket":
             if logged_in:
                 await self.app(scope, receive, send)

@@ -12,7 +12,7 @@ before a template sees it; containers are keyed by id, never by name.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from compose_farm.facts import Container
 from compose_farm.plan import Section, describe, plan_from_facts
 from compose_farm.traefik.read import read as read_labels
 from compose_farm.web.farm import Snapshot
+from compose_farm.web.health import HealthView, trend_view
 
 _HOST_RULE = re.compile(r"Host\(\s*`([^`]+)`\s*\)")
 
@@ -38,18 +39,38 @@ class HostView:
     reachable: bool
     error: str | None
     running: int
+    health: HealthView | None = None  # CPU, memory, disk and their sparklines (reachable only)
 
 
 @dataclass(frozen=True)
 class StackRow:
-    """A stack on the dashboard: where it should run, is recorded, and does run."""
+    """A stack in one host's card: where it should run, is recorded, and does run, and
+    what it is on that host (``here``), which is what the card shows.
+
+    ``here`` is one of ``HERE``; ``note`` says why for anything but plain running or
+    stopped (the other host of a move, "not in the config").
+    """
 
     name: str
     configured: tuple[str, ...]
     recorded: tuple[str, ...]
     running: tuple[str, ...]
-    status: str  # running | partial | stopped | unknown
+    status: str  # the whole stack: running | partial | stopped | unknown
     outdated: tuple[str, ...] = ()  # hosts where a service has an update (last `cf outdated`)
+    here: str = "stopped"
+    note: str = ""
+    orphan: bool = False  # not in the config: no actions, `cf apply` stops it
+
+
+# What a stack is on one host, as its card shows it:
+#   running   configured here and running here
+#   stopped   configured here, not running anywhere else either
+#   paused    configured here, taken down on purpose (`cf down`, `cf stop`): apply leaves it
+#   unknown   the host did not answer: never shown as stopped
+#   pending   configured here, not running here, running on a host it is moving from
+#   leaving   running here, configured elsewhere (a move not applied yet, or one that failed)
+#   orphan    running here or recorded here, and no longer in the config
+HERE = ("running", "stopped", "paused", "unknown", "pending", "leaving", "orphan")
 
 
 @dataclass(frozen=True)
@@ -108,6 +129,7 @@ class StackPage:
     files: list[str]
     services: list[str] = field(default_factory=list)
     error: str | None = None
+    paused: tuple[str, ...] = ()  # hosts where it was taken down on purpose
 
 
 @dataclass(frozen=True)
@@ -167,32 +189,128 @@ def dashboard(snap: Snapshot, mask: Mask) -> Dashboard:
             name not in down,
             mask(None, down[name]) if name in down else None,
             sum(1 for c in facts.hosts[name].containers if c.running) if name in facts.hosts else 0,
+            None if name in down else trend_view(snap.health.get(name), mask),
         )
         for name, h in cfg.hosts.items()
     ]
-    running = facts.stacks_running()
     outdated: dict[str, set[str]] = {}
     for (stack_name, host, _service), status in update_status(snap).items():
         if status == "update available":
             outdated.setdefault(stack_name, set()).add(host)
     by_host: dict[str, list[StackRow]] = {name: [] for name in cfg.hosts}
-    for name, stack in cfg.stacks.items():
-        live = running.get(name, ())
-        row = StackRow(
-            name,
-            stack.hosts,
-            state.hosts_of(name),
-            live,
-            _status(stack.hosts, live, any(h in down for h in stack.hosts)),
-            tuple(sorted(outdated.get(name, ()))),
-        )
-        for host in stack.hosts:
-            by_host[host].append(row)
+    for row in placements(snap, down, outdated):
+        by_host[row[0]].append(row[1])
     plan = plan_from_facts(cfg, state, facts)
     sections = [
         Section(s.title, tuple(mask(None, line) for line in s.lines)) for s in describe(plan)
     ]
     return Dashboard(hosts, by_host, sections, len(plan.steps))
+
+
+def placements(
+    snap: Snapshot, down: Mapping[str, str], outdated: Mapping[str, set[str]]
+) -> list[tuple[str, StackRow]]:
+    """(host, row) for every host a stack is configured on, runs on or is recorded on.
+
+    A stack shows where it *runs* as well as where it is meant to: during a pending or
+    failed move it is "leaving" on the old host (it serves there) and "pending" on the
+    new one; an orphan (in the state or in the compose folder, not in the config) shows
+    on the hosts that run or record it. A host that did not answer shows "unknown".
+    """
+    cfg, state, facts = snap.config, snap.state, snap.facts
+    running = facts.stacks_running()
+    found: list[tuple[str, StackRow]] = []
+    for name, stack in cfg.stacks.items():
+        live = running.get(name, ())
+        recorded = state.hosts_of(name)
+        whole = _status(stack.hosts, live, any(h in down for h in stack.hosts))
+        elsewhere = [h for h in live if h not in stack.hosts]
+        for host in dict.fromkeys((*stack.hosts, *elsewhere)):
+            if host not in cfg.hosts:
+                continue
+            here, note = _here(host, stack.hosts, live, elsewhere, down)
+            if here in ("stopped", "pending") and host in state.paused_on(name):
+                here, note = "paused", f"taken down on purpose: cf up {name} starts it"
+            row = StackRow(
+                name,
+                stack.hosts,
+                recorded,
+                live,
+                whole,
+                tuple(sorted(outdated.get(name, ()))),
+                here,
+                note,
+            )
+            found.append((host, row))
+    for name, hosts in sorted(orphans(snap).items()):
+        for host, up in hosts.items():
+            if host not in cfg.hosts:
+                continue
+            if host in down:
+                here, note = "unknown", "not in the config; host unreachable"
+            elif up:
+                here, note = "orphan", "running, not in the config: cf apply stops it"
+            else:
+                here, note = "orphan", "recorded here, not in the config: cf apply forgets it"
+            found.append(
+                (
+                    host,
+                    StackRow(
+                        name,
+                        (),
+                        state.hosts_of(name),
+                        tuple(h for h, runs in hosts.items() if runs),
+                        "running" if any(hosts.values()) else "stopped",
+                        (),
+                        here,
+                        note,
+                        orphan=True,
+                    ),
+                )
+            )
+    return found
+
+
+def _here(
+    host: str,
+    configured: tuple[str, ...],
+    live: tuple[str, ...],
+    elsewhere: list[str],
+    down: Mapping[str, str],
+) -> tuple[str, str]:
+    """What the stack is on ``host`` (one of ``HERE``, not orphan), and why."""
+    if host in down:
+        return "unknown", "host unreachable"
+    if host not in configured:
+        return "leaving", f"runs here; configured on {', '.join(configured)}"
+    if host in live:
+        return "running", ""
+    if elsewhere:
+        return "pending", f"not started here yet; runs on {', '.join(elsewhere)}"
+    return "stopped", ""
+
+
+def orphans(snap: Snapshot) -> dict[str, dict[str, bool]]:
+    """Stacks the state records that are no longer in the config (what ``cf apply``
+    stops): name -> {host: running there}, for the hosts that record or run them.
+
+    Only the state's: a folder of ``compose_dir`` that no config or state of this farm
+    names may belong to another farm sharing the folder, and is not cf's to show.
+    """
+    cfg, state, facts = snap.config, snap.state, snap.facts
+    gone = {name.lower(): name for name in state.deployed if name not in cfg.stacks}
+    found: dict[str, dict[str, bool]] = {
+        name: dict.fromkeys(hosts, False)
+        for name, hosts in state.deployed.items()
+        if name not in cfg.stacks
+    }
+    for c in facts.containers():
+        owner = facts.stack_of.get((c.host, c.id))  # a folder of compose_dir, configured or not
+        name = gone.get((owner or c.project).lower())
+        if name is not None:
+            hosts = found[name]
+            hosts[c.host] = hosts.get(c.host, False) or c.running
+    return found
 
 
 def stack_links(project: ComposeProject) -> list[str]:
@@ -270,4 +388,5 @@ def stack_page(snap: Snapshot, stack: str, mask: Mask) -> StackPage:
         files=editable_files(cfg, stack),
         services=services,
         error=error,
+        paused=state.paused_on(stack),
     )

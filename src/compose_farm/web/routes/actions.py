@@ -172,6 +172,8 @@ async def stack_action(name: str, action: str, farm: FarmDep, _csrf: CsrfDep) ->
         run = lambda ops, _cfg: ops.down([name])  # noqa: E731
     elif action == "update":
         run = lambda ops, _cfg: ops.update([name])  # noqa: E731
+    elif action == "stop":
+        run = lambda ops, _cfg: ops.stop([name])  # noqa: E731
     elif action == "rollback":
         run = lambda ops, _cfg: _rollback(ops, name)  # noqa: E731
     else:

@@ -101,3 +101,55 @@ async def save_config(body: Body, farm: FarmDep, _csrf: CsrfDep) -> JSONResponse
         raise _refused(farm, None, exc) from None
     farm.invalidate()
     return _saved(path, backup)
+
+
+def _kept_answer(found: list[files.Kept]) -> JSONResponse:
+    return JSONResponse({"backups": [{"id": k.id, "saved": k.saved} for k in found]})
+
+
+@router.get("/stack/{name}/file/{file}/backups")
+async def list_stack_backups(
+    name: str, file: str, farm: FarmDep, _session: SessionDep
+) -> JSONResponse:
+    """The kept previous versions of the file, newest first."""
+    checked_name(name, "stack")
+    try:
+        config = await farm.read_config()
+        path = await asyncio.to_thread(files.stack_file, config, name, file)
+        found = await asyncio.to_thread(files.kept, farm.backups, name, path)
+    except FarmError as exc:
+        raise _refused(farm, name, exc) from None
+    return _kept_answer(found)
+
+
+@router.get("/stack/{name}/file/{file}/backups/{kept}")
+async def read_stack_backup(
+    name: str, file: str, kept: str, farm: FarmDep, _session: SessionDep
+) -> JSONResponse:
+    """A kept version's text, and the diff from it to the file now."""
+    checked_name(name, "stack")
+    try:
+        config = await farm.read_config()
+        path = await asyncio.to_thread(files.stack_file, config, name, file)
+        text, diff = await asyncio.to_thread(files.read_kept, farm.backups, name, path, kept)
+    except FarmError as exc:
+        raise _refused(farm, name, exc) from None
+    return JSONResponse({"id": kept, "text": text, "diff": diff})
+
+
+@router.get("/config/backups")
+async def list_config_backups(farm: FarmDep, _session: SessionDep) -> JSONResponse:
+    """The config's kept previous versions, newest first."""
+    path = farm.config_path.resolve()
+    return _kept_answer(await asyncio.to_thread(files.kept, farm.backups, CONFIG, path))
+
+
+@router.get("/config/backups/{kept}")
+async def read_config_backup(kept: str, farm: FarmDep, _session: SessionDep) -> JSONResponse:
+    """A kept version of the config, and the diff from it to the config now."""
+    path = farm.config_path.resolve()
+    try:
+        text, diff = await asyncio.to_thread(files.read_kept, farm.backups, CONFIG, path, kept)
+    except FarmError as exc:
+        raise _refused(farm, None, exc) from None
+    return JSONResponse({"id": kept, "text": text, "diff": diff})

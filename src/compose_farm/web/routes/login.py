@@ -6,10 +6,10 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from compose_farm.web.auth import SESSION_COOKIE, SESSION_TTL, Auth, client_key, clock_time
-from compose_farm.web.deps import FarmDep, render
+from compose_farm.web.deps import FarmDep, SessionDep, render
 
 router = APIRouter()
 
@@ -89,3 +89,10 @@ async def logout(request: Request, farm: FarmDep) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/api/whoami")
+async def whoami(session: SessionDep) -> JSONResponse:
+    """Who this request is logged in as: the user a trusted proxy named, or a password session
+    (which has no user name)."""
+    return JSONResponse({"user": session.user, "login": "proxy" if session.user else "session"})

@@ -1,7 +1,8 @@
 """WebSockets: follow a task's output and follow logs (terminals: ``routes/terminal.py``).
 
-A WebSocket is accepted only with a live session cookie and from the UI's own
-origin (a browser sends ``Origin``; a page elsewhere cannot ride the cookie).
+A WebSocket is accepted only with a live session (a cookie's, or a trusted
+proxy's user: ``guard.session_of``) and from the UI's own origin (a browser
+sends ``Origin``; a page elsewhere cannot ride the cookie).
 A name that is not safe closes the socket with 4400 and says why; an unknown
 stack or container closes it with 4404.
 """
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from compose_farm.executor import Command, OutputLine, compose, docker
-from compose_farm.web.auth import SESSION_COOKIE
+from compose_farm.executor import Command, OutputLine, Result, compose, docker
+from compose_farm.sops import SopsError, SopsValues, with_secrets
 from compose_farm.web.deps import id_refusal, name_refusal
 from compose_farm.web.farm import Farm
+from compose_farm.web.guard import session_of
 from compose_farm.web.linequeue import LineQueue, dropped_text
 
 router = APIRouter()
@@ -28,7 +31,7 @@ NOT_FOUND = 4404
 async def admit(ws: WebSocket) -> Farm | None:
     """Accept ``ws`` when it carries a live session from the UI's own origin, else close it."""
     farm: Farm = ws.app.state.farm
-    session = farm.auth.session(ws.cookies.get(SESSION_COOKIE))
+    session = session_of(farm.auth, ws)
     if session is None or not farm.allowed_hosts.origin_ok(
         ws.headers.get("origin"), ws.headers.get("host")
     ):
@@ -97,9 +100,11 @@ async def follow_logs(
     host: str | None = None,
     service: str | None = None,
     container: str | None = None,
+    timestamps: bool = False,
 ) -> None:
     """``docker compose logs -f`` for the stack (or one service, on one host), or
-    ``docker logs -f`` for one container by id, until the page closes."""
+    ``docker logs -f`` for one container by id, until the page closes; with
+    ``timestamps``, each line starts with the engine's time for it (``--timestamps``)."""
     farm = await admit(ws)
     if farm is None:
         return
@@ -116,7 +121,10 @@ async def follow_logs(
         if found is None:
             await ws.close(code=NOT_FOUND)
             return
-        follow = docker("logs", "--follow", "--tail", str(max(0, min(tail, 5000))), found.id)
+        stamps = ("--timestamps",) if timestamps else ()
+        follow = docker(
+            "logs", "--follow", *stamps, "--tail", str(max(0, min(tail, 5000))), found.id
+        )
     hosts = farm.store(config).read().hosts_of(stack) or config.stacks[stack].hosts
     if host is not None:
         hosts = tuple(h for h in hosts if h == host)
@@ -142,32 +150,53 @@ async def follow_logs(
         "--no-color",
         "--tail",
         str(max(0, min(tail, 5000))),
+        *(("--timestamps",) if timestamps else ()),
     )
     if service is not None:
         args = (*args, service)
     command = follow or compose(config.stack_dir(stack), *args)
-    async with farm.executor_factory(config) as executor:
-        runs = [
-            asyncio.ensure_future(executor.run(h, command, stack=stack, sink=sink)) for h in hosts
-        ]
-        closed = asyncio.ensure_future(_until_closed(ws))
+    values: dict[str, str] = {}
+    if follow is None:  # Compose interpolates the project: a SOPS stack needs its values
         try:
-            while not closed.done():
-                getter = asyncio.ensure_future(lines.get())
-                await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    await ws.send_json(getter.result())
-                else:
-                    getter.cancel()
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        finally:
-            closed.cancel()
-            for run in runs:
-                run.cancel()
-            for run in runs:
-                with contextlib.suppress(BaseException):
-                    await run
+            values = await asyncio.to_thread(SopsValues(config, farm.environ).of, stack)
+        except SopsError as exc:
+            item = {"type": "line", "host": "-", "stack": stack, "stream": "error"}
+            await ws.send_json({**item, "text": farm.mask(stack, exc.message)})
+            await ws.close()
+            return
+    async with farm.executor_factory(config) as executor:
+
+        def start(on: str) -> Awaitable[Result]:
+            if not values:
+                return executor.run(on, command, stack=stack, sink=sink)
+            wrapped = with_secrets(command, values, watch=not executor.is_local(on))
+            return executor.run(on, wrapped.script, stack=stack, sink=sink, stdin=wrapped.stdin)
+
+        await _relay(ws, lines, [asyncio.ensure_future(start(h)) for h in hosts])
+
+
+async def _relay(
+    ws: WebSocket, lines: LineQueue[dict[str, str]], runs: list[asyncio.Future[Result]]
+) -> None:
+    """Send ``lines`` to the page until it goes away, then stop ``runs``."""
+    closed = asyncio.ensure_future(_until_closed(ws))
+    try:
+        while not closed.done():
+            getter = asyncio.ensure_future(lines.get())
+            await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                await ws.send_json(getter.result())
+            else:
+                getter.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        closed.cancel()
+        for run in runs:
+            run.cancel()
+        for run in runs:
+            with contextlib.suppress(BaseException):
+                await run
 
 
 async def _until_closed(ws: WebSocket) -> None:

@@ -9,38 +9,153 @@
   const refresh = () => document.body.dispatchEvent(new Event("cf:refresh"));
 
   // ---------------------------------------------------------------- output drawer
+  // One panel for a task's output and for logs: resizable (its height is kept), search
+  // (lines that do not match are hidden), pause (new lines wait, counted, until resume);
+  // for logs also a service filter, the engine's timestamps, and a page of their own.
   let outputSocket = null;
+  let logsFollowed = null; // {stack, host, container, name, service, timestamps, services}
+  let paused = false;
+  let held = [];
+  const MAX_LINES = 10000;
 
-  function openDrawer(title) {
+  function openDrawer(title, kind) {
     const drawer = $("#output");
     if (!drawer) return;
     drawer.hidden = false;
+    drawer.dataset.kind = kind || "task";
     $("#output-title").textContent = title;
-    $("#output-status").textContent = "running";
-    $("#output-status").className = "badge warn";
+    setStatus("running", "warn");
     $("#output-lines").textContent = "";
+    held = [];
+    setPaused(false);
+    const logs = kind === "logs";
+    $("#output-service").hidden = !(logs && logsFollowed && !logsFollowed.container && logsFollowed.services.length);
+    $("#output-stamps-label").hidden = !logs;
+    $("#output-page").hidden = !logs || drawer.classList.contains("full");
+    keepRoom();
+  }
+
+  function setStatus(text, kind) {
+    const status = $("#output-status");
+    status.textContent = text;
+    status.className = "badge" + (kind ? " " + kind : "");
+  }
+
+  function matches(span) {
+    const q = $("#output-search").value.toLowerCase();
+    return !q || span.textContent.toLowerCase().includes(q);
+  }
+
+  function countMatches() {
+    const q = $("#output-search").value;
+    const shown = q ? [...$("#output-lines").children].filter((s) => !s.hidden).length : null;
+    $("#output-matches").textContent = shown === null ? "" : shown + " match" + (shown === 1 ? "" : "es");
   }
 
   function appendLine(item) {
     const pre = $("#output-lines");
+    if (!pre) return;
     const span = document.createElement("span");
     span.className = "line-" + (item.stream || "stdout");
     const label = item.stack ? (item.host && item.host !== "-" ? item.stack + "@" + item.host : item.stack) : item.host;
     span.textContent = (label ? "[" + label + "] " : "") + item.text + "\n";
-    pre.appendChild(span);
-    pre.scrollTop = pre.scrollHeight;
+    if (paused) {
+      held.push(span);
+      setStatus("paused, " + held.length + " new", "warn");
+      return;
+    }
+    show([span]);
+  }
+
+  function show(spans) {
+    const pre = $("#output-lines");
+    const atEnd = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+    spans.forEach((span) => { span.hidden = !matches(span); pre.appendChild(span); });
+    while (pre.childElementCount > MAX_LINES) pre.removeChild(pre.firstElementChild);
+    if ($("#output-search").value) countMatches();
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  }
+
+  function setPaused(on) {
+    paused = on;
+    const button = $("#output-pause");
+    if (!button) return;
+    button.textContent = on ? "Resume" : "Pause";
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    if (!on && held.length) {
+      const waiting = held; held = [];
+      show(waiting);
+    }
+    if (!on && $("#output-status").textContent.startsWith("paused")) setStatus(logsFollowed ? "following" : "running", "");
   }
 
   function finish(ok, summary) {
-    const status = $("#output-status");
-    status.textContent = ok ? "done" : "failed";
-    status.className = "badge " + (ok ? "ok" : "bad");
+    setPaused(false);
+    setStatus(ok ? "done" : "failed", ok ? "ok" : "bad");
     if (summary) appendLine({ stream: ok ? "info" : "error", text: summary });
+  }
+
+  // The page's content keeps room for the drawer, so it never hides the end of the page.
+  function keepRoom() {
+    const drawer = $("#output");
+    const overlay = drawer && !drawer.hidden && !drawer.classList.contains("full");
+    document.body.style.paddingBottom = overlay ? drawer.offsetHeight + "px" : "";
+  }
+
+  function setupDrawer() {
+    const drawer = $("#output");
+    if (!drawer) return;
+    const saved = +localStorage.getItem("cf-drawer-height");
+    if (saved > 0 && !drawer.classList.contains("full")) drawer.style.height = Math.min(saved, window.innerHeight - 60) + "px";
+    const grip = $("#output-grip");
+    grip.addEventListener("pointerdown", (e) => {
+      e.preventDefault();
+      grip.setPointerCapture(e.pointerId);
+      const move = (ev) => {
+        const height = Math.max(120, Math.min(window.innerHeight - 60, window.innerHeight - ev.clientY));
+        drawer.style.height = height + "px";
+        keepRoom();
+      };
+      const up = () => {
+        grip.removeEventListener("pointermove", move);
+        localStorage.setItem("cf-drawer-height", String(drawer.offsetHeight));
+      };
+      grip.addEventListener("pointermove", move);
+      grip.addEventListener("pointerup", up, { once: true });
+    });
+    $("#output-search").addEventListener("input", () => {
+      [...$("#output-lines").children].forEach((span) => { span.hidden = !matches(span); });
+      countMatches();
+    });
+    $("#output-pause").addEventListener("click", () => setPaused(!paused));
+    $("#output-service").addEventListener("change", (e) => {
+      if (!logsFollowed) return;
+      logsFollowed.service = e.target.value || null;
+      connectLogs();
+    });
+    $("#output-stamps").addEventListener("change", (e) => {
+      if (!logsFollowed) return;
+      logsFollowed.timestamps = e.target.checked;
+      connectLogs();
+    });
+    $("#output-close").addEventListener("click", () => {
+      if (outputSocket) outputSocket.close();
+      logsFollowed = null;
+      drawer.hidden = true;
+      keepRoom();
+    });
+    window.addEventListener("resize", keepRoom);
+    const follow = $("#logs-follow");
+    if (follow) {
+      const f = JSON.parse(follow.textContent);
+      followLogs(f.stack, f.host, f.container, null, f.services, f.service);
+    }
   }
 
   function followTask(id, title) {
     if (outputSocket) outputSocket.close();
-    openDrawer(title || "Task");
+    logsFollowed = null;
+    openDrawer(title || "Task", "task");
     sessionStorage.setItem("cf-task", JSON.stringify({ id: id, title: title }));
     const ws = new WebSocket(wsUrl("/ws/tasks/" + encodeURIComponent(id)));
     outputSocket = ws;
@@ -58,40 +173,70 @@
 
   // A container is named by its id (its name may hold a masked .env value); ``name`` is
   // only what the title shows.
-  function followLogs(stack, host, container, name) {
+  function followLogs(stack, host, container, name, services, service) {
+    logsFollowed = {
+      stack: stack, host: host || null, container: container || null, name: name || null,
+      services: services || [], service: service || null, timestamps: $("#output-stamps") ? $("#output-stamps").checked : false,
+    };
+    const select = $("#output-service");
+    if (select) {
+      select.textContent = "";
+      ["", ...logsFollowed.services].forEach((s) => {
+        const option = document.createElement("option");
+        option.value = s;
+        option.textContent = s || "All services";
+        select.appendChild(option);
+      });
+      select.value = logsFollowed.service || "";
+    }
+    connectLogs();
+  }
+
+  function connectLogs() {
+    const f = logsFollowed;
     if (outputSocket) outputSocket.close();
-    openDrawer("Logs: " + stack + (container ? " / " + (name || container.slice(0, 12)) + "@" + host : ""));
-    $("#output-status").textContent = "following";
+    openDrawer("Logs: " + f.stack + (f.container ? " / " + (f.name || f.container.slice(0, 12)) + "@" + f.host : "") +
+      (f.service ? " / " + f.service : ""), "logs");
+    setStatus("following", "");
     let query = "?tail=200";
-    if (host) query += "&host=" + encodeURIComponent(host);
-    if (container) query += "&container=" + encodeURIComponent(container);
-    const ws = new WebSocket(wsUrl("/ws/logs/" + encodeURIComponent(stack) + query));
+    if (f.host) query += "&host=" + encodeURIComponent(f.host);
+    if (f.container) query += "&container=" + encodeURIComponent(f.container);
+    if (f.service && !f.container) query += "&service=" + encodeURIComponent(f.service);
+    if (f.timestamps) query += "&timestamps=true";
+    const page = $("#output-page");
+    if (page) {
+      const own = new URLSearchParams();
+      if (f.service && !f.container) own.set("service", f.service);
+      if (f.host) own.set("host", f.host);
+      if (f.container) own.set("container", f.container);
+      page.href = "/logs/" + encodeURIComponent(f.stack) + (own.toString() ? "?" + own : "");
+    }
+    const ws = new WebSocket(wsUrl("/ws/logs/" + encodeURIComponent(f.stack) + query));
     outputSocket = ws;
     ws.onmessage = (msg) => appendLine(JSON.parse(msg.data));
-    ws.onclose = () => { if (outputSocket === ws) $("#output-status").textContent = "stopped"; };
+    ws.onclose = () => { if (outputSocket === ws) setStatus("stopped", ""); };
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     document.body.addEventListener("cf:task", (e) => followTask(e.detail.id, e.detail.title));
     document.body.addEventListener("htmx:responseError", (e) => {
-      openDrawer("Request failed");
+      openDrawer("Request failed", "task");
       finish(false, e.detail.xhr.status + " " + e.detail.xhr.responseText);
     });
-    const close = $("#output-close");
-    if (close) close.addEventListener("click", () => {
-      if (outputSocket) outputSocket.close();
-      $("#output").hidden = true;
-    });
+    setupDrawer();
     document.addEventListener("click", (e) => {
       const task = e.target.closest("[data-task]");
       if (task) followTask(task.dataset.task, task.dataset.title);
       const logs = e.target.closest("[data-logs]");
-      if (logs) followLogs(logs.dataset.logs, logs.dataset.logsHost, logs.dataset.logsContainer, logs.dataset.logsName);
+      if (logs) {
+        const services = logs.dataset.logsServices ? logs.dataset.logsServices.split(",") : [];
+        followLogs(logs.dataset.logs, logs.dataset.logsHost, logs.dataset.logsContainer, logs.dataset.logsName, services);
+      }
       const shell = e.target.closest("[data-shell-host]");
       if (shell) openShell(shell.dataset.shellHost, shell.dataset.shellStack, shell.dataset.shellContainer, shell.dataset.shellName);
     });
     const saved = sessionStorage.getItem("cf-task");
-    if (saved) {
+    if (saved && !$("#logs-follow")) {
       const t = JSON.parse(saved);
       followTask(t.id, t.title);
     }
@@ -125,9 +270,26 @@
   });
 
   // ---------------------------------------------------------------- terminals
+  // Terminals follow the page's theme (static/theme.js), also when it changes later.
+  const TERMINAL_THEMES = {
+    dark: { background: "#0f1623", foreground: "#d8dee9", cursor: "#d8dee9", selectionBackground: "#3b4a63" },
+    light: { background: "#ffffff", foreground: "#1d2430", cursor: "#1d2430", selectionBackground: "#c9d7f5" },
+  };
+  const terminals = new Set();
+  const terminalTheme = () => TERMINAL_THEMES[window.cfTheme ? window.cfTheme.effective() : "dark"];
+  document.addEventListener("cf:theme", () => terminals.forEach((t) => {
+    t.options.theme = terminalTheme();
+    if (t.element && t.element.parentElement) t.element.parentElement.style.background = terminalTheme().background;
+  }));
+  window.cfTerminals = terminals;
+
   function startTerminal(box, query) {
     box.textContent = "";
-    const term = new window.Terminal({ cursorBlink: true, fontSize: 13, convertEol: false });
+    const term = new window.Terminal({ cursorBlink: true, fontSize: 13, convertEol: false, theme: terminalTheme() });
+    terminals.add(term);
+    box.style.background = terminalTheme().background;
+    const dispose = term.dispose.bind(term);
+    term.dispose = () => { terminals.delete(term); dispose(); };
     const fit = new window.FitAddon.FitAddon();
     term.loadAddon(fit);
     term.open(box);
@@ -173,6 +335,9 @@
   }
 
   // ---------------------------------------------------------------- editors
+  // Ctrl/Cmd-S saves; leaving with unsaved edits asks first; History shows the kept
+  // versions with a diff to the file now, and restores one into the editor (saved only
+  // when the user saves); a refused save marks the line its message names.
   function setupEditor() {
     const area = $("#editor");
     if (!area || !window.CodeMirror) return;
@@ -180,32 +345,124 @@
     window.cfEditor = editor;
     const status = $("#editor-status");
     let url = null;
+    let clean = editor.changeGeneration();
+    let marked = null;
+    const dirty = () => !editor.isClean(clean);
+    const showDirty = () => { area.dataset.dirty = dirty() ? "1" : ""; $("#editor-save").classList.toggle("unsaved", dirty()); };
+    editor.on("change", showDirty);
+    const unmark = () => { if (marked !== null) { editor.removeLineClass(marked, "wrap", "cm-error-line"); marked = null; } };
     const load = (file) => {
+      unmark();
       url = area.dataset.config ? "/api/config" : "/api/stack/" + encodeURIComponent(area.dataset.stack) + "/file/" + encodeURIComponent(file);
       editor.setOption("mode", file === ".env" ? "properties" : "yaml");
-      fetch(url, { headers: { Accept: "application/json" } })
+      return fetch(url, { headers: { Accept: "application/json" } })
         .then((r) => r.json())
-        .then((data) => { editor.setValue(data.text || ""); status.textContent = data.path || ""; });
+        .then((data) => {
+          editor.setValue(data.text || ""); editor.clearHistory();
+          clean = editor.changeGeneration(); showDirty();
+          status.textContent = data.path || ""; status.className = "muted";
+        });
     };
     document.querySelectorAll("[data-file]").forEach((tab) => tab.addEventListener("click", () => {
+      if (tab.classList.contains("active")) return;
+      if (dirty() && !window.confirm("Discard the unsaved edits of this file?")) return;
       document.querySelectorAll("[data-file]").forEach((t) => t.classList.remove("active"));
       tab.classList.add("active");
+      area.dataset.file = tab.dataset.file;
       load(tab.dataset.file);
     }));
     load(area.dataset.file || "");
-    $("#editor-save").addEventListener("click", () => {
-      status.textContent = "saving...";
+    function save() {
+      status.textContent = "saving..."; status.className = "muted";
+      const generation = editor.changeGeneration();
       fetch(url, {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
         body: JSON.stringify({ text: editor.getValue() }),
       }).then(async (r) => {
         const data = await r.json();
-        status.textContent = r.ok ? "saved" + (data.backup ? " (backup: " + data.backup + ")" : "") : "not saved: " + data.detail;
-        status.className = r.ok ? "muted saved" : "error";
-        if (r.ok) refresh();
+        unmark();
+        if (r.ok) {
+          clean = generation; showDirty();
+          status.textContent = "saved" + (data.backup ? " (previous version kept)" : "");
+          status.className = "muted saved";
+          refresh();
+          return;
+        }
+        const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
+        status.textContent = "not saved: " + detail;
+        status.className = "error";
+        // "FILE:LINE: what", as every parser of cf says it
+        const line = /:(\d+):/.exec(detail);
+        if (line && +line[1] >= 1 && +line[1] <= editor.lineCount()) {
+          marked = +line[1] - 1;
+          editor.addLineClass(marked, "wrap", "cm-error-line");
+          editor.scrollIntoView({ line: marked, ch: 0 }, 80);
+          area.dataset.errorLine = line[1];
+        }
       });
+    }
+    $("#editor-save").addEventListener("click", save);
+    // The page's Ctrl/Cmd-S (outside the editor too) saves rather than "Save page as".
+    document.addEventListener("keydown", (e) => {
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); }
     });
+    window.addEventListener("beforeunload", (e) => { if (dirty()) { e.preventDefault(); e.returnValue = ""; } });
+    setupHistory(editor, () => url, () => { showDirty(); });
+  }
+
+  function setupHistory(editor, currentUrl, changed) {
+    const button = $("#editor-history");
+    const modal = $("#history-modal");
+    if (!button || !modal) return;
+    const list = $("#history-list");
+    const diff = $("#history-diff");
+    const restore = $("#history-restore");
+    let chosen = null;
+    const get = (path) => fetch(path, { headers: { Accept: "application/json" } }).then(async (r) => {
+      const data = await r.json();
+      if (!r.ok) throw new Error(data.detail || String(r.status));
+      return data;
+    });
+    const showDiff = (text) => {
+      diff.textContent = "";
+      (text || "No difference: the file now is this version.\n").split("\n").forEach((line) => {
+        const span = document.createElement("span");
+        span.className = line.startsWith("+") ? "diff-add" : line.startsWith("-") ? "diff-del" : line.startsWith("@@") ? "diff-hunk" : "";
+        span.textContent = line + "\n";
+        diff.appendChild(span);
+      });
+    };
+    const pick = (id, item) => {
+      list.querySelectorAll("li").forEach((li) => li.classList.toggle("active", li === item));
+      get(currentUrl() + "/backups/" + encodeURIComponent(id)).then((data) => {
+        chosen = data; restore.disabled = false; showDiff(data.diff);
+      }).catch((err) => { chosen = null; restore.disabled = true; diff.textContent = String(err.message); });
+    };
+    button.addEventListener("click", () => {
+      modal.hidden = false; chosen = null; restore.disabled = true;
+      list.textContent = ""; diff.textContent = "";
+      get(currentUrl() + "/backups").then((data) => {
+        if (!data.backups.length) { diff.textContent = "No kept versions yet: one is kept at each save."; return; }
+        data.backups.forEach((b, n) => {
+          const li = document.createElement("li");
+          li.textContent = b.saved + " UTC";
+          li.dataset.kept = b.id;
+          li.addEventListener("click", () => pick(b.id, li));
+          list.appendChild(li);
+          if (n === 0) pick(b.id, li);
+        });
+      }).catch((err) => { diff.textContent = String(err.message); });
+    });
+    restore.addEventListener("click", () => {
+      if (!chosen) return;
+      editor.setValue(chosen.text);
+      changed();
+      modal.hidden = true;
+      $("#editor-status").textContent = "restored into the editor: Save to keep it";
+    });
+    $("#history-close").addEventListener("click", () => { modal.hidden = true; });
+    modal.addEventListener("click", (e) => { if (e.target === modal) modal.hidden = true; });
   }
 
   // ---------------------------------------------------------------- command palette

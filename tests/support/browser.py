@@ -1,0 +1,39 @@
+"""Headless Chromium for the UI's tests and benchmarks: Debian's binary, never a download.
+
+``--disable-background-networking`` and friends keep Chromium from calling out at
+start (this machine's network refuses it, many connections at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A running headless Chromium (Playwright's ``Browser``), closed afterwards; the test
+    is skipped where Chromium or Playwright is missing (``scripts/install-deps.sh``)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: run scripts/install-deps.sh")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+        try:
+            yield browser
+        finally:
+            browser.close()
