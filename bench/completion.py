@@ -2,9 +2,11 @@
 
 Each case runs `cf` as Typer's scripts do on a TAB (`_CF_COMPLETE=complete_bash` with
 `COMP_WORDS` and `COMP_CWORD`; `complete_zsh` and `complete_fish` with
-`_TYPER_COMPLETE_ARGS`), checks the answer, and times it: "kept" with the names in
-cf's cache (every TAB but the first after the config or the compose file changed),
-"first" with an empty cache. Wall time and the CPU time of the process (user + system;
+`_TYPER_COMPLETE_ARGS`), checks the answer, and times it: "kept" with the answer to
+that very line kept (`cli/quickcomplete.py`: the same TAB again, nothing changed),
+"new line" with the names kept but not the answer (a prefix not typed before: Typer
+answers from the names cache), "first" with an empty cache (the first TAB after the
+config or the compose file changed). Wall time and the CPU time of the process (user + system;
 steadier than wall time on a busy machine), median of the runs, next to
 `python -c pass` and `cf --version`. The cases run in turn, round after round, so a
 change in the machine's load during the run weighs on every row alike.
@@ -45,6 +47,7 @@ class Case:
     shell: str = "bash"
     expect: str = ""
     kept: bool = True  # False: the cache is emptied before each run
+    answer: bool = True  # False: the kept answers (not the names) are removed before each run
 
 
 def write_farm(folder: Path, stacks: int, hosts: int) -> Path:
@@ -123,6 +126,8 @@ def cases(stacks: int, hosts: int) -> list[Case]:
         Case("service name", f"cf logs {last} -s ", expect="worker"),
         Case("stack name (zsh)", "cf up app0", shell="zsh", expect='"app001"'),
         Case("stack name (fish)", "cf up app0", shell="fish", expect="app001"),
+        Case("stack name, new line", "cf up app0", expect="app001", answer=False),
+        Case("service name, new line", f"cf logs {last} -s ", expect="worker", answer=False),
         Case("stack name, first TAB", "cf up app0", expect="app001", kept=False),
         Case("service name, first TAB", f"cf logs {last} -s ", expect="worker", kept=False),
     ]
@@ -156,10 +161,15 @@ def main(argv: list[str] | None = None) -> None:
             env = {**base, **request_env(case)}
             if not case.kept:
                 env["XDG_CACHE_HOME"] = str(cold)
+            elif not case.answer:  # a cache of their own: their answers go, the names stay
+                env["XDG_CACHE_HOME"] = str(folder / "names")
 
             def run(case: Case = case, env: dict[str, str] = env) -> tuple[float, float]:
                 if not case.kept:
                     shutil.rmtree(cold, ignore_errors=True)
+                if not case.answer:
+                    for answer in (folder / "names").glob("compose-farm/completion/answer-*"):
+                        answer.unlink()
                 return timed([cf], env, case.expect)
 
             labels.append((case.label, f"{case.line}<TAB>"))

@@ -4,15 +4,20 @@ Both trees serve the same lab farm with their own `cf web` (the other commit is
 checked out in a temporary git worktree and run with this interpreter and
 libraries, ``PYTHONPATH``). Each load is a fresh browser context (nothing
 cached, a first visit) with a login cookie; pages are loaded in alternation
-between the trees, so a machine that gets busier weighs on both alike.
+between the trees, so a machine that gets busier weighs on both alike. Loads are
+``--gap`` seconds apart (default 2.5): more than the 2 s a server keeps its
+snapshot of the farm, so every load asks the hosts, as a visit after a while
+does (closer together, which page pays for the hosts' answer depends on the
+order, not on the tree).
 
 - FCP: the browser's own ``first-contentful-paint`` entry;
 - bytes: what crossed the wire for the page and everything it loaded
   (``transferSize`` of the navigation and of each resource: compressed size
   plus headers);
-- DOM ready: ``domContentLoadedEventEnd`` (the deferred scripts have run).
+- DOM ready: ``domContentLoadedEventEnd`` (the deferred scripts have run);
+- the page's first byte: ``responseStart`` (how long the server took to answer).
 
-    python -m bench webpaint [--against REV] [--stacks 30] [--hosts 3] [--runs 9]
+    python -m bench webpaint [--against REV] [--stacks 30] [--hosts 3] [--runs 9] [--gap 2.5]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -40,7 +46,7 @@ MEASURE = """() => {
   const fcp = performance.getEntriesByName('first-contentful-paint')[0];
   const bytes = performance.getEntriesByType('resource')
     .reduce((sum, r) => sum + r.transferSize, nav.transferSize);
-  return [fcp ? fcp.startTime : -1, bytes, nav.domContentLoadedEventEnd];
+  return [fcp ? fcp.startTime : -1, bytes, nav.domContentLoadedEventEnd, nav.responseStart];
 }"""
 
 
@@ -57,8 +63,10 @@ def worktree(rev: str) -> Iterator[Path]:
             subprocess.run([*git, "remove", "--force", str(other)], check=False)
 
 
-def load(browser: Any, server: WebServer, cookie: str, path: str) -> tuple[float, int, float]:
-    """(FCP ms, bytes, DOM ready ms) of one first visit to ``path``."""
+def load(
+    browser: Any, server: WebServer, cookie: str, path: str
+) -> tuple[float, int, float, float]:
+    """(FCP ms, bytes, DOM ready ms, first byte of the page ms) of a first visit to ``path``."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     name, _, value = cookie.partition("=")
     context.add_cookies([{"name": name, "value": value, "url": server.url}])
@@ -68,8 +76,8 @@ def load(browser: Any, server: WebServer, cookie: str, path: str) -> tuple[float
         page.wait_for_function(
             "() => performance.getEntriesByName('first-contentful-paint').length > 0"
         )
-        fcp, size, ready = page.evaluate(MEASURE)
-        return float(fcp), int(size), float(ready)
+        fcp, size, ready, first_byte = page.evaluate(MEASURE)
+        return float(fcp), int(size), float(ready), float(first_byte)
     finally:
         context.close()
 
@@ -81,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stacks", type=int, default=30)
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--gap", type=float, default=2.5, help="seconds between loads")
     args = parser.parse_args(argv)
     lab = Lab.load()
     with ExitStack() as stack:
@@ -97,12 +106,13 @@ def main(argv: list[str] | None = None) -> None:
             servers[tree] = stack.enter_context(WebServer(farm.config, env, log))
         cookies = {tree: server.login_cookie() for tree, server in servers.items()}
         paths = {"dashboard": "/", "stack page": f"/stack/{farm.names[0]}"}
-        samples: dict[tuple[str, str], list[tuple[float, int, float]]] = {}
+        samples: dict[tuple[str, str], list[tuple[float, int, float, float]]] = {}
         try:
             with chromium() as browser:
                 for i in range(args.runs + 1):  # one untimed round warms the servers
                     for page, path in paths.items():
                         for tree, server in servers.items():
+                            time.sleep(args.gap)
                             found = load(browser, server, cookies[tree], path)
                             if i:
                                 samples.setdefault((page, tree), []).append(found)
@@ -115,13 +125,17 @@ def main(argv: list[str] | None = None) -> None:
         fcp = statistics.median(f[0] for f in loads)
         size = statistics.median(f[1] for f in loads)
         ready = statistics.median(f[2] for f in loads)
-        rows.append((page, tree, f"{fcp:.0f} ms", f"{ready:.0f} ms", f"{size:,.0f}"))
+        first = statistics.median(f[3] for f in loads)
+        rows.append(
+            (page, tree, f"{first:.0f} ms", f"{fcp:.0f} ms", f"{ready:.0f} ms", f"{size:,.0f}")
+        )
     title = (
         f"web UI first visit, {args.stacks} stacks on {args.hosts} lab hosts, median of "
         f"{args.runs} (python -m bench webpaint --against {args.against} --stacks "
-        f"{args.stacks} --hosts {args.hosts} --runs {args.runs})"
+        f"{args.stacks} --hosts {args.hosts} --runs {args.runs} --gap {args.gap:g})"
     )
-    print_table(title, ("page", "tree", "first contentful paint", "DOM ready", "bytes"), rows)
+    headers = ("page", "tree", "page's first byte", "first contentful paint", "DOM ready", "bytes")
+    print_table(title, headers, rows)
 
 
 if __name__ == "__main__":

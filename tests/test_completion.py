@@ -456,28 +456,43 @@ def test_zsh_completes_from_the_first_tab_after_install_completion(env: dict[str
 # The answers kept for TABs that never depend on the farm (cli/quickcomplete.py) ----------
 
 
-def test_a_command_or_option_tab_asked_again_is_answered_without_typer(
-    tmp_path: Path, env: dict[str, str]
+def test_a_tab_asked_again_is_answered_without_typer_until_its_sources_change(
+    tmp_path: Path, farm: Path, env: dict[str, str]
 ) -> None:
-    # a `typer` that cannot be imported: only the kept answer can answer now
+    # a `typer` that cannot be imported: only a kept answer can answer now
     broken = tmp_path / "no-typer"
     (broken / "typer").mkdir(parents=True)
     (broken / "typer" / "__init__.py").write_text("raise ImportError('typer is gone')\n")
     without_typer = {**env, "PYTHONPATH": str(broken)}
     kept = tmp_path / "cache" / "compose-farm" / "completion"
 
-    for line in ("cf u", "cf up --p", "cf --"):
-        first = complete_bash(line, env)
-        answers = sorted(kept.glob("answer-*"))
-        again = run_cf(env={**without_typer, **_bash_request(line)})
-        assert first and again.returncode == 0 and again.stdout.split() == first, (line, again)
-        assert all(p.stat().st_mode & 0o077 == 0 for p in answers)
+    def again(line: str) -> list[str] | None:
+        """The kept answer to ``line``; ``None`` when cf had to ask Typer (and could not)."""
+        done = run_cf(env={**without_typer, **_bash_request(line)})
+        if done.returncode != 0:
+            assert "typer is gone" in done.stderr, done
+            return None
+        return done.stdout.split()
 
-    names = len(list(kept.glob("answer-*")))
-    assert complete_bash("cf up w", env) == ["web"]  # a stack name: never kept as an answer
-    assert len(list(kept.glob("answer-*"))) == names
-    failed = run_cf(env={**without_typer, **_bash_request("cf up w")})
-    assert failed.stdout == ""  # that one needs Typer (and here cannot have it)
+    for line in ("cf u", "cf up --p", "cf --", "cf up w", "cf logs web -s "):
+        first = complete_bash(line, env)
+        assert first and again(line) == first, line
+    assert all(p.stat().st_mode & 0o077 == 0 for p in kept.glob("answer-*"))
+
+    # the config changes: the kept stack names are not used; Typer (gone) cannot answer
+    farm.write_text(farm.read_text().replace("\n  web:", "\n  webby: nuc\n  web:", 1))
+    assert again("cf up w") is None
+    assert sorted(complete_bash("cf up w", env)) == ["web", "webby"]
+    assert sorted(again("cf up w") or []) == ["web", "webby"]
+    # a compose file of the stack changes: its kept services are not used
+    compose = farm.parent / "stacks" / "web" / "compose.yaml"
+    compose.write_text(compose.read_text() + "  extra:\n    image: busybox\n")
+    assert again("cf logs web -s ") is None
+    assert "extra" in complete_bash("cf logs web -s ", env)
+    assert "extra" in (again("cf logs web -s ") or [])
+    # another working folder is another request (it may hold another config)
+    elsewhere = run_cf(env={**without_typer, **_bash_request("cf u")}, cwd=tmp_path)
+    assert elsewhere.returncode != 0 and "typer is gone" in elsewhere.stderr
 
 
 def test_a_kept_answer_is_not_used_once_cf_changed(tmp_path: Path, env: dict[str, str]) -> None:

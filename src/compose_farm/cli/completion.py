@@ -60,6 +60,9 @@ COMPOSE_VARIABLES = ("COMPOSE_FILE", "COMPOSE_PROFILES", "COMPOSE_PATH_SEPARATOR
 PROGRAMS = ("cf", "compose-farm")
 
 Stamp = list[int] | None  # st_dev, st_ino, st_size, st_mtime_ns; None: no such file
+# The files this TAB's answer came from, with their stamps (the config, the compose
+# files): kept with the answer, which is reused only while they stay as they were.
+DEPENDS: dict[str, Stamp] = {}
 
 
 # Typer 0.29's zsh script, except that it completes at the first TAB of a shell too:
@@ -156,7 +159,7 @@ def complete(app: typer.Typer, prog_name: str) -> NoReturn:
     sys.stdout.write(out.getvalue())
     sys.stdout.flush()
     if status == 0:  # the same request again is answered without Typer (quickcomplete.py)
-        quickcomplete.keep(os.environ, out.getvalue())
+        quickcomplete.keep(os.environ, out.getvalue(), DEPENDS)
     raise SystemExit(status)
 
 
@@ -223,6 +226,7 @@ def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None
             Path(xdg).expanduser() / "compose-farm" / CONFIG_FILENAME,
         ]
     for path in candidates:
+        DEPENDS[str(path.absolute())] = _stamp(path)  # a config appearing here changes names
         if path.exists() or path.is_symlink():
             return path
     return None
@@ -329,8 +333,10 @@ def read_services(farm: Farm, stack: str, environ: Mapping[str, str]) -> list[st
         and all(_stamp(p) == v for p, v in kept["files"].items())
         and isinstance(kept.get("services"), list)
     ):
+        DEPENDS.update(kept["files"])
         return [str(s) for s in kept["services"]]
     files, services = _load_services(Path(farm.compose_dir), stack, environ)
+    DEPENDS.update(files)
     _keep(cache, {"folder": folder, "environ": variables, "files": files, "services": services})
     return services
 

@@ -9,9 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.gzip import GZipMiddleware
 
 from compose_farm import __version__
 from compose_farm.backups import Backups
@@ -25,6 +23,7 @@ from compose_farm.web.gitwatch import GitWatch
 from compose_farm.web.guard import Guard
 from compose_farm.web.hosts import AllowedHosts, HostCheck
 from compose_farm.web.routes import actions, files, hooks, login, pages, secrets, sockets, terminal
+from compose_farm.web.staticfiles import PackagedStatic
 
 HERE = Path(__file__).parent
 
@@ -98,8 +97,8 @@ def create_app(
 
     # Static files only are compressed: a page holds the session's CSRF token, and a
     # compressed response that also reflects input would leak it byte by byte (BREACH).
-    static = GZipMiddleware(StaticFiles(directory=str(HERE / "static")), minimum_size=512)
-    app.mount("/static", static, name="static")
+    # (each compressed once, kept in memory: web/staticfiles.py)
+    app.mount("/static", PackagedStatic(HERE / "static"), name="static")
     for module in (login, pages, actions, files, secrets, sockets, terminal, hooks):
         app.include_router(module.router)
 
