@@ -149,28 +149,13 @@ class SshPool:
         out: list[str] | None = [] if capture else None
         err: list[str] | None = [] if capture else None
         link = self._link(host)
-        for attempt in range(OPEN_ATTEMPTS):
-            await link.channels.acquire()
-            try:
-                proc = await conn.create_process(
-                    command.shell() if stdin is not None else hang_up_with_channel(command),
-                    stdin=asyncssh.PIPE,
-                    encoding=None,  # bytes: ``stream.pieces`` decodes, a line at most a piece
-                )
-                break
-            except asyncssh.ChannelOpenError as exc:
-                # sshd said no to one more session (its MaxSessions is lower than
-                # ours, or it has not freed a closed one yet): use one channel
-                # fewer on this host from now on, wait a little, try again.
-                link.channels.release()
-                self._shrink(link)
-                if attempt == OPEN_ATTEMPTS - 1:
-                    why = f"the host refused to open a session ({_reason(exc)})"
-                    return _failed(host, stack, f"host {host!r}: {why}", sink, unreachable=False)
-                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
-            except (OSError, asyncssh.Error) as exc:
-                link.channels.release()
-                return self._lost(host, stack, exc, sink)
+        line = command.shell() if stdin is not None else hang_up_with_channel(command)
+        try:
+            proc = await self._channel(conn, link, line)
+        except SessionRefused as exc:
+            return _failed(host, stack, f"host {host!r}: {exc}", sink, unreachable=False)
+        except (OSError, asyncssh.Error) as exc:
+            return self._lost(host, stack, exc, sink)
         try:
             completed = await _follow(
                 proc,
@@ -205,17 +190,48 @@ class SshPool:
         """
         conn = await self.connection(host)
         link = self._link(host)
-        async with link.channels:
+        try:
+            proc = await self._channel(conn, link, command.shell())
+        except SessionRefused as exc:
+            raise HostUnreachableError(host, str(exc)) from None
+        except (OSError, asyncssh.Error) as exc:
+            raise HostUnreachableError(host, f"cannot open a channel: {_reason(exc)}") from None
+        try:
+            yield SshPipe(host, proc)
+        finally:
+            proc.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait_closed(), 5)
+            link.channels.release()
+
+    async def _channel(
+        self, conn: asyncssh.SSHClientConnection, link: _Link, line: str
+    ) -> asyncssh.SSHClientProcess[bytes]:
+        """``line`` on a new channel of ``conn``, holding one of ``link``'s permits (the
+        caller releases it when the channel is done).
+
+        sshd may say no to one more session (its MaxSessions is lower than ours, or it
+        has not freed a closed one yet): then use one channel fewer on this host from
+        now on, wait a little, try again; ``SessionRefused`` after ``OPEN_ATTEMPTS``.
+        A pipe's copy opens its channels as a command does, beside the others.
+        """
+        for attempt in range(OPEN_ATTEMPTS):
+            await link.channels.acquire()
             try:
-                proc = await conn.create_process(command.shell(), encoding=None)
-            except (OSError, asyncssh.Error) as exc:
-                raise HostUnreachableError(host, f"cannot open a channel: {_reason(exc)}") from None
-            try:
-                yield SshPipe(host, proc)
-            finally:
-                proc.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(proc.wait_closed(), 5)
+                # bytes: ``stream.pieces`` decodes, a line at most a piece
+                return await conn.create_process(line, stdin=asyncssh.PIPE, encoding=None)
+            except asyncssh.ChannelOpenError as exc:
+                link.channels.release()
+                self._shrink(link)
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise SessionRefused(
+                        f"the host refused to open a session ({_reason(exc)})"
+                    ) from None
+                await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+            except BaseException:
+                link.channels.release()
+                raise
+        raise SessionRefused("the host refused to open a session")  # not reached
 
     def _shrink(self, link: _Link) -> None:
         """Hold one channel permit for good (never below one usable channel)."""
@@ -244,6 +260,12 @@ class SshPool:
 
 
 OPEN_ATTEMPTS = 12
+
+
+class SessionRefused(Exception):
+    """sshd refused to open one more session on a connection, ``OPEN_ATTEMPTS`` times."""
+
+
 # sshd does not deliver signals to sessions of every user, and closing a channel
 # without a terminal does not stop the command on the other end. So each command
 # runs beside a watcher that stops it when its stdin (the channel) closes: when
