@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import os
 import subprocess
 from pathlib import Path, PurePosixPath
 
@@ -22,18 +21,12 @@ from compose_farm.web.auth import CSRF_HEADER
 from compose_farm.web.gitwatch import GitWatch
 from compose_farm.web.hooksig import HookLimit, hmac_hex, signature_problem
 from tests.support.config import config_text
+from tests.support.git import git
 from tests.support.waiting import poll
 from tests.support.web import csrf_of, farm_of, web_app, web_client
 
 SECRET = b"webhook-secret"
 BODY = b'{"ref": "refs/heads/main", "after": "0123"}'
-AUTHOR = {
-    "GIT_AUTHOR_NAME": "Ann Example",
-    "GIT_AUTHOR_EMAIL": "ann@example.test",
-    "GIT_COMMITTER_NAME": "Ann Example",
-    "GIT_COMMITTER_EMAIL": "ann@example.test",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 def signed(flavour: str, body: bytes = BODY, secret: bytes = SECRET) -> dict[str, str]:
@@ -167,18 +160,6 @@ def test_parse_commit() -> None:
     assert (commit.email, commit.time) == ("ann@x", 1700000000)
     with pytest.raises(GitError):
         parse_commit("garbage")
-
-
-def git(where: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(where), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **AUTHOR},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 def test_incoming_reads_the_new_commit_from_git_and_leaves_the_checkout(tmp_path: Path) -> None:

@@ -180,7 +180,8 @@ def test_watched_the_command_gets_the_values_and_stops_when_cf_hangs_up(tmp_path
     proc.stdin.flush()
     try:
         assert proc.stdout.readline() == "tok'en\n"  # started, with the value
-        assert pids_named(marker)
+        # `exec` comes after the echo: wait for it, never assume it happened already
+        assert eventually(lambda: pids_named(marker), timeout=60)
         proc.stdin.close()  # the hang-up
         assert proc.wait(timeout=60) != 0
         assert eventually(lambda: not pids_named(marker), timeout=60)

@@ -27,12 +27,11 @@ from compose_farm.web.containers import (
 from compose_farm.web.farm import Snapshot
 from compose_farm.web.views import ContainerRow
 from tests.lab import Lab
-from tests.support.browser import chromium
+from tests.support.browser import chromium, logged_in_tab
 from tests.support.farm import Farm as LabFarm
 from tests.support.farm import open_farm
 from tests.support.stacks import sleep_stack
 from tests.support.web import (
-    PASSWORD,
     WebServer,
     context_of,
     farm_of,
@@ -309,7 +308,6 @@ def test_the_page_and_its_table_need_a_login(tmp_path: Path) -> None:
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-WAIT_MS = 90_000  # a compose action over SSH
 F = TypeVar("F", bound=Callable[..., None])
 
 
@@ -392,28 +390,14 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def open_page(browser: Any, site: Site, viewport: dict[str, int]) -> Iterator[Any]:
-    """A tab of its own at ``viewport`` (fresh cookies and session storage), logged in
-    through the form, on the dashboard."""
-    context = browser.new_context(viewport=viewport)
-    tab = context.new_page()
-    tab.set_default_timeout(WAIT_MS)
-    tab.goto(f"{site.server.url}/login")
-    tab.fill("#password", PASSWORD)
-    tab.click("button[type=submit]")
-    tab.wait_for_url(f"{site.server.url}/")
-    yield tab
-    context.close()
-
-
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    yield from open_page(browser, site, DESKTOP)
+    yield from logged_in_tab(browser, site.server.url, DESKTOP)
 
 
 @pytest.fixture
 def phone(browser: Any, site: Site) -> Iterator[Any]:
-    yield from open_page(browser, site, PHONE)
+    yield from logged_in_tab(browser, site.server.url, PHONE)
 
 
 def errors_of(tab: Any) -> list[str]:

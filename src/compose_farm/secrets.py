@@ -78,12 +78,33 @@ def _sops_values(
     found: set[str] = set()
     for path in (current, *backups.copies(stack, SOPS_FILE)[-KEPT_MASKED:]):
         try:
+            stamp = _stamp(path)
+        except OSError:
+            continue
+        kept = _DECRYPTED.get(path)
+        if kept is not None and kept[0] == stamp:
+            found |= kept[1]
+            continue
+        try:
             values = decrypt(path, stack, environ).values()
         except SopsError:
             continue
         # a value of several lines is shown line by line too
-        found |= {p for v in values for p in (v, *v.splitlines()) if p}
+        masked = frozenset(p for v in values for p in (v, *v.splitlines()) if p)
+        _DECRYPTED[path] = (stamp, masked)
+        found |= masked
     return frozenset(found)
+
+
+# An encrypted file's values by its identity and version: the web rebuilds its masker
+# every few seconds, and each `sops -d` is a process (~40 ms) per file; a file is
+# decrypted again only when it changed (new inode, size or time).
+_DECRYPTED: dict[Path, tuple[tuple[int, int, int, int], frozenset[str]]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _values_of(path: Path) -> frozenset[str]:

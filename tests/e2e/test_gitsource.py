@@ -25,32 +25,14 @@ from tests.support.browser import chromium
 from tests.support.cf import run_cf
 from tests.support.config import CONFIG_NAME, config_text
 from tests.support.farm import Farm, FarmFactory, on
+from tests.support.git import AUTHOR, git
 from tests.support.waiting import poll
 from tests.support.web import WebServer
 
 pytestmark = [pytest.mark.lab]
 
-AUTHOR = {
-    "GIT_AUTHOR_NAME": "Ann Example",
-    "GIT_AUTHOR_EMAIL": "ann@example.test",
-    "GIT_COMMITTER_NAME": "Ann Example",
-    "GIT_COMMITTER_EMAIL": "ann@example.test",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 SECRET = "s3cret-webhook-key-for-tests"
 MISSING_IMAGE = "127.0.0.1:9/cf-e2e/missing:1"  # nothing listens there: the pull fails
-
-
-def git(where: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(where), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **AUTHOR},
-        check=False,
-    )
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout.strip()
 
 
 class GitFarm(Farm):

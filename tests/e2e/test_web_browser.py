@@ -18,7 +18,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.lab import Lab
-from tests.support.browser import chromium
+from tests.support.browser import WAIT_MS, chromium, logged_in_tab
 from tests.support.farm import Farm as LabFarm
 from tests.support.farm import open_farm
 from tests.support.procs import pids_where
@@ -37,7 +37,6 @@ pytestmark = [
 
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-WAIT_MS = 90_000  # a compose action over SSH, with a health check on the way
 
 
 TALKING = """\
@@ -121,20 +120,10 @@ def log_in(page: Any, site: Site, screenshot: str | None = None) -> None:
     page.wait_for_url(f"{site.server.url}/")
 
 
-def logged_in_tab(browser: Any, site: Site, viewport: dict[str, int]) -> Iterator[Any]:
-    """A logged-in tab of its own (fresh cookies) at ``viewport``, closed afterwards."""
-    context = browser.new_context(viewport=viewport)
-    tab = context.new_page()
-    tab.set_default_timeout(WAIT_MS)
-    log_in(tab, site)
-    yield tab
-    context.close()
-
-
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
     """A logged-in tab of its own (fresh cookies), 1280x800."""
-    yield from logged_in_tab(browser, site, VIEWPORT)
+    yield from logged_in_tab(browser, site.server.url, VIEWPORT)
 
 
 @pytest.fixture
@@ -635,7 +624,7 @@ OFF_SCREEN = """() => [...document.querySelectorAll('button, a')]
 @pytest.fixture
 def phone(browser: Any, site: Site) -> Iterator[Any]:
     """A logged-in tab at a phone's width (390x844)."""
-    yield from logged_in_tab(browser, site, PHONE)
+    yield from logged_in_tab(browser, site.server.url, PHONE)
 
 
 def _fits(page: Any) -> None:
@@ -932,7 +921,7 @@ def test_every_page_and_panel_fits_the_screen(
     browser: Any, site: Site, viewport: dict[str, int]
 ) -> None:
     width = viewport["width"]
-    for tab in logged_in_tab(browser, site, viewport):
+    for tab in logged_in_tab(browser, site.server.url, viewport):
         stack = site.stacks["tail"]
         pages = {
             "/": "#stacks tr[data-stack]",

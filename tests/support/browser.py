@@ -22,6 +22,7 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
 )
+WAIT_MS = 90_000  # a compose action over SSH, with a health check on the way
 
 
 @contextmanager
@@ -37,3 +38,20 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def logged_in_tab(browser: Any, url: str, viewport: dict[str, int]) -> Iterator[Any]:
+    """A tab of its own (fresh cookies and session storage) at ``viewport``, logged in to
+    the ``cf web`` at ``url`` through its form as a person does, on the dashboard;
+    closed afterwards. Its actions wait up to ``WAIT_MS``."""
+    from tests.support.web import PASSWORD
+
+    context = browser.new_context(viewport=viewport)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    tab.goto(f"{url}/login")
+    tab.fill("#password", PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait_for_url(f"{url}/")
+    yield tab
+    context.close()

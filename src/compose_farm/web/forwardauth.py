@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from compose_farm.config import ForwardAuthOptions
+from compose_farm.web.refusal import refuse
 
 log = logging.getLogger("compose_farm.web")
 
@@ -210,24 +211,11 @@ class ProxyGate:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, detail: str) -> None:
-    if scope["type"] == "websocket":
-        await receive()  # the handshake
-        await send({"type": "websocket.close", "code": WS_REFUSED, "reason": ""})
-        return
     body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                (b"x-content-type-options", b"nosniff"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await refuse(
+        scope, receive, send, ws_code=WS_REFUSED, status=403, body=body,
+        content_type=b"application/json",
+    )  # fmt: skip
 
 
 def proxy_user(scope: Scope) -> str | None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from compose_farm.web.refusal import refuse
+
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 WS_HOST_REFUSED = 4400
 
@@ -110,21 +112,8 @@ class HostCheck:
         ):
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "websocket":
-            await receive()  # the handshake
-            await send({"type": "websocket.close", "code": WS_HOST_REFUSED, "reason": ""})
-            return
         body = b"this host name is not allowed (see cf web --allowed-host)\n"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"cache-control", b"no-store"),
-                    (b"x-content-type-options", b"nosniff"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await refuse(
+            scope, receive, send, ws_code=WS_HOST_REFUSED, status=400, body=body,
+            content_type=b"text/plain; charset=utf-8",
+        )  # fmt: skip
