@@ -213,6 +213,7 @@ class SshPool:
         sshd may say no to one more session (its MaxSessions is lower than ours, or it
         has not freed a closed one yet): then use one channel fewer on this host from
         now on, wait a little, try again; ``SessionRefused`` after ``OPEN_ATTEMPTS``.
+        A connection that closed is no refusal: ``ConnectionError``, at once.
         A pipe's copy opens its channels as a command does, beside the others.
         """
         for attempt in range(OPEN_ATTEMPTS):
@@ -222,6 +223,10 @@ class SshPool:
                 return await conn.create_process(line, stdin=asyncssh.PIPE, encoding=None)
             except asyncssh.ChannelOpenError as exc:
                 link.channels.release()
+                if conn.is_closed() or exc.reason == CONNECTION_CLOSED:
+                    # not a refusal: the connection is gone; the caller marks it lost,
+                    # so the next run connects again
+                    raise ConnectionError(_reason(exc)) from None
                 self._shrink(link)
                 if attempt == OPEN_ATTEMPTS - 1:
                     raise SessionRefused(
@@ -260,6 +265,9 @@ class SshPool:
 
 
 OPEN_ATTEMPTS = 12
+# What asyncssh itself says when a channel is asked of a connection that closed (sshd's
+# refusal of one more session comes with its own words, "open failed", and the same code).
+CONNECTION_CLOSED = "SSH connection closed"
 
 
 class SessionRefused(Exception):
